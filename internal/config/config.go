@@ -1,0 +1,214 @@
+// Package config is Signet's one typed configuration: defaults, then a YAML file, then
+// SIGNET_* environment variables, then Validate, which reports every problem at once.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Roles a node can run (PRODUCT.md, Components).
+const (
+	RoleIdP       = "idp"
+	RoleAPI       = "api"
+	RoleDevice    = "device"
+	RoleMessaging = "messaging"
+	RoleEvents    = "events"
+	RoleAdmin     = "admin"
+	RoleOps       = "ops"
+)
+
+// AllRoles is every role, in start order.
+var AllRoles = []string{RoleOps, RoleEvents, RoleMessaging, RoleDevice, RoleIdP, RoleAPI, RoleAdmin}
+
+// Config is the whole configuration of one node.
+type Config struct {
+	DataDir    string         `yaml:"data_dir" env:"DATA_DIR" doc:"Directory for the embedded database and development certificates."`
+	Roles      []string       `yaml:"roles" env:"ROLES" doc:"Roles this node runs (comma-separated in the environment): idp, api, device, messaging, events, admin, ops."`
+	PathPrefix string         `yaml:"path_prefix" env:"PATH_PREFIX" doc:"Path prefix under which every HTTP route is served, for example /auth behind a reverse proxy."`
+	Log        LogConfig      `yaml:"log" env:"LOG"`
+	Database   DatabaseConfig `yaml:"database" env:"DATABASE"`
+	Redis      RedisConfig    `yaml:"redis" env:"REDIS"`
+	Listeners  Listeners      `yaml:"listeners" env:""`
+	// ShutdownTimeout bounds how long in-flight requests may drain at SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT" doc:"How long in-flight requests may drain at SIGTERM before connections are closed."`
+
+	// Dev is set by `signet serve --dev`, never by the file or the environment.
+	Dev bool `yaml:"-" env:"-"`
+}
+
+// LogConfig selects the structured log output.
+type LogConfig struct {
+	Format string `yaml:"format" env:"FORMAT" doc:"Log format: json or text."`
+	Level  string `yaml:"level" env:"LEVEL" doc:"Minimum log level: debug, info, warn or error."`
+}
+
+// DatabaseConfig selects the durable store.
+type DatabaseConfig struct {
+	URL         string `yaml:"url" env:"URL" secret:"true" doc:"sqlite:///path/signet.db (embedded) or postgres://user:pass@host/db. Empty means sqlite under data_dir."`
+	AutoMigrate bool   `yaml:"auto_migrate" env:"AUTO_MIGRATE" doc:"Apply pending schema migrations at start; when false, run signet migrate up."`
+}
+
+// RedisConfig selects the ephemeral store.
+type RedisConfig struct {
+	URL       string `yaml:"url" env:"URL" secret:"true" doc:"Empty: in-process (one node only). redis://, rediss://, redis+sentinel://h1,h2/master or redis+cluster://h1,h2 for several nodes."`
+	KeyPrefix string `yaml:"key_prefix" env:"KEY_PREFIX" doc:"Prefix of every Redis key and channel, so several deployments can share one Redis."`
+}
+
+// Listeners holds the six endpoints (PRODUCT.md, Listeners).
+type Listeners struct {
+	Public Listener `yaml:"public" env:"PUBLIC"`
+	API    Listener `yaml:"api" env:"API"`
+	Device Listener `yaml:"device" env:"DEVICE"`
+	Admin  Listener `yaml:"admin" env:"ADMIN"`
+	GRPC   Listener `yaml:"grpc" env:"GRPC"`
+	Ops    Listener `yaml:"ops" env:"OPS"`
+}
+
+// Listener configures one http.Server.
+type Listener struct {
+	Addr               string `yaml:"addr" env:"ADDR" doc:"host:port to listen on."`
+	PublicURL          string `yaml:"public_url" env:"PUBLIC_URL" doc:"Base URL clients use (what a reverse proxy exposes); links and issuers use it, never a request header. Empty: derived from addr."`
+	TLS                string `yaml:"tls" env:"TLS" doc:"on, or off for plain HTTP behind a TLS-terminating proxy (logged as a warning)."`
+	TLSKey             string `yaml:"tls_key" env:"TLS_KEY" secret:"true" doc:"PEM private key, inline."`
+	TLSKeyFile         string `yaml:"tls_key_file" env:"TLS_KEY_FILE" doc:"Path to the PEM private key; re-read when it changes."`
+	TLSCertificate     string `yaml:"tls_certificate" env:"TLS_CERTIFICATE" doc:"PEM certificate chain, inline."`
+	TLSCertificateFile string `yaml:"tls_certificate_file" env:"TLS_CERTIFICATE_FILE" doc:"Path to the PEM certificate chain; re-read when it changes."`
+	TLSClientAuth      string `yaml:"tls_client_auth" env:"TLS_CLIENT_AUTH" doc:"none, optional, require (any certificate) or verify (signed by tls_client_ca)."`
+	TLSClientCA        string `yaml:"tls_client_ca" env:"TLS_CLIENT_CA" doc:"PEM CA bundle for client certificates, inline."`
+	TLSClientCAFile    string `yaml:"tls_client_ca_file" env:"TLS_CLIENT_CA_FILE" doc:"Path to the PEM CA bundle for client certificates; re-read when it changes."`
+}
+
+// TLSEnabled reports whether the listener serves TLS.
+func (l Listener) TLSEnabled() bool { return l.TLS != "off" }
+
+// Endpoint names a listener, as in SIGNET_<EP>_ADDR.
+type Endpoint string
+
+// The six endpoints.
+const (
+	Public Endpoint = "PUBLIC"
+	API    Endpoint = "API"
+	Device Endpoint = "DEVICE"
+	Admin  Endpoint = "ADMIN"
+	GRPC   Endpoint = "GRPC"
+	Ops    Endpoint = "OPS"
+)
+
+// Endpoints lists every endpoint in a fixed order.
+var Endpoints = []Endpoint{Public, API, Device, Admin, GRPC, Ops}
+
+// Listener returns a pointer to the configuration of ep.
+func (c *Config) Listener(ep Endpoint) *Listener {
+	switch ep {
+	case Public:
+		return &c.Listeners.Public
+	case API:
+		return &c.Listeners.API
+	case Device:
+		return &c.Listeners.Device
+	case Admin:
+		return &c.Listeners.Admin
+	case GRPC:
+		return &c.Listeners.GRPC
+	case Ops:
+		return &c.Listeners.Ops
+	}
+	return nil
+}
+
+// endpointRoles names the role that brings up each listener.
+var endpointRoles = map[Endpoint]string{
+	Public: RoleIdP, API: RoleAPI, Device: RoleDevice, Admin: RoleAdmin, GRPC: RoleMessaging, Ops: RoleOps,
+}
+
+// Role returns the role that brings up ep's listener.
+func (ep Endpoint) Role() string { return endpointRoles[ep] }
+
+// Key returns the YAML key of ep's listener section, for messages.
+func (ep Endpoint) Key() string { return "listeners." + strings.ToLower(string(ep)) }
+
+// HasRole reports whether the node runs role.
+func (c *Config) HasRole(role string) bool {
+	return slices.Contains(c.Roles, role)
+}
+
+// Default returns the defaults. In dev mode listeners bind to loopback only, because dev
+// mode creates a demo user and an admin whose password is printed.
+func Default(dev bool) Config {
+	host, logFormat := "", "json"
+	if dev {
+		host, logFormat = "127.0.0.1", "text"
+	}
+	l := func(port int) Listener {
+		return Listener{Addr: net.JoinHostPort(host, strconv.Itoa(port)), TLS: "on", TLSClientAuth: "none"}
+	}
+	return Config{
+		DataDir:         "signet-data",
+		Roles:           append([]string(nil), AllRoles...),
+		Log:             LogConfig{Format: logFormat, Level: "info"},
+		Database:        DatabaseConfig{AutoMigrate: true},
+		Redis:           RedisConfig{KeyPrefix: "signet:"},
+		ShutdownTimeout: 15 * time.Second,
+		Listeners: Listeners{
+			Public: l(8443),
+			API:    l(8445),
+			Device: l(8888),
+			Admin:  l(8444),
+			GRPC:   l(9090),
+			Ops:    l(9613),
+		},
+		Dev: dev,
+	}
+}
+
+// DatabaseURL returns the configured database URL, or the embedded SQLite file under DataDir.
+func (c *Config) DatabaseURL() string {
+	if c.Database.URL != "" {
+		return c.Database.URL
+	}
+	p, err := filepath.Abs(filepath.Join(c.DataDir, "signet.db"))
+	if err != nil {
+		p = filepath.Join(c.DataDir, "signet.db")
+	}
+	return "sqlite://" + filepath.ToSlash(p)
+}
+
+// SQLitePath returns the file path of a sqlite:// URL, or an error for a malformed one.
+// Accepted: sqlite:///absolute/path.db and sqlite:relative/path.db.
+func SQLitePath(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "sqlite" {
+		return "", fmt.Errorf("scheme %q is not sqlite", u.Scheme)
+	}
+	if u.Host != "" {
+		return "", fmt.Errorf("sqlite URL has a host %q; use sqlite:///absolute/path or sqlite:relative/path", u.Host)
+	}
+	p := u.Path
+	if u.Opaque != "" {
+		p = u.Opaque
+	}
+	if p == "" || strings.HasSuffix(p, "/") {
+		return "", fmt.Errorf("sqlite URL names no file")
+	}
+	return filepath.FromSlash(p), nil
+}
+
+// readFile is the one place configuration reads files referenced by *_FILE keys.
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

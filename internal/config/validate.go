@@ -1,0 +1,294 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// problemList collects problems naming both the YAML key and the environment variable.
+type problemList struct{ ps Problems }
+
+func (l *problemList) add(yamlKey, env, format string, args ...any) {
+	l.ps = append(l.ps, Problem{Key: yamlKey + " (" + env + ")", Msg: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks the whole configuration and returns every problem at once, each naming
+// its YAML key and environment variable. Listeners of roles the node does not run are not
+// checked.
+func (c *Config) Validate() error {
+	var l problemList
+	c.validateStorage(&l)
+	c.validateNode(&l)
+	c.validateListeners(&l)
+	return l.ps.Err()
+}
+
+// ValidateStorage checks only what opening the stores needs (for `signet migrate`).
+func (c *Config) ValidateStorage() error {
+	var l problemList
+	c.validateStorage(&l)
+	return l.ps.Err()
+}
+
+func (c *Config) validateStorage(l *problemList) {
+	add := l.add
+	if c.DataDir == "" {
+		add("data_dir", "SIGNET_DATA_DIR", "must not be empty")
+	}
+	if err := validateDatabaseURL(c.DatabaseURL()); err != nil {
+		add("database.url", "SIGNET_DATABASE_URL", "%v", err)
+	}
+	if err := validateRedisURL(c.Redis.URL); err != nil {
+		add("redis.url", "SIGNET_REDIS_URL", "%v", err)
+	}
+}
+
+func (c *Config) validateNode(l *problemList) {
+	add := l.add
+
+	if len(c.Roles) == 0 {
+		add("roles", "SIGNET_ROLES", "names no role; use any of %s", strings.Join(AllRoles, ", "))
+	}
+	seenRole := map[string]bool{}
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			add("roles", "SIGNET_ROLES", "unknown role %q; roles are %s", r, strings.Join(AllRoles, ", "))
+		} else if seenRole[r] {
+			add("roles", "SIGNET_ROLES", "role %q listed twice", r)
+		}
+		seenRole[r] = true
+	}
+	if p := c.PathPrefix; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "?#% ")) {
+		add("path_prefix", "SIGNET_PATH_PREFIX", "must start with / and not end with / (like /auth), got %q", p)
+	}
+	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
+		add("log.format", "SIGNET_LOG_FORMAT", "must be json or text, got %q", c.Log.Format)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		add("log.level", "SIGNET_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown_timeout", "SIGNET_SHUTDOWN_TIMEOUT", "must be positive")
+	}
+}
+
+func (c *Config) validateListeners(pl *problemList) {
+	add := pl.add
+	bound := map[string]Endpoint{}
+	for _, ep := range Endpoints {
+		if !c.HasRole(ep.Role()) {
+			continue
+		}
+		l := c.Listener(ep)
+		key := func(k string) (string, string) {
+			return ep.Key() + "." + k, "SIGNET_" + string(ep) + "_" + strings.ToUpper(k)
+		}
+		kAddr, eAddr := key("addr")
+		if port, err := validateAddr(l.Addr); err != nil {
+			add(kAddr, eAddr, "%v", err)
+		} else if port != "0" {
+			if other, dup := bound[port]; dup {
+				add(kAddr, eAddr, "port %s is also used by listeners.%s", port, strings.ToLower(string(other)))
+			}
+			bound[port] = ep
+		}
+		if l.PublicURL != "" {
+			kURL, eURL := key("public_url")
+			if err := validatePublicURL(l.PublicURL); err != nil {
+				add(kURL, eURL, "%v", err)
+			}
+		}
+		kTLS, eTLS := key("tls")
+		switch l.TLS {
+		case "on":
+			for _, p := range validateTLS(l) {
+				k, e := key(p.field)
+				add(k, e, "%s", p.msg)
+			}
+		case "off":
+		default:
+			add(kTLS, eTLS, "must be on or off, got %q", l.TLS)
+		}
+	}
+}
+
+type tlsProblem struct{ field, msg string }
+
+func validateTLS(l *Listener) []tlsProblem {
+	var ps []tlsProblem
+	hasKey := l.TLSKey != "" || l.TLSKeyFile != ""
+	hasCert := l.TLSCertificate != "" || l.TLSCertificateFile != ""
+	if l.TLSKey != "" && l.TLSKeyFile != "" {
+		ps = append(ps, tlsProblem{"tls_key", "set together with tls_key_file; use one"})
+	}
+	if l.TLSCertificate != "" && l.TLSCertificateFile != "" {
+		ps = append(ps, tlsProblem{"tls_certificate", "set together with tls_certificate_file; use one"})
+	}
+	switch {
+	case hasKey && !hasCert:
+		ps = append(ps, tlsProblem{"tls_certificate", "a TLS key is set without its certificate"})
+	case hasCert && !hasKey:
+		ps = append(ps, tlsProblem{"tls_key", "a TLS certificate is set without its key"})
+	case !hasKey && !hasCert:
+		ps = append(ps, tlsProblem{"tls_certificate", "TLS is on but no certificate and key are set; set them, use --dev, or set tls: off behind a TLS-terminating proxy"})
+	case l.TLSKey != "" && l.TLSCertificate != "":
+		if _, err := tls.X509KeyPair([]byte(l.TLSCertificate), []byte(l.TLSKey)); err != nil {
+			ps = append(ps, tlsProblem{"tls_key", "inline key and certificate do not form a pair: " + err.Error()})
+		}
+	}
+	for _, f := range []struct{ field, path string }{
+		{"tls_key_file", l.TLSKeyFile}, {"tls_certificate_file", l.TLSCertificateFile}, {"tls_client_ca_file", l.TLSClientCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			ps = append(ps, tlsProblem{f.field, "cannot read file: " + err.Error()})
+		}
+	}
+	hasCA := l.TLSClientCA != "" || l.TLSClientCAFile != ""
+	if l.TLSClientCA != "" && l.TLSClientCAFile != "" {
+		ps = append(ps, tlsProblem{"tls_client_ca", "set together with tls_client_ca_file; use one"})
+	}
+	if l.TLSClientCA != "" && !validPEMCerts(l.TLSClientCA) {
+		ps = append(ps, tlsProblem{"tls_client_ca", "holds no PEM certificate"})
+	}
+	switch l.TLSClientAuth {
+	case "none", "require":
+		if hasCA {
+			ps = append(ps, tlsProblem{"tls_client_ca", fmt.Sprintf("a client CA is set but tls_client_auth is %s, so it would never be checked; use optional or verify", l.TLSClientAuth)})
+		}
+	case "optional":
+	case "verify":
+		if !hasCA {
+			ps = append(ps, tlsProblem{"tls_client_ca", "tls_client_auth is verify but no client CA is set"})
+		}
+	default:
+		ps = append(ps, tlsProblem{"tls_client_auth", fmt.Sprintf("must be none, optional, require or verify, got %q", l.TLSClientAuth)})
+	}
+	return ps
+}
+
+func validPEMCerts(s string) bool {
+	rest := []byte(s)
+	found := false
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return found
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return false
+		}
+		found = true
+	}
+}
+
+func validateAddr(addr string) (port string, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("not a host:port address: %q", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return "", fmt.Errorf("host %q is neither an IP address nor a host name", host)
+	}
+	return strconv.Itoa(n), nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validatePublicURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %q", raw)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("must be an absolute http or https URL, got %q", raw)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(u.Path, "/") {
+		return fmt.Errorf("must be scheme://host[:port][/path] without user, query, fragment or trailing slash, got %q", raw)
+	}
+	return nil
+}
+
+func validateDatabaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("malformed URL: %v", redactURLError(err))
+	}
+	switch u.Scheme {
+	case "sqlite":
+		_, err := SQLitePath(raw)
+		return err
+	case "postgres", "postgresql":
+		if u.Host == "" {
+			return fmt.Errorf("postgres URL needs a host, like postgres://user@host:5432/db")
+		}
+		if strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("postgres URL needs a database name, like postgres://user@host:5432/db")
+		}
+		return nil
+	case "":
+		return fmt.Errorf("malformed URL: no scheme; use sqlite:///path/signet.db or postgres://user@host/db")
+	default:
+		return fmt.Errorf("unsupported scheme %q; use sqlite or postgres", u.Scheme)
+	}
+}
+
+func validateRedisURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("malformed URL: %v", redactURLError(err))
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "redis+sentinel", "redis+cluster":
+	default:
+		return fmt.Errorf("unsupported scheme %q; use redis, rediss, redis+sentinel or redis+cluster", u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("redis URL needs a host")
+	}
+	return nil
+}
+
+// redactURLError drops the URL (which may hold a password) from a parse error.
+func redactURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}

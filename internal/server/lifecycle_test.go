@@ -1,0 +1,314 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/ops"
+	"github.com/signet-auth/signet/internal/testutil"
+)
+
+// TestShutdownDrainsAndStopsInReverse: a request in flight when shutdown begins completes;
+// new connections are refused; components stop in the reverse of their start order.
+func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
+	p := newTestPKI(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var events []string
+	s, err := New(p.testConfig(t, "none"), testLogger(t),
+		WithRoutes(func(ep config.Endpoint, mux *http.ServeMux) {
+			if ep == config.Public {
+				mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+					close(entered)
+					<-release
+					_, _ = io.WriteString(w, "finished")
+				})
+			}
+		}),
+		WithLifecycleHook(func(event, name string) {
+			mu.Lock()
+			events = append(events, event+" "+name)
+			mu.Unlock()
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := client(pool(p.serverCA), 0, nil)
+	publicURL, publicAddr := s.URL(config.Public), s.Addr(config.Public)
+
+	type result struct {
+		body string
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		resp, err := c.Get(publicURL + "/slow")
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		inflight <- result{string(b), err}
+	}()
+	<-entered
+
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- s.Shutdown(ctx)
+	}()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		conn, err := net.DialTimeout("tcp", publicAddr, time.Second)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	}, "PUBLIC still accepts connections during shutdown")
+	select {
+	case err := <-stopped:
+		t.Fatalf("shutdown returned (%v) before the in-flight request finished", err)
+	default:
+	}
+	close(release)
+	if r := <-inflight; r.err != nil || r.body != "finished" {
+		t.Fatalf("in-flight request: %q, %v", r.body, r.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var starts, stops []string
+	for _, e := range events {
+		if name, ok := strings.CutPrefix(e, "start "); ok {
+			starts = append(starts, name)
+		} else {
+			stops = append(stops, strings.TrimPrefix(e, "stop "))
+		}
+	}
+	if starts[0] != "store" || starts[1] != "ephemeral" || len(starts) != 8 {
+		t.Fatalf("start order %v", starts)
+	}
+	slices.Reverse(starts)
+	if !slices.Equal(starts, stops) {
+		t.Fatalf("stop order %v is not the reverse of start order", stops)
+	}
+}
+
+// TestReadyzFollowsDependencies: /readyz answers 503 while PostgreSQL or Redis is
+// unreachable and 200 again when it returns.
+func TestReadyzFollowsDependencies(t *testing.T) {
+	pgURL, redisURL := testutil.PostgresURL(t), testutil.RedisURL(t)
+	pgProxy := testutil.NewProxy(t, hostOf(t, pgURL))
+	redisProxy := testutil.NewProxy(t, hostOf(t, redisURL))
+
+	schema := "signet_readyz_" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	conn, err := pgx.Connect(context.Background(), pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		conn.Close(context.Background())
+	})
+
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	cfg.Database.URL = withHost(t, pgURL, pgProxy.Addr(), url.Values{"search_path": {schema}, "connect_timeout": {"2"}})
+	cfg.Redis.URL = withHost(t, redisURL, redisProxy.Addr(), nil)
+	cfg.Redis.KeyPrefix = schema + ":"
+	s := startServer(t, cfg)
+	c := client(pool(p.serverCA), 0, nil)
+	readyz := func() int {
+		resp, err := get(c, s.URL(config.Ops)+"/readyz")
+		if err != nil {
+			t.Fatalf("readyz: %v", err)
+		}
+		return resp.StatusCode
+	}
+	for _, dep := range []struct {
+		name  string
+		proxy *testutil.Proxy
+	}{{"PostgreSQL", pgProxy}, {"Redis", redisProxy}} {
+		if code := readyz(); code != http.StatusOK {
+			t.Fatalf("readyz %d before cutting %s", code, dep.name)
+		}
+		dep.proxy.Cut()
+		testutil.Eventually(t, 15*time.Second, func() bool { return readyz() == http.StatusServiceUnavailable },
+			"readyz stayed 200 with %s unreachable", dep.name)
+		if resp, _ := get(c, s.URL(config.Ops)+"/livez"); resp == nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("livez failed while %s is unreachable", dep.name)
+		}
+		dep.proxy.Restore()
+		testutil.Eventually(t, 15*time.Second, func() bool { return readyz() == http.StatusOK },
+			"readyz did not return to 200 after %s came back", dep.name)
+	}
+}
+
+func hostOf(t *testing.T, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
+
+func withHost(t *testing.T, raw, host string, extra url.Values) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = host
+	q := u.Query()
+	for k, v := range extra {
+		q[k] = v
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestOpsEndpoints: liveness, readiness, metrics per listener and route, request ids, and
+// the health report as JSON and HTML.
+func TestOpsEndpoints(t *testing.T) {
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	cfg.Dev = true
+	s := startServer(t, cfg)
+	c := client(pool(p.serverCA), 0, nil)
+	ops0 := s.URL(config.Ops)
+
+	resp, err := get(c, ops0+"/livez")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("livez: %v %v", resp, err)
+	}
+	if id := resp.Header.Get(ops.RequestIDHeader); len(id) < 16 {
+		t.Errorf("no generated request id: %q", id)
+	}
+	req, _ := http.NewRequest("GET", ops0+"/readyz", nil)
+	req.Header.Set(ops.RequestIDHeader, "trace-abc.123")
+	resp, err = c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if id := resp.Header.Get(ops.RequestIDHeader); id != "trace-abc.123" {
+		t.Errorf("incoming request id not echoed: %q", id)
+	}
+	req.Header.Set(ops.RequestIDHeader, "bad id <script>")
+	resp, _ = c.Do(req)
+	resp.Body.Close()
+	if id := resp.Header.Get(ops.RequestIDHeader); id == "bad id <script>" || id == "" {
+		t.Errorf("malformed request id echoed: %q", id)
+	}
+	if _, err := get(c, s.URL(config.API)+"/api/v1/nothing"); err != nil {
+		t.Fatal(err)
+	}
+
+	metrics := body(t, c, ops0+"/metrics", "")
+	for _, want := range []string{
+		`signet_http_requests_total{code="200",listener="ops",method="GET",route="GET /livez"} 1`,
+		`signet_http_requests_total{code="404",listener="api",method="GET",route="/"}`,
+		`signet_http_request_duration_seconds_bucket{listener="ops",method="GET",route="GET /readyz"`,
+		"go_goroutines", "process_resident_memory_bytes", "signet_build_info",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	var rep ops.Report
+	if err := json.Unmarshal([]byte(body(t, c, ops0+"/health", "application/json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for _, comp := range rep.Components {
+		names[comp.Name] = comp.Status
+	}
+	if rep.Status != "up" || !rep.Ready || !rep.Dev || rep.Version == "" || rep.UptimeSeconds <= 0 ||
+		names["database"] != "up" || names["ephemeral store"] != "up" || names["listener PUBLIC"] != "up" {
+		t.Errorf("health report: %+v", rep)
+	}
+
+	page := body(t, c, ops0+"/health", "text/html")
+	if !strings.Contains(page, "Signet health") || !strings.Contains(page, "development mode") {
+		t.Errorf("health page lacks title or dev-mode notice:\n%s", page)
+	}
+	landing := body(t, c, s.URL(config.Public)+"/", "")
+	if !strings.Contains(landing, "development mode") {
+		t.Errorf("landing page lacks dev-mode notice")
+	}
+}
+
+func body(t *testing.T, c *http.Client, u, accept string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := resp.Header.Get("Content-Type"); strings.HasPrefix(h, "text/html") && !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("%s: HTML without a strict CSP", u)
+	}
+	return string(b)
+}
+
+// TestPlainHTTPListener: tls off serves plain HTTP (for a TLS-terminating proxy), and the
+// GRPC listener then speaks HTTP/2 without TLS (h2c) as gRPC needs.
+func TestPlainHTTPListener(t *testing.T) {
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	for _, ep := range []config.Endpoint{config.Ops, config.GRPC} {
+		l := cfg.Listener(ep)
+		l.TLS, l.TLSCertificateFile, l.TLSKeyFile = "off", "", ""
+	}
+	s := startServer(t, cfg)
+	if !strings.HasPrefix(s.URL(config.Ops), "http://") {
+		t.Fatalf("OPS URL %s", s.URL(config.Ops))
+	}
+	resp, err := http.Get(s.URL(config.Ops) + "/livez")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("plain livez: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: &protos}}
+	resp, err = h2c.Get(s.URL(config.GRPC) + "/")
+	if err != nil {
+		t.Fatalf("h2c: %v", err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("GRPC listener answered HTTP/%d over cleartext, want h2c", resp.ProtoMajor)
+	}
+}

@@ -1,0 +1,146 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/tlsconf"
+	"github.com/signet-auth/signet/internal/version"
+	"github.com/signet-auth/signet/internal/web"
+)
+
+// listener is one endpoint: its own http.Server, TLS source and router.
+type listener struct {
+	ep        config.Endpoint
+	cfg       config.Listener
+	mux       *http.ServeMux
+	srv       *http.Server
+	tls       *tlsconf.Source
+	ln        net.Listener
+	publicURL string
+	served    chan error
+}
+
+func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
+	lc := *s.cfg.Listener(ep)
+	l := &listener{ep: ep, cfg: lc, mux: http.NewServeMux(), served: make(chan error, 1)}
+	if lc.TLSEnabled() {
+		auth, err := tlsconf.ParseClientAuth(lc.TLSClientAuth)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", ep, err)
+		}
+		src, err := tlsconf.New(tlsconf.Options{
+			CertFile: lc.TLSCertificateFile, KeyFile: lc.TLSKeyFile,
+			CertPEM: []byte(lc.TLSCertificate), KeyPEM: []byte(lc.TLSKey),
+			ClientAuth:   auth,
+			ClientCAFile: lc.TLSClientCAFile, ClientCAPEM: []byte(lc.TLSClientCA),
+			Logger: s.log.With("listener", string(ep)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", ep, err)
+		}
+		l.tls = src
+	}
+	s.routes(ep, l.mux)
+	for _, fn := range s.extraRoutes {
+		fn(ep, l.mux)
+	}
+	l.srv = &http.Server{
+		Handler:           s.metrics.Instrument(strings.ToLower(string(ep)), s.log, l.mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		// TLS handshake failures from scanners are routine; keep them at debug level.
+		ErrorLog: slog.NewLogLogger(s.log.With("listener", string(ep)).Handler(), slog.LevelDebug),
+	}
+	if l.tls != nil {
+		l.srv.TLSConfig = l.tls.Config()
+	} else if ep == config.GRPC {
+		// gRPC needs HTTP/2; without TLS that is h2c (prior knowledge).
+		l.srv.Protocols = new(http.Protocols)
+		l.srv.Protocols.SetHTTP1(true)
+		l.srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return l, nil
+}
+
+// start binds the address and serves in the background; an error binding is returned.
+func (l *listener) start() error {
+	ln, err := net.Listen("tcp", l.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.ep, err)
+	}
+	l.ln = ln
+	go func() {
+		if l.tls != nil {
+			l.served <- l.srv.ServeTLS(ln, "", "")
+		} else {
+			l.served <- l.srv.Serve(ln)
+		}
+	}()
+	return nil
+}
+
+// stop stops accepting, drains in-flight requests until ctx ends, then closes what is left.
+func (l *listener) stop(ctx context.Context) error {
+	err := l.srv.Shutdown(ctx)
+	if err != nil {
+		_ = l.srv.Close()
+	}
+	if serveErr := <-l.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	return err
+}
+
+func (l *listener) addr() string { return l.ln.Addr().String() }
+
+func (l *listener) describe() string {
+	mode := "TLS 1.3, client auth " + l.cfg.TLSClientAuth
+	if l.tls == nil {
+		mode = "plain HTTP"
+	}
+	return l.publicURL + " (" + mode + ")"
+}
+
+// routes mounts what the foundation serves on each listener. Role packages add theirs.
+func (s *Server) routes(ep config.Endpoint, mux *http.ServeMux) {
+	p := s.cfg.PathPrefix
+	switch ep {
+	case config.Ops:
+		mux.Handle("GET "+p+"/metrics", s.metrics.Handler())
+		mux.HandleFunc("GET "+p+"/livez", s.health.Livez)
+		mux.HandleFunc("GET "+p+"/readyz", s.health.Readyz)
+		mux.HandleFunc("GET "+p+"/health", s.health.Page)
+		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
+	case config.Public:
+		mux.HandleFunc("GET "+p+"/{$}", s.landing)
+		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
+	case config.API:
+		mux.HandleFunc(p+"/", problemNotFound)
+	}
+}
+
+func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
+	if err := s.render.Render(w, http.StatusOK, "landing", "Signet", struct{ Version string }{version.String()}); err != nil {
+		s.log.Error("render landing page", "err", err)
+	}
+}
+
+// problemNotFound answers unknown API paths with RFC 9457 problem JSON.
+func problemNotFound(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusNotFound)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type": "about:blank", "title": "Not Found", "status": http.StatusNotFound,
+		"detail": "no API resource at this path",
+	})
+}

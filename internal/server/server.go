@@ -1,0 +1,295 @@
+// Package server wires a Signet node: it opens the stores, builds the six listeners for
+// the selected roles, starts components in dependency order and stops them in reverse.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/ops"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/version"
+	"github.com/signet-auth/signet/internal/web"
+)
+
+// component is one part of the lifecycle: started in order, stopped in reverse.
+type component struct {
+	name string
+	stop func(ctx context.Context) error
+}
+
+// Option adjusts a Server; options are test seams and embedding hooks.
+type Option func(*Server)
+
+// WithRoutes lets the caller add routes to a listener's router before it starts.
+func WithRoutes(fn func(ep config.Endpoint, mux *http.ServeMux)) Option {
+	return func(s *Server) { s.extraRoutes = append(s.extraRoutes, fn) }
+}
+
+// WithLifecycleHook is told "start <name>" and "stop <name>" as components start and stop.
+func WithLifecycleHook(fn func(event, name string)) Option {
+	return func(s *Server) { s.hook = fn }
+}
+
+// Server is one running node.
+type Server struct {
+	cfg         config.Config
+	log         *slog.Logger
+	started     time.Time
+	store       store.Store
+	eph         ephemeral.Store
+	metrics     *ops.Metrics
+	health      *ops.Health
+	render      *web.Renderer
+	listeners   map[config.Endpoint]*listener
+	components  []component
+	extraRoutes []func(config.Endpoint, *http.ServeMux)
+	hook        func(event, name string)
+}
+
+// New prepares a node from a validated configuration; Start brings it up.
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	render, err := web.NewRenderer(cfg.Dev, cfg.PathPrefix)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: log, started: time.Now(), render: render,
+		metrics:   ops.NewMetrics(version.String()),
+		listeners: map[config.Endpoint]*listener{},
+		hook:      func(string, string) {},
+	}
+	s.health = ops.NewHealth(version.String(), cfg.Dev, s.started, 2*time.Second, render, log)
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Start opens the stores and starts every listener of the configured roles. On error,
+// whatever already started is stopped again.
+func (s *Server) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			_ = s.stopAll(stopCtx)
+		}
+	}()
+	if s.cfg.Dev {
+		s.log.Warn("development mode: self-signed development certificates, listeners on loopback; never use in production",
+			"data_dir", s.cfg.DataDir)
+	}
+
+	st, err := OpenStore(ctx, s.cfg)
+	if err != nil {
+		return err
+	}
+	s.store = st
+	s.add("store", func(context.Context) error { return st.Close() })
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	s.health.Add(ops.Component{Name: "database", Detail: st.Backend(), Check: st.Ping})
+
+	eph, err := OpenEphemeral(ctx, s.cfg)
+	if err != nil {
+		return err
+	}
+	s.eph = eph
+	s.add("ephemeral", func(context.Context) error { return eph.Close() })
+	s.health.Add(ops.Component{Name: "ephemeral store", Detail: eph.Backend(), Check: eph.Ping})
+
+	for _, ep := range startOrder() {
+		if !s.cfg.HasRole(ep.Role()) {
+			continue
+		}
+		l, err := s.newListener(ep)
+		if err != nil {
+			return err
+		}
+		if err := l.start(); err != nil {
+			return err
+		}
+		l.publicURL = publicURL(s.cfg, l.cfg, l.ln.Addr())
+		s.listeners[ep] = l
+		s.add("listener "+string(ep), l.stop)
+		s.health.Add(ops.Component{Name: "listener " + string(ep), Detail: l.describe()})
+		if !l.cfg.TLSEnabled() {
+			s.log.Warn("listener serves plain HTTP; only run it behind a TLS-terminating proxy",
+				"listener", string(ep), "addr", l.addr())
+		}
+	}
+	s.health.SetReady(true)
+	s.log.Info("signet started", "version", version.String(), "roles", strings.Join(s.cfg.Roles, ","),
+		"startup", time.Since(s.started).Round(time.Millisecond).String())
+	return nil
+}
+
+// startOrder brings OPS up first (so probes answer while the rest starts) and the
+// public-facing listeners after it.
+func startOrder() []config.Endpoint {
+	return []config.Endpoint{config.Ops, config.Public, config.API, config.Device, config.Admin, config.GRPC}
+}
+
+func (s *Server) add(name string, stop func(context.Context) error) {
+	s.components = append(s.components, component{name: name, stop: stop})
+	s.hook("start", name)
+}
+
+func (s *Server) migrate(ctx context.Context) error {
+	status, err := s.store.MigrationStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("read migration status: %w", err)
+	}
+	pending := 0
+	for _, m := range status {
+		if !m.Applied {
+			pending++
+		}
+	}
+	if pending == 0 {
+		return nil
+	}
+	if !s.cfg.Database.AutoMigrate {
+		return fmt.Errorf("%d schema migrations are pending and database.auto_migrate is false; run `signet migrate up`", pending)
+	}
+	applied, err := s.store.MigrateUp(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	for _, m := range applied {
+		s.log.Info("applied migration", "version", m.Version, "name", m.Name)
+	}
+	return nil
+}
+
+// Shutdown marks the node not ready, drains in-flight requests and stops every component
+// in reverse start order, all within ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.health.SetReady(false)
+	err := s.stopAll(ctx)
+	if err != nil {
+		return err
+	}
+	s.log.Info("signet stopped")
+	return nil
+}
+
+func (s *Server) stopAll(ctx context.Context) error {
+	var errs []error
+	for i := len(s.components) - 1; i >= 0; i-- {
+		c := s.components[i]
+		s.hook("stop", c.name)
+		s.log.Debug("stopping", "component", c.name)
+		if err := c.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", c.name, err))
+		}
+	}
+	s.components = nil
+	return errors.Join(errs...)
+}
+
+// Run starts the node, prints its URLs to out, serves until ctx ends (SIGTERM), then
+// shuts down within the configured timeout. reload is signalled (SIGHUP) to re-read
+// certificate files at once.
+func (s *Server) Run(ctx context.Context, out io.Writer, reload <-chan struct{}) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	s.PrintURLs(out)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-reload:
+			s.ReloadCertificates()
+		}
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(stopCtx)
+}
+
+// ReloadCertificates re-reads every listener's certificate files now.
+func (s *Server) ReloadCertificates() {
+	for ep, l := range s.listeners {
+		if l.tls == nil {
+			continue
+		}
+		if err := l.tls.Reload(); err != nil {
+			s.log.Warn("certificate reload failed; still serving the previous certificate", "listener", string(ep), "err", err)
+		}
+	}
+}
+
+// PrintURLs writes where each listener can be reached, and the dev CA to trust.
+func (s *Server) PrintURLs(out io.Writer) {
+	mode := ""
+	if s.cfg.Dev {
+		mode = " in development mode"
+	}
+	fmt.Fprintf(out, "Signet %s is running%s.\n", version.String(), mode)
+	for _, ep := range config.Endpoints {
+		if l, ok := s.listeners[ep]; ok {
+			fmt.Fprintf(out, "  %-7s %s\n", ep, l.publicURL)
+		}
+	}
+	if s.cfg.Dev {
+		fmt.Fprintf(out, "  CA certificate: %s\n  (trust it, for example: curl --cacert %s %s/health)\n",
+			DevCAFile(s.cfg), DevCAFile(s.cfg), s.URL(config.Ops))
+	}
+}
+
+// Addr returns the bound address of ep's listener, or "" if it is not running.
+func (s *Server) Addr(ep config.Endpoint) string {
+	if l, ok := s.listeners[ep]; ok {
+		return l.addr()
+	}
+	return ""
+}
+
+// URL returns the public base URL of ep's listener, or "" if it is not running.
+func (s *Server) URL(ep config.Endpoint) string {
+	if l, ok := s.listeners[ep]; ok {
+		return l.publicURL
+	}
+	return ""
+}
+
+// Store returns the durable store, for components wired on top of the server.
+func (s *Server) Store() store.Store { return s.store }
+
+// Ephemeral returns the ephemeral store.
+func (s *Server) Ephemeral() ephemeral.Store { return s.eph }
+
+// publicURL derives a listener's base URL from its configuration or bound address. The
+// result never depends on a request header (PRODUCT.md: links use the configured URL).
+func publicURL(cfg config.Config, l config.Listener, bound net.Addr) string {
+	if l.PublicURL != "" {
+		return l.PublicURL
+	}
+	scheme := "https"
+	if !l.TLSEnabled() {
+		scheme = "http"
+	}
+	_, port, _ := net.SplitHostPort(bound.String())
+	host, _, _ := net.SplitHostPort(l.Addr)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + cfg.PathPrefix
+}

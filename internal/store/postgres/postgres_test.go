@@ -1,0 +1,128 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/storetest"
+	"github.com/signet-auth/signet/internal/testutil"
+)
+
+// freshSchema creates an empty schema for one test, dropped at cleanup, and returns an
+// opener whose stores see only that schema.
+func freshSchema(t *testing.T) storetest.Database {
+	t.Helper()
+	url := testutil.PostgresURL(t)
+	// rand.Text is upper-case base32; lowered, the name needs no quoting.
+	schema := "signet_t_" + strings.ToLower(rand.Text()[:16])
+	admin := func(ctx context.Context, sql string) error {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := admin(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := admin(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	return func(t *testing.T) store.Store {
+		t.Helper()
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			t.Fatalf("parse %s: %v", url, err)
+		}
+		cfg.ConnConfig.RuntimeParams["search_path"] = schema
+		// Many stores run at once in parallel tests; keep them within max_connections.
+		cfg.MaxConns = 4
+		s, err := OpenConfig(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("OpenConfig: %v", err)
+		}
+		return s
+	}
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return storetest.Migrated(t, freshSchema(t)(t))
+	})
+}
+
+func TestShared(t *testing.T) {
+	t.Parallel()
+	storetest.RunShared(t, freshSchema)
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	// Port 1 on loopback refuses connections at once; connect_timeout bounds the rest.
+	const url = "postgres://signet@127.0.0.1:1/signet?connect_timeout=2&sslmode=disable"
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	t.Run("Open", func(t *testing.T) {
+		_, err := Open(ctx, url)
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Open error = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("Ping", func(t *testing.T) {
+		// pgxpool connects lazily, so a Store on an unreachable server can exist, as it
+		// does when the database goes away after Open.
+		pool, err := pgxpool.NewWithConfig(ctx, cfg.Copy())
+		if err != nil {
+			t.Fatalf("NewWithConfig: %v", err)
+		}
+		s := &Store{pool: pool, now: time.Now}
+		defer s.Close()
+		err = s.Ping(ctx)
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Ping error = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("BadURL", func(t *testing.T) {
+		_, err := Open(ctx, "postgres://%zz")
+		if err == nil || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Open(bad URL) error = %v, want a parse error", err)
+		}
+	})
+}
+
+// TestNameCollation pins realms.name to bytewise order, which the conformance listing
+// only catches when the database's own locale is not C already.
+func TestNameCollation(t *testing.T) {
+	t.Parallel()
+	s := storetest.Migrated(t, freshSchema(t)(t)).(*Store)
+	t.Cleanup(func() { s.Close() })
+	var collation string
+	err := s.pool.QueryRow(t.Context(),
+		`SELECT collation_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'realms' AND column_name = 'name'`).Scan(&collation)
+	if err != nil {
+		t.Fatalf("query collation: %v", err)
+	}
+	if collation != "C" {
+		t.Errorf("realms.name collation = %q, want C", collation)
+	}
+}
