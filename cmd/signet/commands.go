@@ -36,13 +36,14 @@ func (f *configFlags) register(c *cobra.Command, withDev bool) {
 	}
 }
 
-// load reads and validates the configuration; every problem is reported at once.
+// load reads the configuration and checks it completely (server.Check); every problem
+// is reported at once.
 func (f *configFlags) load(e *env) (config.Config, error) {
-	return f.loadWith(e, (*config.Config).Validate)
+	return f.loadWith(e, server.Check)
 }
 
-// loadWith reads the configuration and checks it with validate.
-func (f *configFlags) loadWith(e *env, validate func(*config.Config) error) (config.Config, error) {
+// loadWith reads the configuration and checks it with check.
+func (f *configFlags) loadWith(e *env, check func(*config.Config) error) (config.Config, error) {
 	file := f.file
 	if file == "" {
 		file = lookupEnv(e.environ, "SIGNET_CONFIG")
@@ -51,14 +52,11 @@ func (f *configFlags) loadWith(e *env, validate func(*config.Config) error) (con
 	if len(f.roles) > 0 {
 		cfg.Roles = f.roles
 	}
-	if len(problems) == 0 {
-		if err := server.PrepareDev(&cfg); err != nil {
-			return cfg, &exitError{code: exitFailure, err: err}
-		}
-	}
-	if err := validate(&cfg); err != nil {
+	if err := check(&cfg); err != nil {
 		var more config.Problems
-		errors.As(err, &more)
+		if !errors.As(err, &more) {
+			return cfg, usageErr(err)
+		}
 		problems = append(problems, more...)
 	}
 	if len(problems) > 0 {
@@ -229,12 +227,18 @@ func newMigrateCmd(e *env) *cobra.Command {
 				fmt.Fprintln(tw, "VERSION\tNAME\tSTATE\tAPPLIED AT")
 				for _, m := range ms {
 					state, at := "pending", ""
+					if m.Unknown {
+						state = "unknown to this build"
+					}
 					if m.Applied {
 						state, at = "applied", m.AppliedAt.UTC().Format(time.RFC3339)
 					}
 					fmt.Fprintf(tw, "%04d\t%s\t%s\t%s\n", m.Version, m.Name, state, at)
 				}
 				_ = tw.Flush()
+				if err := store.CheckSchemaNotNewer(ms); err != nil {
+					return &exitError{code: exitFailure, err: err}
+				}
 				if slices.ContainsFunc(ms, func(m store.Migration) bool { return !m.Applied }) {
 					return &exitError{code: exitPending, err: errors.New("migrations are pending; run `signet migrate up`")}
 				}

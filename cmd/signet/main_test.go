@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,12 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/testutil"
 )
 
 // runCLI runs the command in-process and returns its exit code and output.
@@ -49,16 +50,13 @@ func TestVersionAndHelp(t *testing.T) {
 
 func TestConfigCheckReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	file := filepath.Join(t.TempDir(), "signet.yaml")
-	if err := os.WriteFile(file, []byte("listners: {}\nlisteners:\n  api:\n    tls_client_auth: verify\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeYAML(t, "listners: {}\nlisteners:\n  api:\n    tls_client_auth: verify\n")
 	code, _, errOut := runCLI(t, []string{"SIGNET_DATABASE_URL=mysql://x/y", "SIGNET_OPS_ADDR=nowhere"}, "config", "check", "--config", file)
 	if code != exitUsage {
 		t.Fatalf("exit %d, want %d", code, exitUsage)
 	}
 	for _, key := range []string{"listners", "SIGNET_DATABASE_URL", "SIGNET_OPS_ADDR", "SIGNET_API_TLS_CLIENT_CA", "SIGNET_PUBLIC_TLS_CERTIFICATE"} {
-		if !strings.Contains(errOut, key) {
+		if !namesKey(errOut, key) {
 			t.Errorf("config check output lacks %s:\n%s", key, errOut)
 		}
 	}
@@ -107,26 +105,8 @@ type devProcess struct {
 	cmd    *exec.Cmd
 	urls   map[string]string
 	caFile string
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan error
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the child process writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startDev starts the binary in dev mode on loopback ports chosen by the kernel and reads
@@ -143,7 +123,7 @@ func startDev(t *testing.T, bin, dataDir string) *devProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &devProcess{cmd: cmd, urls: map[string]string{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &devProcess{cmd: cmd, urls: map[string]string{}, stderr: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -260,4 +240,40 @@ func TestDevModeSmoke(t *testing.T) {
 		t.Error("second start applied migrations again")
 	}
 	stop(p2)
+}
+
+// TestNewerSchemaIsRefused: a database migrated by a newer build is reported by
+// `migrate status` and refused by `migrate up` and `serve`.
+func TestNewerSchemaIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"SIGNET_DATA_DIR=" + dir}
+	for _, ep := range config.Endpoints {
+		env = append(env, "SIGNET_"+string(ep)+"_ADDR=127.0.0.1:0")
+	}
+	if code, _, errOut := runCLI(t, env, "migrate", "up"); code != exitOK {
+		t.Fatalf("up: %s", errOut)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "signet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec("INSERT INTO signet_schema_migrations (version, name, applied_at) VALUES (9999, 'from_the_future', 0)")
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, env, "migrate", "status")
+	if code != exitFailure || !strings.Contains(out, "9999") || !strings.Contains(out, "unknown to this build") {
+		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, env, "migrate", "up"); code != exitFailure || !strings.Contains(errOut, "9999") {
+		t.Fatalf("up against a newer schema: exit %d %s", code, errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"serve", "--dev"}, env, &stdout, &stderr); code != exitFailure || !strings.Contains(stderr.String(), "9999") {
+		t.Fatalf("serve against a newer schema: exit %d %s", code, stderr.String())
+	}
 }

@@ -1,5 +1,6 @@
-// Package archtest holds tests about the shape of the code base itself: every package has
-// a doc comment, and packages import only what their layer may.
+// Package archtest holds tests about the shape of the code base itself, such as every
+// package having a doc comment. Import rules between layers (for example that sigma/
+// imports no net/http and no storage) join it as those packages arrive.
 package archtest
 
 import (

@@ -178,7 +178,8 @@ func (c *Config) DatabaseURL() string {
 	if err != nil {
 		p = filepath.Join(c.DataDir, "signet.db")
 	}
-	return "sqlite://" + filepath.ToSlash(p)
+	// Built as a URL, not concatenated, so '#', '?' or '%' in the directory stay in the path.
+	return (&url.URL{Scheme: "sqlite", Path: filepath.ToSlash(p)}).String()
 }
 
 // SQLitePath returns the file path of a sqlite:// URL, or an error for a malformed one.

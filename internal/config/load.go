@@ -127,58 +127,51 @@ func loadFile(cfg *Config, file string, fields []Field) Problems {
 	}
 	var ps Problems
 	seen := map[string]bool{}
-	walkYAML(doc.Content[0], "", func(key string, n *yaml.Node) {
-		at := fmt.Sprintf("%s (line %d)", key, n.Line)
-		f, ok := byYAML[key]
-		fileRef := false
-		if !ok {
-			if base, isFile := strings.CutSuffix(key, "_file"); isFile && byYAML[base].Secret {
-				if _, explicit := byYAML[base+"_file"]; !explicit {
-					f, ok, fileRef = byYAML[base], true, true
-				}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i].Value, n.Content[i+1]
+			if path != "" {
+				key = path + "." + key
 			}
-		}
-		if !ok {
+			at := fmt.Sprintf("%s (line %d)", key, n.Content[i].Line)
+			f, ok := byYAML[key]
+			fileRef := false
+			if base, isFile := strings.CutSuffix(key, "_file"); !ok && isFile && byYAML[base].Secret {
+				f, ok, fileRef = byYAML[base], true, true
+			}
 			switch {
-			case !isPrefixOfField(key, fields):
-				ps = append(ps, Problem{Key: at, Msg: "unknown key"})
-			case n.Kind != yaml.MappingNode && n.Tag != "!!null":
+			case !ok && !isPrefixOfField(key, fields):
+				ps = append(ps, Problem{Key: at, Msg: "unknown key"}) // the whole section, once
+				continue
+			case !ok && val.Kind == yaml.MappingNode:
+				walk(val, key)
+				continue
+			case !ok && val.Tag != "!!null":
 				ps = append(ps, Problem{Key: at, Msg: "must be a mapping"})
+				continue
+			case !ok:
+				continue // an empty section
 			}
-			return
+			if seen[f.YAML] {
+				ps = append(ps, Problem{Key: at, Msg: "set more than once (directly and through a _file key)"})
+				continue
+			}
+			seen[f.YAML] = true
+			v, err := scalarText(val)
+			if err == nil && fileRef {
+				v, err = readFile(v)
+			}
+			if err == nil {
+				err = setField(cfg, f, v)
+			}
+			if err != nil {
+				ps = append(ps, Problem{Key: at, Msg: err.Error()})
+			}
 		}
-		if seen[f.YAML] {
-			ps = append(ps, Problem{Key: at, Msg: "set more than once (directly and through a _file key)"})
-			return
-		}
-		seen[f.YAML] = true
-		val, err := scalarText(n)
-		if err == nil && fileRef {
-			val, err = readFile(val)
-		}
-		if err == nil {
-			err = setField(cfg, f, val)
-		}
-		if err != nil {
-			ps = append(ps, Problem{Key: at, Msg: err.Error()})
-		}
-	})
+	}
+	walk(doc.Content[0], "")
 	return ps
-}
-
-// walkYAML calls leaf for every key whose value is not a mapping or is an empty one.
-func walkYAML(n *yaml.Node, path string, leaf func(key string, n *yaml.Node)) {
-	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
-		leaf(path, n)
-		return
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key := n.Content[i].Value
-		if path != "" {
-			key = path + "." + key
-		}
-		walkYAML(n.Content[i+1], key, leaf)
-	}
 }
 
 func isPrefixOfField(key string, fields []Field) bool {

@@ -1,16 +1,14 @@
 package config
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/signet-auth/signet/internal/tlsconf"
 )
 
 // problemList collects problems naming both the YAML key and the environment variable.
@@ -46,9 +44,6 @@ func (c *Config) validateStorage(l *problemList) {
 	if err := validateDatabaseURL(c.DatabaseURL()); err != nil {
 		add("database.url", "SIGNET_DATABASE_URL", "%v", err)
 	}
-	if err := validateRedisURL(c.Redis.URL); err != nil {
-		add("redis.url", "SIGNET_REDIS_URL", "%v", err)
-	}
 }
 
 func (c *Config) validateNode(l *problemList) {
@@ -82,7 +77,11 @@ func (c *Config) validateNode(l *problemList) {
 
 func (c *Config) validateListeners(pl *problemList) {
 	add := pl.add
-	bound := map[string]Endpoint{}
+	type bind struct {
+		host string
+		ep   Endpoint
+	}
+	bound := map[string][]bind{}
 	for _, ep := range Endpoints {
 		if !c.HasRole(ep.Role()) {
 			continue
@@ -95,10 +94,15 @@ func (c *Config) validateListeners(pl *problemList) {
 		if port, err := validateAddr(l.Addr); err != nil {
 			add(kAddr, eAddr, "%v", err)
 		} else if port != "0" {
-			if other, dup := bound[port]; dup {
-				add(kAddr, eAddr, "port %s is also used by listeners.%s", port, strings.ToLower(string(other)))
+			host, _, _ := net.SplitHostPort(l.Addr)
+			for _, other := range bound[port] {
+				// Two listeners clash on one port when they share a host or either binds every interface.
+				if host == other.host || unspecifiedHost(host) || unspecifiedHost(other.host) {
+					add(kAddr, eAddr, "%s is also used by listeners.%s", l.Addr, strings.ToLower(string(other.ep)))
+					break
+				}
 			}
-			bound[port] = ep
+			bound[port] = append(bound[port], bind{host, ep})
 		}
 		if l.PublicURL != "" {
 			kURL, eURL := key("public_url")
@@ -106,94 +110,66 @@ func (c *Config) validateListeners(pl *problemList) {
 				add(kURL, eURL, "%v", err)
 			}
 		}
-		kTLS, eTLS := key("tls")
-		switch l.TLS {
-		case "on":
-			for _, p := range validateTLS(l) {
-				k, e := key(p.field)
-				add(k, e, "%s", p.msg)
-			}
-		case "off":
-		default:
+		if l.TLS != "on" && l.TLS != "off" {
+			kTLS, eTLS := key("tls")
 			add(kTLS, eTLS, "must be on or off, got %q", l.TLS)
+			continue
+		}
+		for _, p := range c.validateTLS(l) {
+			k, e := key(p.field)
+			add(k, e, "%s", p.msg)
 		}
 	}
 }
 
 type tlsProblem struct{ field, msg string }
 
-func validateTLS(l *Listener) []tlsProblem {
+// validateTLS checks which TLS keys go together. Whether files parse and keys match their
+// certificates is checked by building the listener's TLS (server.Check), once, in one place.
+func (c *Config) validateTLS(l *Listener) []tlsProblem {
 	var ps []tlsProblem
 	hasKey := l.TLSKey != "" || l.TLSKeyFile != ""
 	hasCert := l.TLSCertificate != "" || l.TLSCertificateFile != ""
-	if l.TLSKey != "" && l.TLSKeyFile != "" {
-		ps = append(ps, tlsProblem{"tls_key", "set together with tls_key_file; use one"})
+	hasCA := l.TLSClientCA != "" || l.TLSClientCAFile != ""
+	auth, authErr := tlsconf.ParseClientAuth(l.TLSClientAuth)
+	if !l.TLSEnabled() {
+		// Plain HTTP cannot check client certificates; refuse settings that suggest it does.
+		if hasKey || hasCert || hasCA || authErr != nil || auth != tlsconf.None {
+			ps = append(ps, tlsProblem{"tls", "is off, but TLS keys, certificates or client authentication are set; remove them or turn TLS on"})
+		}
+		return ps
 	}
-	if l.TLSCertificate != "" && l.TLSCertificateFile != "" {
-		ps = append(ps, tlsProblem{"tls_certificate", "set together with tls_certificate_file; use one"})
+	for _, both := range []struct{ field, inline, file string }{
+		{"tls_key", l.TLSKey, l.TLSKeyFile},
+		{"tls_certificate", l.TLSCertificate, l.TLSCertificateFile},
+		{"tls_client_ca", l.TLSClientCA, l.TLSClientCAFile},
+	} {
+		if both.inline != "" && both.file != "" {
+			ps = append(ps, tlsProblem{both.field, "set together with " + both.field + "_file; use one"})
+		}
 	}
 	switch {
 	case hasKey && !hasCert:
 		ps = append(ps, tlsProblem{"tls_certificate", "a TLS key is set without its certificate"})
 	case hasCert && !hasKey:
 		ps = append(ps, tlsProblem{"tls_key", "a TLS certificate is set without its key"})
-	case !hasKey && !hasCert:
+	case !hasKey && !hasCert && !c.Dev: // dev mode issues development certificates
 		ps = append(ps, tlsProblem{"tls_certificate", "TLS is on but no certificate and key are set; set them, use --dev, or set tls: off behind a TLS-terminating proxy"})
-	case l.TLSKey != "" && l.TLSCertificate != "":
-		if _, err := tls.X509KeyPair([]byte(l.TLSCertificate), []byte(l.TLSKey)); err != nil {
-			ps = append(ps, tlsProblem{"tls_key", "inline key and certificate do not form a pair: " + err.Error()})
-		}
 	}
-	for _, f := range []struct{ field, path string }{
-		{"tls_key_file", l.TLSKeyFile}, {"tls_certificate_file", l.TLSCertificateFile}, {"tls_client_ca_file", l.TLSClientCAFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			ps = append(ps, tlsProblem{f.field, "cannot read file: " + err.Error()})
-		}
-	}
-	hasCA := l.TLSClientCA != "" || l.TLSClientCAFile != ""
-	if l.TLSClientCA != "" && l.TLSClientCAFile != "" {
-		ps = append(ps, tlsProblem{"tls_client_ca", "set together with tls_client_ca_file; use one"})
-	}
-	if l.TLSClientCA != "" && !validPEMCerts(l.TLSClientCA) {
-		ps = append(ps, tlsProblem{"tls_client_ca", "holds no PEM certificate"})
-	}
-	switch l.TLSClientAuth {
-	case "none", "require":
-		if hasCA {
-			ps = append(ps, tlsProblem{"tls_client_ca", fmt.Sprintf("a client CA is set but tls_client_auth is %s, so it would never be checked; use optional or verify", l.TLSClientAuth)})
-		}
-	case "optional":
-	case "verify":
-		if !hasCA {
-			ps = append(ps, tlsProblem{"tls_client_ca", "tls_client_auth is verify but no client CA is set"})
-		}
-	default:
-		ps = append(ps, tlsProblem{"tls_client_auth", fmt.Sprintf("must be none, optional, require or verify, got %q", l.TLSClientAuth)})
+	switch {
+	case authErr != nil:
+		ps = append(ps, tlsProblem{"tls_client_auth", authErr.Error()})
+	case auth == tlsconf.Verify && !hasCA:
+		ps = append(ps, tlsProblem{"tls_client_ca", "tls_client_auth is verify but no client CA is set"})
+	case (auth == tlsconf.None || auth == tlsconf.Require) && hasCA:
+		ps = append(ps, tlsProblem{"tls_client_ca", fmt.Sprintf("a client CA is set but tls_client_auth is %s, so it would never be checked; use optional or verify", auth)})
 	}
 	return ps
 }
 
-func validPEMCerts(s string) bool {
-	rest := []byte(s)
-	found := false
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return found
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-			return false
-		}
-		found = true
-	}
+func unspecifiedHost(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "" || ip != nil && ip.IsUnspecified()
 }
 
 func validateAddr(addr string) (port string, err error) {
@@ -264,25 +240,6 @@ func validateDatabaseURL(raw string) error {
 	default:
 		return fmt.Errorf("unsupported scheme %q; use sqlite or postgres", u.Scheme)
 	}
-}
-
-func validateRedisURL(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("malformed URL: %v", redactURLError(err))
-	}
-	switch u.Scheme {
-	case "redis", "rediss", "redis+sentinel", "redis+cluster":
-	default:
-		return fmt.Errorf("unsupported scheme %q; use redis, rediss, redis+sentinel or redis+cluster", u.Scheme)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("redis URL needs a host")
-	}
-	return nil
 }
 
 // redactURLError drops the URL (which may hold a password) from a parse error.

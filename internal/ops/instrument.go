@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 )
@@ -35,16 +36,26 @@ func (m *Metrics) Instrument(listener string, log *slog.Logger, mux *http.ServeM
 		w.Header().Set(RequestIDHeader, id)
 		r2 := r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler { // the handler chose to abort; net/http handles it
+				panic(p)
+			}
+			log.LogAttrs(r.Context(), slog.LevelError, "handler panic",
+				slog.String("listener", listener), slog.String("request_id", id),
+				slog.String("route", r2.Pattern), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			if !rec.wroteHeader {
+				http.Error(rec, "internal server error (request "+id+")", http.StatusInternalServerError)
+			}
+			m.observe(listener, r2.Pattern, r.Method, rec.status, time.Since(start))
+		}()
 		mux.ServeHTTP(rec, r2)
 
-		route := r2.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		method := methodLabel(r.Method)
 		elapsed := time.Since(start)
-		m.requests.WithLabelValues(listener, route, method, strconv.Itoa(rec.status)).Inc()
-		m.duration.WithLabelValues(listener, route, method).Observe(elapsed.Seconds())
+		route := m.observe(listener, r2.Pattern, r.Method, rec.status, elapsed)
 		level := slog.LevelDebug
 		if rec.status >= 500 {
 			level = slog.LevelWarn
@@ -54,6 +65,18 @@ func (m *Metrics) Instrument(listener string, log *slog.Logger, mux *http.ServeM
 			slog.String("method", r.Method), slog.String("route", route),
 			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
 	})
+}
+
+// observe counts one request and returns its route label.
+func (m *Metrics) observe(listener, pattern, method string, status int, elapsed time.Duration) string {
+	route := pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	method, code := methodLabel(method), strconv.Itoa(status)
+	m.requests.WithLabelValues(listener, route, method, code).Inc()
+	m.duration.WithLabelValues(listener, route, method, code).Observe(elapsed.Seconds())
+	return route
 }
 
 func validRequestID(id string) bool {

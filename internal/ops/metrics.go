@@ -29,9 +29,9 @@ func NewMetrics(version string) *Metrics {
 		}, []string{"listener", "route", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "signet_http_request_duration_seconds",
-			Help:    "HTTP request latency, by listener, route pattern and method.",
+			Help:    "HTTP request latency, by listener, route pattern, method and status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"listener", "route", "method"}),
+		}, []string{"listener", "route", "method", "code"}),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "signet_build_info",

@@ -49,7 +49,11 @@ func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client(pool(p.serverCA), 0, nil)
-	publicURL, publicAddr := s.URL(config.Public), s.Addr(config.Public)
+	publicURL := s.URL(config.Public)
+	addrs := map[config.Endpoint]string{}
+	for _, ep := range config.Endpoints {
+		addrs[ep] = s.Addr(ep)
+	}
 
 	type result struct {
 		body string
@@ -74,14 +78,17 @@ func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
 		defer cancel()
 		stopped <- s.Shutdown(ctx)
 	}()
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		conn, err := net.DialTimeout("tcp", publicAddr, time.Second)
-		if err != nil {
-			return true
-		}
-		conn.Close()
-		return false
-	}, "PUBLIC still accepts connections during shutdown")
+	// Every listener stops accepting at once, while PUBLIC still drains its request.
+	for ep, addr := range addrs {
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				return true
+			}
+			conn.Close()
+			return false
+		}, "%s still accepts connections during shutdown", ep)
+	}
 	select {
 	case err := <-stopped:
 		t.Fatalf("shutdown returned (%v) before the in-flight request finished", err)
@@ -105,7 +112,7 @@ func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
 			stops = append(stops, strings.TrimPrefix(e, "stop "))
 		}
 	}
-	if starts[0] != "store" || starts[1] != "ephemeral" || len(starts) != 8 {
+	if !slices.Equal(starts, []string{"store", "ephemeral", "listeners"}) {
 		t.Fatalf("start order %v", starts)
 	}
 	slices.Reverse(starts)
@@ -230,7 +237,7 @@ func TestOpsEndpoints(t *testing.T) {
 	for _, want := range []string{
 		`signet_http_requests_total{code="200",listener="ops",method="GET",route="GET /livez"} 1`,
 		`signet_http_requests_total{code="404",listener="api",method="GET",route="/"}`,
-		`signet_http_request_duration_seconds_bucket{listener="ops",method="GET",route="GET /readyz"`,
+		`signet_http_request_duration_seconds_bucket{code="200",listener="ops",method="GET",route="GET /readyz"`,
 		"go_goroutines", "process_resident_memory_bytes", "signet_build_info",
 	} {
 		if !strings.Contains(metrics, want) {
@@ -310,5 +317,82 @@ func TestPlainHTTPListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 {
 		t.Fatalf("GRPC listener answered HTTP/%d over cleartext, want h2c", resp.ProtoMajor)
+	}
+}
+
+// TestRolesSelectListeners: a node runs only the listeners of its roles, and the settings
+// of the others are not required.
+func TestRolesSelectListeners(t *testing.T) {
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	cfg.Roles = []string{config.RoleOps, config.RoleIdP}
+	cfg.Listeners.API = config.Listener{Addr: "not an address", TLS: "on", TLSClientAuth: "verify"}
+	s := startServer(t, cfg)
+	for _, ep := range config.Endpoints {
+		running := s.Addr(ep) != ""
+		if want := ep == config.Ops || ep == config.Public; running != want {
+			t.Errorf("%s running=%v, want %v", ep, running, want)
+		}
+	}
+	if _, err := get(client(pool(p.serverCA), 0, nil), s.URL(config.Public)+"/"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestListenerThatStopsEndsTheNode: a listener that stops serving on its own is not left
+// unnoticed: Run shuts the node down and returns the error (the process exits non-zero).
+func TestListenerThatStopsEndsTheNode(t *testing.T) {
+	p := newTestPKI(t)
+	s, err := New(p.testConfig(t, "none"), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	printed := make(chan struct{})
+	var once sync.Once
+	go func() { ran <- s.Run(ctx, writerFunc(func() { once.Do(func() { close(printed) }) }), nil) }()
+	<-printed
+	_ = s.listeners[config.API].ln.Close() // the socket goes away under the server
+	select {
+	case err := <-ran:
+		if err == nil || !strings.Contains(err.Error(), "listener API") {
+			t.Fatalf("Run returned %v, want the API listener's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not notice the stopped listener")
+	}
+}
+
+// writerFunc calls fn on every write (Run prints the URLs once it has started).
+type writerFunc func()
+
+func (f writerFunc) Write(b []byte) (int, error) {
+	if f != nil {
+		f()
+	}
+	return len(b), nil
+}
+
+// TestHandlerPanicIsA500: a panicking handler answers 500 with the request id, is counted
+// and logged, and the listener keeps serving.
+func TestHandlerPanicIsA500(t *testing.T) {
+	p := newTestPKI(t)
+	s := startServer(t, p.testConfig(t, "none"), WithRoutes(func(ep config.Endpoint, mux *http.ServeMux) {
+		if ep == config.Public {
+			mux.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+		}
+	}))
+	c := client(pool(p.serverCA), 0, nil)
+	resp, err := get(c, s.URL(config.Public)+"/boom")
+	if err != nil || resp.StatusCode != http.StatusInternalServerError || resp.Header.Get(ops.RequestIDHeader) == "" {
+		t.Fatalf("panic answered %v, %v", resp, err)
+	}
+	if resp, err := get(c, s.URL(config.Public)+"/"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("listener broken after a panic: %v %v", resp, err)
+	}
+	if m := body(t, c, s.URL(config.Ops)+"/metrics", ""); !strings.Contains(m, `signet_http_requests_total{code="500",listener="public",method="GET",route="GET /boom"} 1`) {
+		t.Error("the panicking request was not counted as a 500")
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/signet-auth/signet/internal/config"
@@ -27,23 +29,18 @@ type listener struct {
 	ln        net.Listener
 	publicURL string
 	served    chan error
+	exited    atomic.Bool
 }
 
 func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 	lc := *s.cfg.Listener(ep)
 	l := &listener{ep: ep, cfg: lc, mux: http.NewServeMux(), served: make(chan error, 1)}
 	if lc.TLSEnabled() {
-		auth, err := tlsconf.ParseClientAuth(lc.TLSClientAuth)
+		opts, err := tlsOptions(lc, s.log.With("listener", string(ep)))
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", ep, err)
 		}
-		src, err := tlsconf.New(tlsconf.Options{
-			CertFile: lc.TLSCertificateFile, KeyFile: lc.TLSKeyFile,
-			CertPEM: []byte(lc.TLSCertificate), KeyPEM: []byte(lc.TLSKey),
-			ClientAuth:   auth,
-			ClientCAFile: lc.TLSClientCAFile, ClientCAPEM: []byte(lc.TLSClientCA),
-			Logger: s.log.With("listener", string(ep)),
-		})
+		src, err := tlsconf.New(opts)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", ep, err)
 		}
@@ -58,8 +55,7 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		// TLS handshake failures from scanners are routine; keep them at debug level.
-		ErrorLog: slog.NewLogLogger(s.log.With("listener", string(ep)).Handler(), slog.LevelDebug),
+		ErrorLog:          log.New(serverErrorLog{s.log.With("listener", string(ep))}, "", 0),
 	}
 	if l.tls != nil {
 		l.srv.TLSConfig = l.tls.Config()
@@ -73,19 +69,37 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 }
 
 // start binds the address and serves in the background; an error binding is returned.
-func (l *listener) start() error {
+// If serving ends other than by stop, the error goes to died.
+func (l *listener) start(died chan<- error) error {
 	ln, err := net.Listen("tcp", l.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", l.ep, err)
 	}
 	l.ln = ln
 	go func() {
+		var err error
 		if l.tls != nil {
-			l.served <- l.srv.ServeTLS(ln, "", "")
+			err = l.srv.ServeTLS(ln, "", "")
 		} else {
-			l.served <- l.srv.Serve(ln)
+			err = l.srv.Serve(ln)
 		}
+		l.exited.Store(true)
+		if !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case died <- fmt.Errorf("listener %s: %w", l.ep, err):
+			default:
+			}
+		}
+		l.served <- err
 	}()
+	return nil
+}
+
+// check fails once the listener has stopped serving, so /readyz turns 503.
+func (l *listener) check(context.Context) error {
+	if l.exited.Load() {
+		return errors.New("not serving")
+	}
 	return nil
 }
 
@@ -143,4 +157,19 @@ func problemNotFound(w http.ResponseWriter, r *http.Request) {
 		"type": "about:blank", "title": "Not Found", "status": http.StatusNotFound,
 		"detail": "no API resource at this path",
 	})
+}
+
+// serverErrorLog receives net/http's own messages. TLS handshake failures (scanners, clients
+// refused for TLS 1.2 or a bad certificate) are routine and go to debug; anything else is a
+// warning worth seeing.
+type serverErrorLog struct{ log *slog.Logger }
+
+func (w serverErrorLog) Write(b []byte) (int, error) {
+	msg := strings.TrimSpace(string(b))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	w.log.Log(context.Background(), level, "http server: "+msg)
+	return len(b), nil
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-auth/signet/internal/config"
@@ -20,6 +21,10 @@ import (
 	"github.com/signet-auth/signet/internal/version"
 	"github.com/signet-auth/signet/internal/web"
 )
+
+// openTimeout bounds connecting to the stores and migrating at start, so an unreachable
+// database fails the start with a clear error instead of hanging.
+const openTimeout = time.Minute
 
 // component is one part of the lifecycle: started in order, stopped in reverse.
 type component struct {
@@ -54,11 +59,13 @@ type Server struct {
 	components  []component
 	extraRoutes []func(config.Endpoint, *http.ServeMux)
 	hook        func(event, name string)
+	// died receives the error of a listener that stopped serving on its own.
+	died chan error
 }
 
 // New prepares a node from a validated configuration; Start brings it up.
 func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := Check(&cfg); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	render, err := web.NewRenderer(cfg.Dev, cfg.PathPrefix)
@@ -70,6 +77,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		metrics:   ops.NewMetrics(version.String()),
 		listeners: map[config.Endpoint]*listener{},
 		hook:      func(string, string) {},
+		died:      make(chan error, len(config.Endpoints)),
 	}
 	s.health = ops.NewHealth(version.String(), cfg.Dev, s.started, 2*time.Second, render, log)
 	for _, o := range opts {
@@ -88,23 +96,28 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			_ = s.stopAll(stopCtx)
 		}
 	}()
+	if err := PrepareDev(&s.cfg); err != nil {
+		return err
+	}
 	if s.cfg.Dev {
 		s.log.Warn("development mode: self-signed development certificates, listeners on loopback; never use in production",
 			"data_dir", s.cfg.DataDir)
 	}
 
-	st, err := OpenStore(ctx, s.cfg)
+	openCtx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	st, err := OpenStore(openCtx, s.cfg)
 	if err != nil {
 		return err
 	}
 	s.store = st
 	s.add("store", func(context.Context) error { return st.Close() })
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(openCtx); err != nil {
 		return err
 	}
 	s.health.Add(ops.Component{Name: "database", Detail: st.Backend(), Check: st.Ping})
 
-	eph, err := OpenEphemeral(ctx, s.cfg)
+	eph, err := OpenEphemeral(openCtx, s.cfg)
 	if err != nil {
 		return err
 	}
@@ -112,6 +125,29 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.add("ephemeral", func(context.Context) error { return eph.Close() })
 	s.health.Add(ops.Component{Name: "ephemeral store", Detail: eph.Backend(), Check: eph.Ping})
 
+	if err := s.startListeners(); err != nil {
+		return err
+	}
+	s.health.SetReady(true)
+	s.log.Info("signet started", "version", version.String(), "roles", strings.Join(s.cfg.Roles, ","),
+		"startup", time.Since(s.started).Round(time.Millisecond).String())
+	return nil
+}
+
+// startListeners binds every listener of the node's roles, OPS first, and registers them
+// as one component: at shutdown they stop accepting and drain together, so one long
+// request on one listener does not eat the others' share of the shutdown timeout.
+func (s *Server) startListeners() error {
+	var started []*listener
+	s.add("listeners", func(ctx context.Context) error {
+		var wg sync.WaitGroup
+		errs := make([]error, len(started))
+		for i, l := range started {
+			wg.Go(func() { errs[i] = l.stop(ctx) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	})
 	for _, ep := range startOrder() {
 		if !s.cfg.HasRole(ep.Role()) {
 			continue
@@ -120,21 +156,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := l.start(); err != nil {
+		if err := l.start(s.died); err != nil {
 			return err
 		}
+		started = append(started, l)
 		l.publicURL = publicURL(s.cfg, l.cfg, l.ln.Addr())
 		s.listeners[ep] = l
-		s.add("listener "+string(ep), l.stop)
-		s.health.Add(ops.Component{Name: "listener " + string(ep), Detail: l.describe()})
+		s.health.Add(ops.Component{Name: "listener " + string(ep), Detail: l.describe(), Check: l.check})
 		if !l.cfg.TLSEnabled() {
 			s.log.Warn("listener serves plain HTTP; only run it behind a TLS-terminating proxy",
 				"listener", string(ep), "addr", l.addr())
 		}
 	}
-	s.health.SetReady(true)
-	s.log.Info("signet started", "version", version.String(), "roles", strings.Join(s.cfg.Roles, ","),
-		"startup", time.Since(s.started).Round(time.Millisecond).String())
 	return nil
 }
 
@@ -153,6 +186,10 @@ func (s *Server) migrate(ctx context.Context) error {
 	status, err := s.store.MigrationStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("read migration status: %w", err)
+	}
+	// An older binary must not run against a schema a newer one migrated.
+	if err := store.CheckSchemaNotNewer(status); err != nil {
+		return err
 	}
 	pending := 0
 	for _, m := range status {
@@ -210,9 +247,13 @@ func (s *Server) Run(ctx context.Context, out io.Writer, reload <-chan struct{})
 		return err
 	}
 	s.PrintURLs(out)
+	var failure error
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
+			done = true
+		case failure = <-s.died:
+			s.log.Error("a listener stopped serving; shutting down", "err", failure)
 			done = true
 		case <-reload:
 			s.ReloadCertificates()
@@ -221,7 +262,7 @@ func (s *Server) Run(ctx context.Context, out io.Writer, reload <-chan struct{})
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	return s.Shutdown(stopCtx)
+	return errors.Join(failure, s.Shutdown(stopCtx))
 }
 
 // ReloadCertificates re-reads every listener's certificate files now.

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,13 +96,48 @@ func ApplyMigrations(ctx context.Context, files []MigrationFile, apply func(cont
 	return done, nil
 }
 
+// UnknownMigrationName is the Name of a recorded migration this build does not contain.
+const UnknownMigrationName = "(unknown to this build)"
+
 // MigrationStatusOf lists every one of files with its applied time from applied, which
-// maps a recorded version to the time it was applied.
+// maps a recorded version to the time it was applied, followed in version order by every
+// recorded version that files lack, flagged Unknown.
 func MigrationStatusOf(files []MigrationFile, applied map[int]time.Time) []Migration {
-	out := make([]Migration, len(files))
+	out := make([]Migration, len(files), max(len(files), len(applied)))
+	known := make(map[int]bool, len(files))
 	for i, f := range files {
 		at, ok := applied[f.Version]
 		out[i] = Migration{Version: f.Version, Name: f.Name, Applied: ok, AppliedAt: at}
+		known[f.Version] = true
 	}
+	unknown := len(out)
+	for version, at := range applied {
+		if !known[version] {
+			out = append(out, Migration{Version: version, Name: UnknownMigrationName, Applied: true, AppliedAt: at, Unknown: true})
+		}
+	}
+	slices.SortFunc(out[unknown:], func(a, b Migration) int { return cmp.Compare(a.Version, b.Version) })
 	return out
+}
+
+// CheckSchemaNotNewer returns an error wrapping ErrSchemaNewer when status, as
+// MigrationStatus returns it, holds a migration this build does not contain. A node
+// checks it before it migrates or serves, so an older build never runs on a schema it
+// does not know.
+func CheckSchemaNotNewer(status []Migration) error {
+	var newestKnown, newest int
+	unknown := false
+	for _, m := range status {
+		if m.Unknown {
+			newest = max(newest, m.Version)
+			unknown = true
+		} else {
+			newestKnown = max(newestKnown, m.Version)
+		}
+	}
+	if !unknown {
+		return nil
+	}
+	return fmt.Errorf("%w: the database records migration %04d, this build knows migrations up to %04d; run a build at least as new as the one that migrated it",
+		ErrSchemaNewer, newest, newestKnown)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -80,10 +81,31 @@ func TestApplyMigrations(t *testing.T) {
 func TestMigrationStatusOf(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	later := at.Add(time.Hour)
 	files := []MigrationFile{{Version: 1, Name: "a"}, {Version: 2, Name: "b"}}
-	got := MigrationStatusOf(files, map[int]time.Time{1: at, 7: at})
-	want := []Migration{{Version: 1, Name: "a", Applied: true, AppliedAt: at}, {Version: 2, Name: "b"}}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-		t.Errorf("MigrationStatusOf = %+v, want %+v", got, want)
+	// 7 and 3 were recorded by a newer build; they follow the known ones in version order.
+	got := MigrationStatusOf(files, map[int]time.Time{1: at, 7: later, 3: at})
+	want := []Migration{
+		{Version: 1, Name: "a", Applied: true, AppliedAt: at},
+		{Version: 2, Name: "b"},
+		{Version: 3, Name: UnknownMigrationName, Applied: true, AppliedAt: at, Unknown: true},
+		{Version: 7, Name: UnknownMigrationName, Applied: true, AppliedAt: later, Unknown: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("MigrationStatusOf =\n %+v\nwant\n %+v", got, want)
+	}
+	if err := CheckSchemaNotNewer(got); !errors.Is(err, ErrSchemaNewer) || !strings.Contains(err.Error(), "0007") {
+		t.Errorf("CheckSchemaNotNewer = %v, want ErrSchemaNewer naming 0007", err)
+	}
+
+	got = MigrationStatusOf(files, map[int]time.Time{1: at, 2: at})
+	if want := []Migration{{Version: 1, Name: "a", Applied: true, AppliedAt: at}, {Version: 2, Name: "b", Applied: true, AppliedAt: at}}; !slices.Equal(got, want) {
+		t.Errorf("MigrationStatusOf(all known) = %+v, want %+v", got, want)
+	}
+	if err := CheckSchemaNotNewer(got); err != nil {
+		t.Errorf("CheckSchemaNotNewer(all known) = %v, want nil", err)
+	}
+	if err := CheckSchemaNotNewer(MigrationStatusOf(files, nil)); err != nil {
+		t.Errorf("CheckSchemaNotNewer(nothing applied) = %v, want nil", err)
 	}
 }

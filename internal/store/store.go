@@ -17,8 +17,12 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrInvalidCursor: a pagination cursor is malformed or belongs to another listing.
 	ErrInvalidCursor = errors.New("store: invalid cursor")
-	// ErrUnavailable: the database could not be reached.
+	// ErrUnavailable: the database could not be reached or did not answer in time. The
+	// error also wraps the driver's cause; callers answer it with 503 and may retry.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrSchemaNewer: the database holds migrations this build does not contain, applied
+	// by a newer build; this one must not migrate or serve it.
+	ErrSchemaNewer = errors.New("store: database schema is newer than this build")
 )
 
 // Realm is a tenant: its own users, clients, keys and settings.
@@ -71,24 +75,32 @@ type Realms interface {
 	DeleteRealm(ctx context.Context, name string) error
 }
 
-// Migration is one embedded schema change and whether it has been applied.
+// Migration is one schema change and whether it has been applied.
 type Migration struct {
 	Version   int
 	Name      string
 	Applied   bool
 	AppliedAt time.Time
+	// Unknown marks a migration recorded in the database that this build does not
+	// contain (Name is UnknownMigrationName); see ErrSchemaNewer.
+	Unknown bool
 }
 
 // Migrator applies the embedded schema migrations.
 type Migrator interface {
 	// MigrateUp applies every pending migration in order, each in its own transaction,
-	// and returns the ones it applied. Safe to call from several nodes at once.
+	// and returns the ones it applied. Safe to call from several nodes at once. It applies
+	// nothing and returns an error wrapping ErrSchemaNewer when the database records a
+	// migration this build does not contain.
 	MigrateUp(ctx context.Context) ([]Migration, error)
-	// MigrationStatus lists every embedded migration and whether it is applied.
+	// MigrationStatus lists every embedded migration and whether it is applied, then, in
+	// version order and flagged Unknown, every recorded migration this build lacks.
 	MigrationStatus(ctx context.Context) ([]Migration, error)
 }
 
-// Store is the whole durable store a node opens once.
+// Store is the whole durable store a node opens once. Every method that reaches the
+// database returns an error wrapping ErrUnavailable, beside the driver's cause, when
+// the database cannot be reached; a cancelled ctx comes back as context.Canceled.
 type Store interface {
 	Realms
 	Migrator

@@ -1,7 +1,6 @@
 package tlsconf
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -289,25 +287,6 @@ func TestClientAuthMatrix(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the server's handshake goroutines can write to while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // files is a certificate, key and client CA on disk.
 type files struct{ cert, key, ca string }
 
@@ -398,7 +377,7 @@ func TestBrokenReplacementKeepsOldCertificate(t *testing.T) {
 	f := newFixture(t)
 	certA, certB := f.server, issueServer(t, f.serverCA)
 	fs := writeFiles(t, t.TempDir(), certA, f.clientCA)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	src, err := New(Options{
 		CertFile: fs.cert, KeyFile: fs.key,
 		ReloadInterval: time.Nanosecond,

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -212,6 +213,9 @@ func TestParseURL(t *testing.T) {
 		}
 		if (got.TLSConfig != nil) != tc.tls {
 			t.Errorf("ParseURL(%q): TLS = %v, want %v", tc.url, got.TLSConfig != nil, tc.tls)
+		}
+		if got.TLSConfig != nil && got.TLSConfig.MinVersion != tls.VersionTLS13 {
+			t.Errorf("ParseURL(%q): outbound TLS allows versions below 1.3", tc.url)
 		}
 		got.TLSConfig = nil
 		if fmt.Sprint(*got) != fmt.Sprint(tc.want) {

@@ -73,8 +73,18 @@ func parseSingle(raw string) (*goredis.UniversalOptions, error) {
 		ConnMaxIdleTime:       o.ConnMaxIdleTime,
 		ConnMaxLifetime:       o.ConnMaxLifetime,
 		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
-		TLSConfig:             o.TLSConfig,
+		TLSConfig:             tls13(o.TLSConfig),
 	}, nil
+}
+
+// tls13 raises an outbound TLS configuration to TLS 1.3 only, like every Signet listener.
+func tls13(c *tls.Config) *tls.Config {
+	if c == nil {
+		return nil
+	}
+	c = c.Clone()
+	c.MinVersion = tls.VersionTLS13
+	return c
 }
 
 func parseSentinel(rest string, useTLS bool) (*goredis.UniversalOptions, error) {
@@ -131,7 +141,7 @@ func tlsConfig(useTLS bool) *tls.Config {
 	if !useTLS {
 		return nil
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12}
+	return &tls.Config{MinVersion: tls.VersionTLS13}
 }
 
 func onlyParams(q url.Values, allowed ...string) error {

@@ -22,20 +22,28 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS signet_schema_migratio
 
 // MigrateUp applies every pending migration in order, each in its own transaction that
 // first takes the migration advisory lock, so nodes that start together apply each
-// migration exactly once.
+// migration exactly once. It refuses a database migrated by a newer build.
 func (s *Store) MigrateUp(ctx context.Context) ([]store.Migration, error) {
+	var recorded map[int]time.Time
 	// Even CREATE TABLE IF NOT EXISTS fails when two sessions race on it, so it runs
 	// under the lock too.
 	err := s.lockedTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, createMigrationsTable)
+		if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
+			return err
+		}
+		var err error
+		recorded, err = recordedMigrations(ctx, tx)
 		return err
 	})
 	if err != nil {
+		return nil, wrapErr(ctx, err, "migrate postgres")
+	}
+	if err := store.CheckSchemaNotNewer(store.MigrationStatusOf(s.migrations, recorded)); err != nil {
 		return nil, fmt.Errorf("migrate postgres: %w", err)
 	}
 	applied, err := store.ApplyMigrations(ctx, s.migrations, s.applyMigration)
 	if err != nil {
-		return applied, fmt.Errorf("migrate postgres: %w", err)
+		return applied, wrapErr(ctx, err, "migrate postgres")
 	}
 	return applied, nil
 }
@@ -79,31 +87,44 @@ func (s *Store) lockedTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// MigrationStatus lists every embedded migration and whether it is applied.
+// MigrationStatus lists every embedded migration and whether it is applied, then every
+// recorded migration this build lacks.
 func (s *Store) MigrationStatus(ctx context.Context) ([]store.Migration, error) {
 	var exists bool
 	if err := s.pool.QueryRow(ctx,
 		`SELECT to_regclass('signet_schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
+		return nil, wrapErr(ctx, err, "migration status")
 	}
-	applied := map[int]time.Time{}
-	if !exists {
-		return store.MigrationStatusOf(s.migrations, applied), nil
+	recorded := map[int]time.Time{}
+	if exists {
+		var err error
+		if recorded, err = recordedMigrations(ctx, s.pool); err != nil {
+			return nil, wrapErr(ctx, err, "migration status")
+		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT version, applied_at FROM signet_schema_migrations`)
+	return store.MigrationStatusOf(s.migrations, recorded), nil
+}
+
+// recordedMigrations reads signet_schema_migrations: each recorded version and when it
+// was applied.
+func recordedMigrations(ctx context.Context, db interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) (map[int]time.Time, error) {
+	rows, err := db.Query(ctx, `SELECT version, applied_at FROM signet_schema_migrations`)
 	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
+		return nil, err
 	}
+	recorded := map[int]time.Time{}
 	var (
 		version int
 		at      time.Time
 	)
 	_, err = pgx.ForEachRow(rows, []any{&version, &at}, func() error {
-		applied[version] = at.UTC()
+		recorded[version] = at.UTC()
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
+		return nil, err
 	}
-	return store.MigrationStatusOf(s.migrations, applied), nil
+	return recorded, nil
 }

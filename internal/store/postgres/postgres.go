@@ -5,13 +5,12 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/signet-auth/signet/internal/store"
@@ -35,6 +34,16 @@ func Open(ctx context.Context, url string, opts ...store.Option) (*Store, error)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	// TLS to the database, when the URL asks for it, is 1.3 only like every Signet listener.
+	// (sslmode=prefer's plaintext fallback has no TLSConfig; operators choose verify-full.)
+	if c := cfg.ConnConfig.TLSConfig; c != nil {
+		c.MinVersion = tls.VersionTLS13
+	}
+	for _, fb := range cfg.ConnConfig.Fallbacks {
+		if fb.TLSConfig != nil {
+			fb.TLSConfig.MinVersion = tls.VersionTLS13
+		}
 	}
 	return OpenConfig(ctx, cfg, opts...)
 }
@@ -78,10 +87,4 @@ func (s *Store) Backend() string { return "postgres" }
 func (s *Store) Close() error {
 	s.pool.Close()
 	return nil
-}
-
-// isUniqueViolation reports whether err is SQLSTATE 23505, unique_violation.
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }

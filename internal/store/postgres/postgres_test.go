@@ -20,9 +20,17 @@ import (
 // opener whose stores see only that schema.
 func freshSchema(t *testing.T) storetest.Database {
 	t.Helper()
-	url := testutil.PostgresURL(t)
+	url, schema := newSchema(t)
+	return func(t *testing.T) store.Store { return openSchema(t, url, schema, nil) }
+}
+
+// newSchema creates an empty schema in the test database, dropped at cleanup, and
+// returns the database URL and the schema's name.
+func newSchema(t *testing.T) (url, schema string) {
+	t.Helper()
+	url = testutil.PostgresURL(t)
 	// rand.Text is upper-case base32; lowered, the name needs no quoting.
-	schema := "signet_t_" + strings.ToLower(rand.Text()[:16])
+	schema = "signet_t_" + strings.ToLower(rand.Text()[:16])
 	admin := func(ctx context.Context, sql string) error {
 		conn, err := pgx.Connect(ctx, url)
 		if err != nil {
@@ -42,28 +50,45 @@ func freshSchema(t *testing.T) storetest.Database {
 			t.Errorf("drop schema: %v", err)
 		}
 	})
-	return func(t *testing.T) store.Store {
-		t.Helper()
-		cfg, err := pgxpool.ParseConfig(url)
-		if err != nil {
-			t.Fatalf("parse %s: %v", url, err)
-		}
-		cfg.ConnConfig.RuntimeParams["search_path"] = schema
-		// Many stores run at once in parallel tests; keep them within max_connections.
-		cfg.MaxConns = 4
-		s, err := OpenConfig(t.Context(), cfg)
-		if err != nil {
-			t.Fatalf("OpenConfig: %v", err)
-		}
-		return s
+	return url, schema
+}
+
+// openSchema opens a store on url that sees only schema; tweak, when not nil, adjusts
+// the pool configuration first.
+func openSchema(t *testing.T, url, schema string, tweak func(*pgxpool.Config)) *Store {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
 	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	// Many stores run at once in parallel tests; keep them within max_connections.
+	cfg.MaxConns = 4
+	if tweak != nil {
+		tweak(cfg)
+	}
+	s, err := OpenConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("OpenConfig: %v", err)
+	}
+	return s
 }
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return storetest.Migrated(t, freshSchema(t)(t))
-	})
+	}, storetest.WithRecordMigration(recordMigration))
+}
+
+// recordMigration records version as applied, as a newer build's MigrateUp would.
+func recordMigration(t *testing.T, s store.Store, version int) {
+	t.Helper()
+	_, err := s.(*Store).pool.Exec(t.Context(),
+		`INSERT INTO signet_schema_migrations (version, name, applied_at) VALUES ($1, 'from_a_newer_build', now())`, version)
+	if err != nil {
+		t.Fatalf("record migration %d: %v", version, err)
+	}
 }
 
 func TestShared(t *testing.T) {

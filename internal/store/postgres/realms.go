@@ -21,11 +21,8 @@ func (s *Store) CreateRealm(ctx context.Context, r store.Realm) (store.Realm, er
 	_, err = s.pool.Exec(ctx,
 		`INSERT INTO realms (`+realmColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		r.Name, r.DisplayName, r.Enabled, string(attrs), r.CreatedAt, r.UpdatedAt, r.Version)
-	switch {
-	case isUniqueViolation(err):
-		return store.Realm{}, fmt.Errorf("create realm %q: %w", r.Name, store.ErrConflict)
-	case err != nil:
-		return store.Realm{}, fmt.Errorf("create realm %q: %w", r.Name, err)
+	if err != nil {
+		return store.Realm{}, wrapErr(ctx, err, "create realm %q", r.Name)
 	}
 	return r, nil
 }
@@ -34,7 +31,7 @@ func (s *Store) CreateRealm(ctx context.Context, r store.Realm) (store.Realm, er
 func (s *Store) GetRealm(ctx context.Context, name string) (store.Realm, error) {
 	r, err := scanRealm(s.pool.QueryRow(ctx, `SELECT `+realmColumns+` FROM realms WHERE name = $1`, name))
 	if err != nil {
-		return store.Realm{}, fmt.Errorf("get realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "get realm %q", name)
 	}
 	return r, nil
 }
@@ -43,16 +40,16 @@ func (s *Store) GetRealm(ctx context.Context, name string) (store.Realm, error) 
 func (s *Store) ListRealms(ctx context.Context, opts store.ListOptions) (store.Page[store.Realm], error) {
 	after, limit, err := store.PageRequest("realm", opts)
 	if err != nil {
-		return store.Page[store.Realm]{}, fmt.Errorf("list realms: %w", err)
+		return store.Page[store.Realm]{}, wrapErr(ctx, err, "list realms")
 	}
 	rows, err := s.pool.Query(ctx,
 		`SELECT `+realmColumns+` FROM realms WHERE name > $1 ORDER BY name LIMIT $2`, after, limit+1)
 	if err != nil {
-		return store.Page[store.Realm]{}, fmt.Errorf("list realms: %w", err)
+		return store.Page[store.Realm]{}, wrapErr(ctx, err, "list realms")
 	}
 	realms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Realm, error) { return scanRealm(row) })
 	if err != nil {
-		return store.Page[store.Realm]{}, fmt.Errorf("list realms: %w", err)
+		return store.Page[store.Realm]{}, wrapErr(ctx, err, "list realms")
 	}
 	return store.NewPage("realm", realms, limit, func(r store.Realm) string { return r.Name }), nil
 }
@@ -62,13 +59,13 @@ func (s *Store) ListRealms(ctx context.Context, opts store.ListOptions) (store.P
 func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Realm) (store.Realm, error)) (store.Realm, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op after Commit
 
 	old, err := scanRealm(tx.QueryRow(ctx, `SELECT `+realmColumns+` FROM realms WHERE name = $1 FOR UPDATE`, name))
 	if err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	next, attrs, err := store.PrepareRealmUpdate(old, fn, s.now())
 	if err != nil {
@@ -77,10 +74,10 @@ func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Real
 	if _, err := tx.Exec(ctx,
 		`UPDATE realms SET display_name = $1, enabled = $2, attributes = $3, updated_at = $4, version = $5 WHERE name = $6`,
 		next.DisplayName, next.Enabled, string(attrs), next.UpdatedAt, next.Version, name); err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	return next, nil
 }
@@ -89,7 +86,7 @@ func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Real
 func (s *Store) DeleteRealm(ctx context.Context, name string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM realms WHERE name = $1`, name)
 	if err != nil {
-		return fmt.Errorf("delete realm %q: %w", name, err)
+		return wrapErr(ctx, err, "delete realm %q", name)
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("delete realm %q: %w", name, store.ErrNotFound)

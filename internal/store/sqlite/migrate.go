@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -16,13 +17,21 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS signet_schema_migratio
 
 // MigrateUp applies every pending migration in order, each in its own transaction. The
 // write lock that BEGIN IMMEDIATE takes serializes callers, in this process and in others.
+// It refuses a database migrated by a newer build.
 func (s *Store) MigrateUp(ctx context.Context) ([]store.Migration, error) {
 	if _, err := s.writer.ExecContext(ctx, createMigrationsTable); err != nil {
+		return nil, wrapErr(ctx, err, "migrate sqlite")
+	}
+	recorded, err := recordedMigrations(ctx, s.writer)
+	if err != nil {
+		return nil, wrapErr(ctx, err, "migrate sqlite")
+	}
+	if err := store.CheckSchemaNotNewer(store.MigrationStatusOf(s.migrations, recorded)); err != nil {
 		return nil, fmt.Errorf("migrate sqlite: %w", err)
 	}
 	applied, err := store.ApplyMigrations(ctx, s.migrations, s.applyMigration)
 	if err != nil {
-		return applied, fmt.Errorf("migrate sqlite: %w", err)
+		return applied, wrapErr(ctx, err, "migrate sqlite")
 	}
 	return applied, nil
 }
@@ -57,32 +66,43 @@ func (s *Store) applyMigration(ctx context.Context, m store.MigrationFile) (time
 	return at, true, nil
 }
 
-// MigrationStatus lists every embedded migration and whether it is applied.
+// MigrationStatus lists every embedded migration and whether it is applied, then every
+// recorded migration this build lacks.
 func (s *Store) MigrationStatus(ctx context.Context) ([]store.Migration, error) {
 	var exists bool
 	if err := s.reader.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'signet_schema_migrations')`).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
+		return nil, wrapErr(ctx, err, "migration status")
 	}
-	applied := map[int]time.Time{}
-	if !exists {
-		return store.MigrationStatusOf(s.migrations, applied), nil
+	recorded := map[int]time.Time{}
+	if exists {
+		var err error
+		if recorded, err = recordedMigrations(ctx, s.reader); err != nil {
+			return nil, wrapErr(ctx, err, "migration status")
+		}
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT version, applied_at FROM signet_schema_migrations`)
+	return store.MigrationStatusOf(s.migrations, recorded), nil
+}
+
+// recordedMigrations reads signet_schema_migrations: each recorded version and when it
+// was applied.
+func recordedMigrations(ctx context.Context, db *sql.DB) (map[int]time.Time, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version, applied_at FROM signet_schema_migrations`)
 	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
+	recorded := map[int]time.Time{}
 	for rows.Next() {
 		var version int
 		var at int64
 		if err := rows.Scan(&version, &at); err != nil {
-			return nil, fmt.Errorf("migration status: %w", err)
+			return nil, err
 		}
-		applied[version] = time.Unix(0, at).UTC()
+		recorded[version] = time.Unix(0, at).UTC()
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
+		return nil, err
 	}
-	return store.MigrationStatusOf(s.migrations, applied), nil
+	return recorded, nil
 }

@@ -21,11 +21,8 @@ func (s *Store) CreateRealm(ctx context.Context, r store.Realm) (store.Realm, er
 	_, err = s.writer.ExecContext(ctx,
 		`INSERT INTO realms (`+realmColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		r.Name, r.DisplayName, r.Enabled, string(attrs), r.CreatedAt.UnixNano(), r.UpdatedAt.UnixNano(), r.Version)
-	switch {
-	case isUniqueViolation(err):
-		return store.Realm{}, fmt.Errorf("create realm %q: %w", r.Name, store.ErrConflict)
-	case err != nil:
-		return store.Realm{}, fmt.Errorf("create realm %q: %w", r.Name, err)
+	if err != nil {
+		return store.Realm{}, wrapErr(ctx, err, "create realm %q", r.Name)
 	}
 	return r, nil
 }
@@ -35,7 +32,7 @@ func (s *Store) GetRealm(ctx context.Context, name string) (store.Realm, error) 
 	row := s.reader.QueryRowContext(ctx, `SELECT `+realmColumns+` FROM realms WHERE name = ?`, name)
 	r, err := scanRealm(row)
 	if err != nil {
-		return store.Realm{}, fmt.Errorf("get realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "get realm %q", name)
 	}
 	return r, nil
 }
@@ -44,24 +41,24 @@ func (s *Store) GetRealm(ctx context.Context, name string) (store.Realm, error) 
 func (s *Store) ListRealms(ctx context.Context, opts store.ListOptions) (store.Page[store.Realm], error) {
 	after, limit, err := store.PageRequest("realm", opts)
 	if err != nil {
-		return store.Page[store.Realm]{}, fmt.Errorf("list realms: %w", err)
+		return store.Page[store.Realm]{}, wrapErr(ctx, err, "list realms")
 	}
 	rows, err := s.reader.QueryContext(ctx,
 		`SELECT `+realmColumns+` FROM realms WHERE name > ? ORDER BY name LIMIT ?`, after, limit+1)
 	if err != nil {
-		return store.Page[store.Realm]{}, fmt.Errorf("list realms: %w", err)
+		return store.Page[store.Realm]{}, wrapErr(ctx, err, "list realms")
 	}
 	defer rows.Close()
 	var realms []store.Realm
 	for rows.Next() {
 		r, err := scanRealm(rows)
 		if err != nil {
-			return store.Page[store.Realm]{}, fmt.Errorf("list realms: %w", err)
+			return store.Page[store.Realm]{}, wrapErr(ctx, err, "list realms")
 		}
 		realms = append(realms, r)
 	}
 	if err := rows.Err(); err != nil {
-		return store.Page[store.Realm]{}, fmt.Errorf("list realms: %w", err)
+		return store.Page[store.Realm]{}, wrapErr(ctx, err, "list realms")
 	}
 	return store.NewPage("realm", realms, limit, func(r store.Realm) string { return r.Name }), nil
 }
@@ -71,13 +68,13 @@ func (s *Store) ListRealms(ctx context.Context, opts store.ListOptions) (store.P
 func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Realm) (store.Realm, error)) (store.Realm, error) {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	defer tx.Rollback() // a no-op after Commit
 
 	old, err := scanRealm(tx.QueryRowContext(ctx, `SELECT `+realmColumns+` FROM realms WHERE name = ?`, name))
 	if err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	next, attrs, err := store.PrepareRealmUpdate(old, fn, s.now())
 	if err != nil {
@@ -86,10 +83,10 @@ func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Real
 	if _, err := tx.ExecContext(ctx,
 		`UPDATE realms SET display_name = ?, enabled = ?, attributes = ?, updated_at = ?, version = ? WHERE name = ?`,
 		next.DisplayName, next.Enabled, string(attrs), next.UpdatedAt.UnixNano(), next.Version, name); err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	if err := tx.Commit(); err != nil {
-		return store.Realm{}, fmt.Errorf("update realm %q: %w", name, err)
+		return store.Realm{}, wrapErr(ctx, err, "update realm %q", name)
 	}
 	return next, nil
 }
@@ -98,11 +95,11 @@ func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Real
 func (s *Store) DeleteRealm(ctx context.Context, name string) error {
 	res, err := s.writer.ExecContext(ctx, `DELETE FROM realms WHERE name = ?`, name)
 	if err != nil {
-		return fmt.Errorf("delete realm %q: %w", name, err)
+		return wrapErr(ctx, err, "delete realm %q", name)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("delete realm %q: %w", name, err)
+		return wrapErr(ctx, err, "delete realm %q", name)
 	}
 	if n == 0 {
 		return fmt.Errorf("delete realm %q: %w", name, store.ErrNotFound)

@@ -16,9 +16,6 @@ import (
 	"runtime"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -82,7 +79,7 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error
 	// The writer connects first: its journal_mode pragma turns a new file to WAL before a
 	// read-only connection could try to.
 	if err := writer.PingContext(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("open sqlite %s: %w", path, err), writer.Close())
+		return nil, errors.Join(wrapErr(ctx, err, "open sqlite %s", path), writer.Close())
 	}
 
 	reader, err := sql.Open("sqlite", dsn(path, false))
@@ -144,14 +141,4 @@ func (s *Store) Backend() string { return "sqlite" }
 // last connection, checkpoints the WAL into the main file.
 func (s *Store) Close() error {
 	return errors.Join(s.reader.Close(), s.writer.Close())
-}
-
-// isUniqueViolation reports whether err is a PRIMARY KEY or UNIQUE constraint failure.
-func isUniqueViolation(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	code := se.Code()
-	return code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || code == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }

@@ -24,7 +24,18 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return storetest.Migrated(t, openAt(t, filepath.Join(t.TempDir(), "signet.db")))
-	})
+	}, storetest.WithRecordMigration(recordMigration))
+}
+
+// recordMigration records version as applied, as a newer build's MigrateUp would.
+func recordMigration(t *testing.T, s store.Store, version int) {
+	t.Helper()
+	_, err := s.(*Store).writer.ExecContext(t.Context(),
+		`INSERT INTO signet_schema_migrations (version, name, applied_at) VALUES (?, 'from_a_newer_build', ?)`,
+		version, time.Now().UnixNano())
+	if err != nil {
+		t.Fatalf("record migration %d: %v", version, err)
+	}
 }
 
 func TestShared(t *testing.T) {

@@ -17,10 +17,28 @@ import (
 	"github.com/signet-auth/signet/internal/store"
 )
 
+// Option configures Run.
+type Option func(*options)
+
+type options struct {
+	recordMigration func(t *testing.T, s store.Store, version int)
+}
+
+// WithRecordMigration gives Run the back end's way to record version in the migrations
+// table of s's database directly, as a newer build would have. The SchemaNewer case
+// needs it, and fails without it so that no back end goes unchecked.
+func WithRecordMigration(record func(t *testing.T, s store.Store, version int)) Option {
+	return func(o *options) { o.recordMigration = record }
+}
+
 // Run runs the conformance suite. open returns a fresh, empty, already migrated store on
 // each call; Run closes every store it opens. Subtests run in parallel.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
@@ -42,6 +60,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListEmpty", testListEmpty},
 		{"ListInvalidCursor", testListInvalidCursor},
 		{"MigrateAgain", testMigrateAgain},
+		{"SchemaNewer", func(t *testing.T, s store.Store) {
+			if o.recordMigration == nil {
+				t.Fatal("storetest.Run needs WithRecordMigration to check a schema newer than the build")
+			}
+			testSchemaNewer(t, s, o.recordMigration)
+		}},
 		{"PingBackend", testPingBackend},
 	}
 	for _, tc := range tests {
@@ -439,6 +463,48 @@ func testMigrateAgain(t *testing.T, s store.Store) {
 	checkAllApplied(t, s)
 }
 
+// testSchemaNewer records migrations this build lacks, as a newer build would have: they
+// are listed as unknown, and MigrateUp refuses to touch the schema.
+func testSchemaNewer(t *testing.T, s store.Store, record func(t *testing.T, s store.Store, version int)) {
+	known := checkAllApplied(t, s)
+	newest := known[len(known)-1].Version
+	record(t, s, newest+3)
+	record(t, s, newest+1)
+
+	status, err := s.MigrationStatus(t.Context())
+	if err != nil {
+		t.Fatalf("MigrationStatus: %v", err)
+	}
+	if len(status) != len(known)+2 {
+		t.Fatalf("MigrationStatus = %+v, want the %d known migrations and 2 unknown ones", status, len(known))
+	}
+	for i, m := range status[:len(known)] {
+		if m != known[i] {
+			t.Errorf("known migration %d = %+v, want %+v as before", i, m, known[i])
+		}
+	}
+	for i, m := range status[len(known):] {
+		want := store.Migration{Version: newest + 1 + 2*i, Name: store.UnknownMigrationName, Applied: true, AppliedAt: m.AppliedAt, Unknown: true}
+		if m != want || m.AppliedAt.IsZero() || m.AppliedAt.Location() != time.UTC {
+			t.Errorf("unknown migration %d = %+v, want %+v with a UTC applied time", i, m, want)
+		}
+	}
+	if err := store.CheckSchemaNotNewer(status); !errors.Is(err, store.ErrSchemaNewer) {
+		t.Errorf("CheckSchemaNotNewer(status) = %v, want ErrSchemaNewer", err)
+	}
+
+	applied, err := s.MigrateUp(t.Context())
+	if !errors.Is(err, store.ErrSchemaNewer) || len(applied) != 0 {
+		t.Errorf("MigrateUp = %+v, %v; want nothing applied and ErrSchemaNewer", applied, err)
+	}
+	if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%04d", newest+3)) {
+		t.Errorf("MigrateUp error %q does not name the newest recorded migration %04d", err, newest+3)
+	}
+	if again, err := s.MigrationStatus(t.Context()); err != nil || !slices.Equal(again, status) {
+		t.Errorf("MigrationStatus after the refused MigrateUp = %+v, %v; want it unchanged", again, err)
+	}
+}
+
 func testPingBackend(t *testing.T, s store.Store) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)
@@ -460,7 +526,7 @@ func checkAllApplied(t *testing.T, s store.Store) []store.Migration {
 		t.Fatal("MigrationStatus lists no migrations")
 	}
 	for i, m := range status {
-		if m.Version != i+1 || m.Name == "" || !m.Applied || m.AppliedAt.IsZero() {
+		if m.Version != i+1 || m.Name == "" || !m.Applied || m.AppliedAt.IsZero() || m.Unknown {
 			t.Errorf("migration %d = %+v, want version %d, a name, applied with a time", i, m, i+1)
 		}
 	}
