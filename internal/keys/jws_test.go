@@ -258,7 +258,8 @@ func TestVerifyRefuses(t *testing.T) {
 		{"padding", esParts[0] + "=." + esParts[1] + "." + esParts[2], Algs(), ErrMalformedToken, ""},
 		{"line break", esParts[0] + "\n." + esParts[1] + "." + esParts[2], Algs(), ErrMalformedToken, ""},
 		{"space", " " + goodES, Algs(), ErrMalformedToken, ""},
-		{"std alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(goodES), Algs(), nil, ""},
+		{"std alphabet", esParts[0] + "." + esParts[1] + ".+" + esParts[2][1:], Algs(), ErrMalformedToken, ""},
+		{"std alphabet slash", esParts[0] + "." + esParts[1] + "./" + esParts[2][1:], Algs(), ErrMalformedToken, ""},
 		// The caller's allow-list itself is checked.
 		{"allow-list names HS256", goodES, []Alg{ES256, "HS256"}, ErrUnsupportedAlg, ""},
 		{"allow-list names none", goodES, []Alg{"none"}, ErrUnsupportedAlg, ""},
@@ -267,13 +268,6 @@ func TestVerifyRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if tt.want == nil {
-				// Only meaningful when the substitution changed the token.
-				if tt.token == goodES {
-					t.Skip("token has no '-' or '_'")
-				}
-				tt.want = ErrMalformedToken
-			}
 			if h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tt.token, ".")[0]); !strings.Contains(string(h), tt.has) {
 				t.Fatalf("header %s lacks %s", h, tt.has)
 			}
