@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/keys"
 	redisstore "github.com/signet-auth/signet/internal/ephemeral/redis"
 	"github.com/signet-auth/signet/internal/server"
 	"github.com/signet-auth/signet/internal/store"
@@ -247,6 +248,27 @@ func newMigrateCmd(e *env) *cobra.Command {
 		},
 	}
 	c.AddCommand(up, status)
+	return c
+}
+
+func newKeysCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "keys", Short: "Key material helpers", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return usageErr(errors.New("keys needs a subcommand: generate-kek")) }}
+	c.AddCommand(&cobra.Command{
+		Use:   "generate-kek",
+		Short: "Print a new random key-encryption key for keys.encryption_key",
+		Long: "Print 32 random bytes, base64-encoded, for keys.encryption_key (SIGNET_KEYS_ENCRYPTION_KEY).\n" +
+			"To rotate it, move the old value to keys.previous_encryption_keys and set the new one.",
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			kek, err := keys.GenerateKEK()
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			_, err = fmt.Fprintln(e.stdout, kek)
+			return err
+		},
+	})
 	return c
 }
 

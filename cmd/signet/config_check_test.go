@@ -7,13 +7,18 @@ import (
 	"testing"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/testutil"
 )
 
 // validEnv configures TLS files for every listener so that a configuration is valid.
 func validEnv(t *testing.T) []string {
 	cert, key := testutil.CertificateFiles(t)
-	env := []string{"SIGNET_DATA_DIR=" + t.TempDir()}
+	kek, err := keys.GenerateKEK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SIGNET_DATA_DIR=" + t.TempDir(), "SIGNET_KEYS_ENCRYPTION_KEY=" + kek}
 	for _, ep := range config.Endpoints {
 		env = append(env, "SIGNET_"+string(ep)+"_TLS_CERTIFICATE_FILE="+cert, "SIGNET_"+string(ep)+"_TLS_KEY_FILE="+key)
 	}
@@ -103,6 +108,9 @@ func TestBrokenConfigurations(t *testing.T) {
 		{"database url unknown scheme", "", []string{"SIGNET_DATABASE_URL=mysql://db/signet"}, "SIGNET_DATABASE_URL"},
 		{"postgres url without database", "", []string{"SIGNET_DATABASE_URL=postgres://db.internal"}, "SIGNET_DATABASE_URL"},
 		{"sqlite url with host", "", []string{"SIGNET_DATABASE_URL=sqlite://data/signet.db"}, "SIGNET_DATABASE_URL"},
+		{"key-encryption key missing", "", []string{"SIGNET_KEYS_ENCRYPTION_KEY="}, "SIGNET_KEYS_ENCRYPTION_KEY"},
+		{"key-encryption key too short", "", []string{"SIGNET_KEYS_ENCRYPTION_KEY=c2hvcnQ="}, "SIGNET_KEYS_ENCRYPTION_KEY"},
+		{"rotation shorter than pre-publication", "", []string{"SIGNET_KEYS_ROTATION_PERIOD=24h", "SIGNET_KEYS_PREPUBLISH_FOR=48h"}, "SIGNET_KEYS_ROTATION_PERIOD"},
 		{"bad redis url", "", []string{"SIGNET_REDIS_URL=memcached://x"}, "SIGNET_REDIS_URL"},
 		{"redis url with an unknown parameter", "", []string{"SIGNET_REDIS_URL=redis://127.0.0.1:6379?bogus=1"}, "SIGNET_REDIS_URL"},
 		{"redis url with a bad database", "", []string{"SIGNET_REDIS_URL=redis://127.0.0.1:6379/notanumber"}, "SIGNET_REDIS_URL"},

@@ -230,8 +230,17 @@ func TestDevModeSmoke(t *testing.T) {
 	}
 	stop(p)
 
-	// Starting again reuses the data directory: same CA, same database.
+	kekFile := filepath.Join(dataDir, "dev-kek")
+	kek, err := os.ReadFile(kekFile)
+	if st, statErr := os.Stat(kekFile); statErr != nil || err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("dev key-encryption key: %v %v %v", st, statErr, err)
+	}
+
+	// Starting again reuses the data directory: same CA, same key-encryption key, same database.
 	p2 := startDev(t, bin, dataDir)
+	if kek2, err := os.ReadFile(kekFile); err != nil || !bytes.Equal(kek, kek2) {
+		t.Fatalf("second start changed the dev key-encryption key (%v)", err)
+	}
 	caPEM2, err := os.ReadFile(p2.caFile)
 	if err != nil || !bytes.Equal(caPEM, caPEM2) {
 		t.Fatalf("second start made a new CA (%v)", err)

@@ -36,6 +36,7 @@ type Config struct {
 	Log        LogConfig      `yaml:"log" env:"LOG"`
 	Database   DatabaseConfig `yaml:"database" env:"DATABASE"`
 	Redis      RedisConfig    `yaml:"redis" env:"REDIS"`
+	Keys       KeysConfig     `yaml:"keys" env:"KEYS"`
 	Listeners  Listeners      `yaml:"listeners" env:""`
 	// ShutdownTimeout bounds how long in-flight requests may drain at SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT" doc:"How long in-flight requests may drain at SIGTERM before connections are closed."`
@@ -60,6 +61,15 @@ type DatabaseConfig struct {
 type RedisConfig struct {
 	URL       string `yaml:"url" env:"URL" secret:"true" doc:"Empty: in-process (one node only). redis://, rediss://, redis+sentinel://h1,h2/master or redis+cluster://h1,h2 for several nodes."`
 	KeyPrefix string `yaml:"key_prefix" env:"KEY_PREFIX" doc:"Prefix of every Redis key and channel, so several deployments can share one Redis."`
+}
+
+// KeysConfig protects and rotates the realms' signing keys.
+type KeysConfig struct {
+	EncryptionKey          string        `yaml:"encryption_key" env:"ENCRYPTION_KEY" secret:"true" doc:"Key-encryption key (32 random bytes, base64) that seals signing keys and other secrets at rest; generate one with signet keys generate-kek. Dev mode creates one in data_dir."`
+	PreviousEncryptionKeys []string      `yaml:"previous_encryption_keys" env:"PREVIOUS_ENCRYPTION_KEYS" secret:"true" doc:"Former key-encryption keys (comma-separated in the environment), still accepted for opening what they sealed during a KEK rotation."`
+	RotationPeriod         time.Duration `yaml:"rotation_period" env:"ROTATION_PERIOD" doc:"How long a signing key signs before the next one takes over."`
+	PrepublishFor          time.Duration `yaml:"prepublish_for" env:"PREPUBLISH_FOR" doc:"How long the next signing key is published in the JWKS before it signs, so relying parties have it cached."`
+	RetainFor              time.Duration `yaml:"retain_for" env:"RETAIN_FOR" doc:"How long a retired signing key stays published; at least the longest token lifetime."`
 }
 
 // Listeners holds the six endpoints (PRODUCT.md, Listeners).
@@ -147,6 +157,7 @@ func Default(dev bool) Config {
 	if dev {
 		host, logFormat = "127.0.0.1", "text"
 	}
+	const day = 24 * time.Hour
 	l := func(port int) Listener {
 		return Listener{Addr: net.JoinHostPort(host, strconv.Itoa(port)), TLS: "on", TLSClientAuth: "none"}
 	}
@@ -156,6 +167,7 @@ func Default(dev bool) Config {
 		Log:             LogConfig{Format: logFormat, Level: "info"},
 		Database:        DatabaseConfig{AutoMigrate: true},
 		Redis:           RedisConfig{KeyPrefix: "signet:"},
+		Keys:            KeysConfig{RotationPeriod: 90 * day, PrepublishFor: 7 * day, RetainFor: 30 * day},
 		ShutdownTimeout: 15 * time.Second,
 		Listeners: Listeners{
 			Public: l(8443),

@@ -14,7 +14,7 @@ import (
 // validEnv configures TLS files for every listener so that a config is valid.
 func validEnv(t *testing.T) []string {
 	cert, key := testutil.CertificateFiles(t)
-	var env []string
+	env := []string{"SIGNET_KEYS_ENCRYPTION_KEY=AjI36SWMFEYM7gmiR58fWRqoMd2suayNbpWoT13Yd6o="}
 	for _, ep := range Endpoints {
 		env = append(env, "SIGNET_"+string(ep)+"_TLS_CERTIFICATE_FILE="+cert, "SIGNET_"+string(ep)+"_TLS_KEY_FILE="+key)
 	}

@@ -48,6 +48,9 @@ func (c *Config) validateStorage(l *problemList) {
 
 func (c *Config) validateNode(l *problemList) {
 	add := l.add
+	if c.Keys.EncryptionKey == "" && !c.Dev { // dev mode creates one
+		add("keys.encryption_key", "SIGNET_KEYS_ENCRYPTION_KEY", "is required: it seals the signing keys at rest; generate one with `signet keys generate-kek`")
+	}
 
 	if len(c.Roles) == 0 {
 		add("roles", "SIGNET_ROLES", "names no role; use any of %s", strings.Join(AllRoles, ", "))

@@ -2,11 +2,13 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/signet-auth/signet/internal/config"
 	redisstore "github.com/signet-auth/signet/internal/ephemeral/redis"
+	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/tlsconf"
 )
 
@@ -18,6 +20,14 @@ func Check(cfg *config.Config) error {
 	var ps config.Problems
 	if err := cfg.Validate(); err != nil {
 		errors.As(err, &ps)
+	}
+	if cfg.Keys.EncryptionKey != "" {
+		if _, err := Keyring(cfg.Keys); err != nil {
+			ps = append(ps, config.Problem{Key: "keys.encryption_key (SIGNET_KEYS_ENCRYPTION_KEY)", Msg: err.Error()})
+		}
+	}
+	if err := KeyPolicy(cfg.Keys).Validate(); err != nil {
+		ps = append(ps, config.Problem{Key: "keys.rotation_period (SIGNET_KEYS_ROTATION_PERIOD)", Msg: err.Error()})
 	}
 	if cfg.Redis.URL != "" {
 		if _, err := redisstore.ParseURL(cfg.Redis.URL); err != nil {
@@ -54,6 +64,28 @@ func hasProblemUnder(ps config.Problems, ep config.Endpoint) bool {
 		}
 	}
 	return false
+}
+
+// Keyring opens the configured key-encryption keys: the current one seals, every one opens.
+func Keyring(kc config.KeysConfig) (*keys.Keyring, error) {
+	primary, err := keys.ParseKEK(kc.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	var old []*keys.KEK
+	for i, s := range kc.PreviousEncryptionKeys {
+		k, err := keys.ParseKEK(s)
+		if err != nil {
+			return nil, fmt.Errorf("previous key %d: %w", i+1, err)
+		}
+		old = append(old, k)
+	}
+	return keys.NewKeyring(primary, old...)
+}
+
+// KeyPolicy is the signing-key rotation policy the configuration sets.
+func KeyPolicy(kc config.KeysConfig) keys.Policy {
+	return keys.Policy{RotationPeriod: kc.RotationPeriod, PrepublishFor: kc.PrepublishFor, RetainFor: kc.RetainFor}
 }
 
 // tlsOptions maps a listener's configuration onto tlsconf; the server and Check share it.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/pki"
 )
 
@@ -34,6 +35,13 @@ func PrepareDev(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("development CA: %w", err)
 	}
+	if cfg.Keys.EncryptionKey == "" {
+		kek, err := ensureDevKEK(filepath.Join(cfg.DataDir, "dev-kek"))
+		if err != nil {
+			return err
+		}
+		cfg.Keys.EncryptionKey = kek
+	}
 	hosts := pki.DevHosts()
 	for _, ep := range config.Endpoints {
 		l := cfg.Listener(ep)
@@ -47,4 +55,22 @@ func PrepareDev(cfg *config.Config) error {
 		l.TLSCertificateFile, l.TLSKeyFile = cert, key
 	}
 	return nil
+}
+
+// ensureDevKEK reads the development key-encryption key, creating it on first start, so
+// that signing keys sealed in one run open in the next.
+func ensureDevKEK(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !os.IsNotExist(err) {
+		return "", fmt.Errorf("read development key-encryption key: %w", err)
+	}
+	kek, err := keys.GenerateKEK()
+	if err != nil {
+		return "", err
+	}
+	if err := pki.WriteFileAtomic(path, []byte(kek+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write development key-encryption key: %w", err)
+	}
+	return kek, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/pki"
 )
 
@@ -88,6 +89,11 @@ func (p *testPKI) testConfig(t *testing.T, mode string) config.Config {
 	cfg := config.Default(false)
 	cfg.DataDir = dir
 	cfg.ShutdownTimeout = 10 * time.Second
+	kek, err := keys.GenerateKEK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Keys.EncryptionKey = kek
 	caFile := filepath.Join(dir, "client-ca.pem")
 	if err := os.WriteFile(caFile, p.clientCA.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
