@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-auth/signet/internal/config"
-	"github.com/signet-auth/signet/internal/keys"
 	redisstore "github.com/signet-auth/signet/internal/ephemeral/redis"
+	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/server"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/version"
@@ -253,7 +253,9 @@ func newMigrateCmd(e *env) *cobra.Command {
 
 func newKeysCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "keys", Short: "Key material helpers", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return usageErr(errors.New("keys needs a subcommand: generate-kek")) }}
+		RunE: func(c *cobra.Command, _ []string) error {
+			return usageErr(errors.New("keys needs a subcommand: generate-kek"))
+		}}
 	c.AddCommand(&cobra.Command{
 		Use:   "generate-kek",
 		Short: "Print a new random key-encryption key for keys.encryption_key",
