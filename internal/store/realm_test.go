@@ -45,7 +45,7 @@ func TestPrepareRealmCreate(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", -7200))
 	attrs := map[string]string{"k": "v"}
-	got, data, err := PrepareRealmCreate(Realm{Name: "acme", Attributes: attrs, Version: 42}, now)
+	got, data, err := PrepareCreate(Realm{Name: "acme", Attributes: attrs, Version: 42}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +60,10 @@ func TestPrepareRealmCreate(t *testing.T) {
 	if got.Attributes["k"] != "v" {
 		t.Error("prepared realm shares the caller's attribute map")
 	}
-	if got, data, _ := PrepareRealmCreate(Realm{Name: "bare"}, now); got.Attributes == nil || string(data) != "{}" {
+	if got, data, _ := PrepareCreate(Realm{Name: "bare"}, now); got.Attributes == nil || string(data) != "{}" {
 		t.Errorf("nil attributes stored as %#v and %s, want an empty map and {}", got.Attributes, data)
 	}
-	if _, _, err := PrepareRealmCreate(Realm{Name: "Bad"}, now); !errors.Is(err, ErrInvalid) {
+	if _, _, err := PrepareCreate(Realm{Name: "Bad"}, now); !errors.Is(err, ErrInvalid) {
 		t.Errorf("invalid name error = %v, want ErrInvalid", err)
 	}
 }
@@ -74,7 +74,7 @@ func TestPrepareRealmUpdate(t *testing.T) {
 	old := Realm{Name: "acme", Attributes: map[string]string{}, CreatedAt: created, UpdatedAt: created, Version: 3}
 	now := created.Add(time.Hour)
 
-	got, _, err := PrepareRealmUpdate(old, func(r Realm) (Realm, error) {
+	got, _, err := PrepareUpdate(old, func(r Realm) (Realm, error) {
 		r.DisplayName = "Acme"
 		r.Version, r.CreatedAt, r.Attributes = 100, time.Time{}, nil
 		return r, nil
@@ -87,11 +87,11 @@ func TestPrepareRealmUpdate(t *testing.T) {
 	}
 
 	errFn := errors.New("fn")
-	if _, _, err := PrepareRealmUpdate(old, func(r Realm) (Realm, error) { return r, errFn }, now); err != errFn {
+	if _, _, err := PrepareUpdate(old, func(r Realm) (Realm, error) { return r, errFn }, now); err != errFn {
 		t.Errorf("fn error came back as %v, want it unchanged", err)
 	}
 	rename := func(r Realm) (Realm, error) { r.Name = "other"; return r, nil }
-	if _, _, err := PrepareRealmUpdate(old, rename, now); !errors.Is(err, ErrInvalid) {
+	if _, _, err := PrepareUpdate(old, rename, now); !errors.Is(err, ErrInvalid) {
 		t.Errorf("rename error = %v, want ErrInvalid", err)
 	}
 }
@@ -100,15 +100,15 @@ func TestScannedRealm(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.FixedZone("X", 3600))
 	for _, in := range []string{"{}", "null", `{"a":"1"}`} {
-		r, err := ScannedRealm(Realm{Name: "a", CreatedAt: at, UpdatedAt: at}, []byte(in))
+		r, err := Scanned(Realm{Name: "a", CreatedAt: at, UpdatedAt: at}, []byte(in))
 		if err != nil || r.Attributes == nil {
-			t.Errorf("ScannedRealm(%s) attributes = %#v, %v; want a non-nil map", in, r.Attributes, err)
+			t.Errorf("Scanned(%s) attributes = %#v, %v; want a non-nil map", in, r.Attributes, err)
 		}
 		if r.CreatedAt.Location() != time.UTC || r.UpdatedAt.Location() != time.UTC || !r.CreatedAt.Equal(at) {
-			t.Errorf("ScannedRealm times = %v, %v; want %v in UTC", r.CreatedAt, r.UpdatedAt, at)
+			t.Errorf("Scanned times = %v, %v; want %v in UTC", r.CreatedAt, r.UpdatedAt, at)
 		}
 	}
-	if _, err := ScannedRealm(Realm{Name: "a"}, []byte(`{"a":1}`)); err == nil {
-		t.Error("ScannedRealm accepted a non-string attribute")
+	if _, err := Scanned(Realm{Name: "a"}, []byte(`{"a":1}`)); err == nil {
+		t.Error("Scanned accepted a non-string attribute")
 	}
 }

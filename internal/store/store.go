@@ -103,6 +103,12 @@ type Migrator interface {
 // the database cannot be reached; a cancelled ctx comes back as context.Canceled.
 type Store interface {
 	Realms
+	Users
+	Clients
+	SigningKeys
+	Sessions
+	Grants
+	Consents
 	Migrator
 	// Ping checks that the database answers; it wraps ErrUnavailable when it does not.
 	Ping(ctx context.Context) error

@@ -1,14 +1,20 @@
 // Package web renders Signet's HTML pages: one base layout (with the dev-mode footer on
-// every page), strict security headers, and the embedded static assets.
+// every page), strict security headers and the embedded static assets; and it holds the
+// building blocks of the hosted pages: message catalogs and locale negotiation (Catalog),
+// CSRF tokens bound to a caller-chosen value (CSRF), and __Host- cookies (HostCookie).
 package web
 
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"path"
+	"slices"
+	"strings"
 )
 
 //go:embed templates/*.html
@@ -24,33 +30,69 @@ const StaticPath = "/static/"
 const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// Renderer renders pages inside the base layout.
+// Renderer renders pages inside the base layout, in any locale of its catalog. Templates
+// translate with {{t "key"}} or {{t "key" "name" value}} (see Catalog.T) and put a CSRF
+// token into a form with {{template "csrf_field" .CSRF}}.
 type Renderer struct {
-	dev   bool
-	pages map[string]*template.Template
+	dev     bool
+	catalog *Catalog
+	// pages holds every page once per locale, because the t function is bound to the
+	// locale at parse time: no per-request cloning, and html/template escapes once.
+	pages map[string]map[string]*template.Template // locale → page name → template
 	// prefix is the configured path prefix, prepended to asset links.
 	prefix string
 }
 
-// NewRenderer parses every page template once. dev puts the dev-mode footer on every page.
+// sharedTemplates are parsed with every page and are not pages themselves.
+var sharedTemplates = []string{"templates/layout.html", "templates/partials.html"}
+
+// NewRenderer parses every page template once, with the embedded catalogs. dev puts the
+// dev-mode footer on every page.
 func NewRenderer(dev bool, pathPrefix string) (*Renderer, error) {
-	names, err := fs.Glob(templateFS, "templates/*.html")
+	cat, err := NewCatalog()
+	if err != nil {
+		return nil, err
+	}
+	return NewRendererWithCatalog(dev, pathPrefix, cat)
+}
+
+// NewRendererWithCatalog is NewRenderer with the caller's catalog, so the handlers that
+// negotiate the locale and the renderer share one.
+func NewRendererWithCatalog(dev bool, pathPrefix string, cat *Catalog) (*Renderer, error) {
+	if cat == nil {
+		return nil, errors.New("renderer: nil catalog")
+	}
+	return newRenderer(dev, pathPrefix, cat, templateFS)
+}
+
+func newRenderer(dev bool, pathPrefix string, cat *Catalog, fsys fs.FS) (*Renderer, error) {
+	names, err := fs.Glob(fsys, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("list templates: %w", err)
 	}
-	r := &Renderer{dev: dev, prefix: pathPrefix, pages: map[string]*template.Template{}}
-	for _, n := range names {
-		if n == "templates/layout.html" {
-			continue
+	r := &Renderer{dev: dev, catalog: cat, prefix: pathPrefix, pages: map[string]map[string]*template.Template{}}
+	for _, locale := range cat.Locales() {
+		funcs := template.FuncMap{
+			"t": func(key string, args ...any) string { return cat.T(locale, key, args...) },
 		}
-		t, err := template.ParseFS(templateFS, "templates/layout.html", n)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", n, err)
+		r.pages[locale] = map[string]*template.Template{}
+		for _, n := range names {
+			if slices.Contains(sharedTemplates, n) {
+				continue
+			}
+			name := strings.TrimSuffix(path.Base(n), ".html")
+			t, err := template.New(name).Funcs(funcs).ParseFS(fsys, append(slices.Clone(sharedTemplates), n)...)
+			if err != nil {
+				return nil, fmt.Errorf("parse %s: %w", n, err)
+			}
+			r.pages[locale][name] = t
 		}
-		r.pages[n[len("templates/"):len(n)-len(".html")]] = t
 	}
 	return r, nil
 }
+
+// Catalog returns the renderer's catalog, for Negotiate and for texts outside templates.
+func (r *Renderer) Catalog() *Catalog { return r.catalog }
 
 // Page is what the layout needs besides the page's own data.
 type Page struct {
@@ -58,21 +100,48 @@ type Page struct {
 	Dev    bool
 	Prefix string
 	Data   any
+	// Lang is the page's locale, for <html lang>.
+	Lang string
 }
 
-// Render writes page name with data, the security headers and the status code. The page
-// is rendered to a buffer first, so a template error never leaves half a page.
+// View is one page to render in a locale.
+type View struct {
+	// Name is the page template (templates/<name>.html).
+	Name string
+	// Locale is usually Catalog.Negotiate's answer; unknown locales render in English.
+	Locale string
+	// TitleKey is the catalog key of the page's <title>.
+	TitleKey string
+	// Data is the page's own data, the dot of its "content" template.
+	Data any
+}
+
+// Render writes page name in English with data, the security headers and the status code.
+// The title is literal text.
 func (r *Renderer) Render(w http.ResponseWriter, status int, name, title string, data any) error {
-	t, ok := r.pages[name]
+	return r.render(w, status, name, DefaultLocale, title, data)
+}
+
+// RenderView writes v in its locale with the security headers and the status code.
+func (r *Renderer) RenderView(w http.ResponseWriter, status int, v View) error {
+	locale := r.catalog.resolve(v.Locale)
+	return r.render(w, status, v.Name, locale, r.catalog.T(locale, v.TitleKey), v.Data)
+}
+
+// render executes into a buffer first, so a template error never leaves half a page.
+func (r *Renderer) render(w http.ResponseWriter, status int, name, locale, title string, data any) error {
+	t, ok := r.pages[locale][name]
 	if !ok {
 		return fmt.Errorf("render: no page %q", name)
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", Page{Title: title, Dev: r.dev, Prefix: r.prefix, Data: data}); err != nil {
+	page := Page{Title: title, Dev: r.dev, Prefix: r.prefix, Lang: locale, Data: data}
+	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	SecurityHeaders(w.Header())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", locale)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())

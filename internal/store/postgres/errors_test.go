@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -33,6 +34,8 @@ func TestClassify(t *testing.T) {
 		want error
 	}{
 		{"unique_violation", pgError("23505"), store.ErrConflict},
+		{"foreign_key_violation", pgError("23503"), store.ErrNotFound},
+		{"no rows", fmt.Errorf("scan: %w", pgx.ErrNoRows), store.ErrNotFound},
 		{"unique_violation wrapped", fmt.Errorf("exec: %w", pgError("23505")), store.ErrConflict},
 		{"connection refused", refused, store.ErrUnavailable},
 		{"connection_failure", pgError("08006"), store.ErrUnavailable},
@@ -91,11 +94,9 @@ func TestOutage(t *testing.T) {
 	if _, err := s.CreateRealm(t.Context(), store.Realm{Name: "kept"}); err != nil {
 		t.Fatalf("CreateRealm: %v", err)
 	}
+	seedIdentity(t, s, "kept")
 
-	calls := []struct {
-		name string
-		call func(ctx context.Context) error
-	}{
+	calls := []call{
 		{"CreateRealm", func(ctx context.Context) error {
 			_, err := s.CreateRealm(ctx, store.Realm{Name: "during"})
 			return err
@@ -115,6 +116,9 @@ func TestOutage(t *testing.T) {
 			})
 			return err
 		}},
+	}
+	calls = append(calls, identityCalls(s, "kept")...)
+	calls = append(calls, []call{
 		{"DeleteRealm", func(ctx context.Context) error { return s.DeleteRealm(ctx, "kept") }},
 		{"MigrateUp", func(ctx context.Context) error {
 			_, err := s.MigrateUp(ctx)
@@ -125,7 +129,7 @@ func TestOutage(t *testing.T) {
 			return err
 		}},
 		{"Ping", s.Ping},
-	}
+	}...)
 	run := func(call func(context.Context) error) error {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
@@ -152,5 +156,99 @@ func TestOutage(t *testing.T) {
 	}
 	if _, err := s.GetRealm(t.Context(), "during"); err != nil {
 		t.Errorf("GetRealm(during) after the outage: %v", err)
+	}
+}
+
+// call is one store method, called with what it needs.
+type call struct {
+	name string
+	call func(ctx context.Context) error
+}
+
+// seedIdentity gives realm what identityCalls work on: user u1, client c1, session s1
+// of u1, grant g1 of u1 to c1 and u1's consent to c1.
+func seedIdentity(t *testing.T, s store.Store, realm string) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := s.CreateUser(ctx, store.User{Realm: realm, ID: "u1", Username: "u1", Email: "u1@example.com"})
+	if err == nil {
+		_, err = s.CreateClient(ctx, store.Client{Realm: realm, ID: "c1"})
+	}
+	if err == nil {
+		_, err = s.CreateSession(ctx, store.Session{Realm: realm, ID: "s1", UserID: "u1"})
+	}
+	if err == nil {
+		_, err = s.CreateGrant(ctx, store.Grant{Realm: realm, ID: "g1", ClientID: "c1", UserID: "u1", SessionID: "s1"})
+	}
+	if err == nil {
+		err = s.PutConsent(ctx, store.Consent{Realm: realm, UserID: "u1", ClientID: "c1"})
+	}
+	if err != nil {
+		t.Fatalf("seed identity: %v", err)
+	}
+}
+
+// identityCalls calls every method of the identity areas once, in an order in which
+// each succeeds on a realm that seedIdentity filled.
+func identityCalls(s store.Store, realm string) []call {
+	value := func(_ any, err error) error { return err }
+	return []call{
+		{"CreateUser", func(ctx context.Context) error {
+			return value(s.CreateUser(ctx, store.User{Realm: realm, ID: "u2", Username: "u2"}))
+		}},
+		{"GetUser", func(ctx context.Context) error { return value(s.GetUser(ctx, realm, "u1")) }},
+		{"GetUserByUsername", func(ctx context.Context) error { return value(s.GetUserByUsername(ctx, realm, "U1")) }},
+		{"GetUserByEmail", func(ctx context.Context) error { return value(s.GetUserByEmail(ctx, realm, "u1@example.com")) }},
+		{"ListUsers", func(ctx context.Context) error {
+			return value(s.ListUsers(ctx, realm, store.UserFilter{Search: "u"}, store.ListOptions{}))
+		}},
+		{"UpdateUser", func(ctx context.Context) error {
+			return value(s.UpdateUser(ctx, realm, "u1", func(u store.User) (store.User, error) { u.FailedLogins++; return u, nil }))
+		}},
+		{"CreateClient", func(ctx context.Context) error {
+			return value(s.CreateClient(ctx, store.Client{Realm: realm, ID: "c2"}))
+		}},
+		{"GetClient", func(ctx context.Context) error { return value(s.GetClient(ctx, realm, "c1")) }},
+		{"ListClients", func(ctx context.Context) error { return value(s.ListClients(ctx, realm, store.ListOptions{})) }},
+		{"UpdateClient", func(ctx context.Context) error {
+			return value(s.UpdateClient(ctx, realm, "c1", func(c store.Client) (store.Client, error) { c.Name = "x"; return c, nil }))
+		}},
+		{"UpdateSigningKeys", func(ctx context.Context) error {
+			return value(s.UpdateSigningKeys(ctx, realm, func(keys []store.SigningKey) ([]store.SigningKey, error) {
+				return append(keys, store.SigningKey{KID: fmt.Sprintf("k%d", len(keys)), State: "next"}), nil
+			}))
+		}},
+		{"ListSigningKeys", func(ctx context.Context) error { return value(s.ListSigningKeys(ctx, realm)) }},
+		{"CreateSession", func(ctx context.Context) error {
+			return value(s.CreateSession(ctx, store.Session{Realm: realm, ID: "s2", UserID: "u1"}))
+		}},
+		{"GetSession", func(ctx context.Context) error { return value(s.GetSession(ctx, realm, "s1")) }},
+		{"ListUserSessions", func(ctx context.Context) error { return value(s.ListUserSessions(ctx, realm, "u1")) }},
+		{"UpdateSession", func(ctx context.Context) error {
+			return value(s.UpdateSession(ctx, realm, "s1", func(sess store.Session) (store.Session, error) { return sess, nil }))
+		}},
+		{"CreateGrant", func(ctx context.Context) error {
+			return value(s.CreateGrant(ctx, store.Grant{Realm: realm, ID: "g2", ClientID: "c1"}))
+		}},
+		{"GetGrant", func(ctx context.Context) error { return value(s.GetGrant(ctx, realm, "g1")) }},
+		{"UpdateGrant", func(ctx context.Context) error {
+			return value(s.UpdateGrant(ctx, realm, "g1", func(g store.Grant) (store.Grant, error) { return g, nil }))
+		}},
+		{"ListUserGrants", func(ctx context.Context) error { return value(s.ListUserGrants(ctx, realm, "u1")) }},
+		{"RevokeUserGrants", func(ctx context.Context) error {
+			return value(s.RevokeUserGrants(ctx, realm, "u1", "s1", "test", time.Time{}))
+		}},
+		{"DeleteExpiredGrants", func(ctx context.Context) error { return value(s.DeleteExpiredGrants(ctx, time.Now())) }},
+		{"PutConsent", func(ctx context.Context) error {
+			return s.PutConsent(ctx, store.Consent{Realm: realm, UserID: "u1", ClientID: "c2"})
+		}},
+		{"GetConsent", func(ctx context.Context) error { return value(s.GetConsent(ctx, realm, "u1", "c1")) }},
+		{"ListUserConsents", func(ctx context.Context) error { return value(s.ListUserConsents(ctx, realm, "u1")) }},
+		{"DeleteConsent", func(ctx context.Context) error { return s.DeleteConsent(ctx, realm, "u1", "c1") }},
+		{"DeleteSession", func(ctx context.Context) error { return s.DeleteSession(ctx, realm, "s2") }},
+		{"DeleteUserSessions", func(ctx context.Context) error { return value(s.DeleteUserSessions(ctx, realm, "u1")) }},
+		{"DeleteExpiredSessions", func(ctx context.Context) error { return value(s.DeleteExpiredSessions(ctx, time.Now())) }},
+		{"DeleteClient", func(ctx context.Context) error { return s.DeleteClient(ctx, realm, "c2") }},
+		{"DeleteUser", func(ctx context.Context) error { return s.DeleteUser(ctx, realm, "u2") }},
 	}
 }

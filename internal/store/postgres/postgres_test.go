@@ -135,19 +135,79 @@ func TestUnavailable(t *testing.T) {
 	})
 }
 
-// TestNameCollation pins realms.name to bytewise order, which the conformance listing
-// only catches when the database's own locale is not C already.
+// TestNameCollation pins the key columns that listings order or page on to bytewise
+// order, which the conformance listings only catch when the database's own locale is not
+// C already.
 func TestNameCollation(t *testing.T) {
 	t.Parallel()
 	s := storetest.Migrated(t, freshSchema(t)(t)).(*Store)
 	t.Cleanup(func() { s.Close() })
-	var collation string
-	err := s.pool.QueryRow(t.Context(),
-		`SELECT collation_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'realms' AND column_name = 'name'`).Scan(&collation)
-	if err != nil {
-		t.Fatalf("query collation: %v", err)
+	for _, col := range []string{
+		"realms.name",
+		"users.realm", "users.id", "users.username_lower", "users.email_lower",
+		"clients.realm", "clients.client_id",
+		"signing_keys.realm", "signing_keys.kid",
+		"sessions.realm", "sessions.id", "sessions.user_id",
+		"grants.realm", "grants.id", "grants.client_id", "grants.user_id", "grants.session_id",
+		"consents.realm", "consents.user_id", "consents.client_id",
+	} {
+		table, column, _ := strings.Cut(col, ".")
+		var collation *string
+		err := s.pool.QueryRow(t.Context(),
+			`SELECT collation_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`,
+			table, column).Scan(&collation)
+		if err != nil {
+			t.Fatalf("query collation of %s: %v", col, err)
+		}
+		if collation == nil || *collation != "C" {
+			t.Errorf("%s collation = %v, want C", col, collation)
+		}
 	}
-	if collation != "C" {
-		t.Errorf("realms.name collation = %q, want C", collation)
+}
+
+// TestUpdateLocksLeaveReferencesFree checks the lock strength that updates take: while
+// fn holds a user's or a realm's row, another session may still insert rows that
+// reference it (a session of the user, a user of the realm), as logins do during a key
+// rotation. A FOR UPDATE lock would block them until fn returned.
+func TestUpdateLocksLeaveReferencesFree(t *testing.T) {
+	t.Parallel()
+	s := storetest.Migrated(t, freshSchema(t)(t)).(*Store)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	if _, err := s.CreateRealm(ctx, store.Realm{Name: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, store.User{Realm: "r", ID: "u1", Username: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Bounded, so that a lock that does block fails the test instead of hanging it.
+	meanwhile := func(what string, insert func(context.Context) error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := insert(ctx); err != nil {
+			t.Errorf("%s while the row is locked: %v", what, err)
+		}
+	}
+	_, err := s.UpdateUser(ctx, "r", "u1", func(u store.User) (store.User, error) {
+		meanwhile("CreateSession", func(ctx context.Context) error {
+			_, err := s.CreateSession(ctx, store.Session{Realm: "r", ID: "s1", UserID: "u1"})
+			return err
+		})
+		u.FailedLogins++
+		return u, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	_, err = s.UpdateSigningKeys(ctx, "r", func(keys []store.SigningKey) ([]store.SigningKey, error) {
+		meanwhile("CreateUser", func(ctx context.Context) error {
+			_, err := s.CreateUser(ctx, store.User{Realm: "r", ID: "u2", Username: "u2"})
+			return err
+		})
+		return append(keys, store.SigningKey{KID: "k1", State: "next"}), nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateSigningKeys: %v", err)
 	}
 }

@@ -36,7 +36,7 @@ func TestClassifyCode(t *testing.T) {
 		{sqlite3.SQLITE_BUSY, store.ErrUnavailable},
 		{sqlite3.SQLITE_BUSY_SNAPSHOT, store.ErrUnavailable},
 		{sqlite3.SQLITE_CONSTRAINT_NOTNULL, nil},
-		{sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, nil},
+		{sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, store.ErrNotFound},
 		{sqlite3.SQLITE_ERROR, nil},
 		{sqlite3.SQLITE_INTERRUPT, nil},
 		{sqlite3.SQLITE_READONLY, nil},
@@ -52,7 +52,7 @@ func TestWrapErr(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "signet.db")
-	db := openDB(t, "file:"+path+"?_pragma=busy_timeout(10)&_txlock=immediate")
+	db := openDB(t, "file:"+path+"?_pragma=busy_timeout(10)&_pragma=foreign_keys(1)&_txlock=immediate")
 	db.SetMaxOpenConns(1) // so the max_page_count pragma holds for every statement
 	exec := func(query string) error {
 		_, err := db.ExecContext(t.Context(), query)
@@ -62,6 +62,9 @@ func TestWrapErr(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := exec(`INSERT INTO t VALUES ('a', '')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(`CREATE TABLE child (k TEXT NOT NULL REFERENCES t (k)) STRICT`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -109,6 +112,7 @@ func TestWrapErr(t *testing.T) {
 		{"disk full", full, t.Context(), store.ErrUnavailable, nil},
 		{"unique", exec(`INSERT INTO t VALUES ('a', '')`), t.Context(), store.ErrConflict, store.ErrUnavailable},
 		{"not null", exec(`INSERT INTO t VALUES (NULL, '')`), t.Context(), nil, store.ErrUnavailable},
+		{"foreign key", exec(`INSERT INTO child VALUES ('missing')`), t.Context(), store.ErrNotFound, store.ErrUnavailable},
 		{"syntax", exec(`SELEKT 1`), t.Context(), nil, store.ErrUnavailable},
 		{"cancelled", cancelledErr, cancelled, context.Canceled, store.ErrUnavailable},
 		{"deadline", expiredErr, expired, store.ErrUnavailable, nil},

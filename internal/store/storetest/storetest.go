@@ -39,10 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+	tests := []testCase{
 		{"CreateGet", testCreateGet},
 		{"CreateNilAttributes", testCreateNilAttributes},
 		{"GetNotFound", testGetNotFound},
@@ -68,6 +65,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		}},
 		{"PingBackend", testPingBackend},
 	}
+	tests = append(tests, userTests...)
+	tests = append(tests, clientTests...)
+	tests = append(tests, signingKeyTests...)
+	tests = append(tests, sessionTests...)
+	tests = append(tests, grantTests...)
+	tests = append(tests, consentTests...)
+	tests = append(tests, cascadeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -76,6 +80,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 			tc.fn(t, s)
 		})
 	}
+}
+
+// testCase is one conformance check, run on a fresh, empty, migrated store.
+type testCase struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
 }
 
 // Database opens a new, unmigrated Store on one database; every call opens the same

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"strings"
+	"time"
+)
+
+// MaxClientIDLen is the longest client_id accepted.
+const MaxClientIDLen = 255
+
+// Validate reports whether c may be stored: a client_id of 1 to MaxClientIDLen printable
+// ASCII characters (RFC 6749 Appendix A.1: VSCHAR) and no negative lifetime. The error
+// wraps ErrInvalid.
+func (c Client) Validate() error {
+	key := c.key()
+	if c.ID == "" || len(c.ID) > MaxClientIDLen {
+		return invalid(key, "client_id must be 1 to %d characters, got %d", MaxClientIDLen, len(c.ID))
+	}
+	if strings.ContainsFunc(c.ID, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		return invalid(key, "client_id may only hold printable ASCII characters")
+	}
+	for _, d := range []time.Duration{c.AccessTokenTTL, c.IDTokenTTL, c.RefreshTokenIdleTTL, c.RefreshTokenMaxTTL} {
+		if d < 0 {
+			return invalid(key, "token lifetime %v is negative", d)
+		}
+	}
+	return nil
+}
+
+func (c *Client) key() string { return recordKey("client", c.Realm, c.ID) }
+
+func (c *Client) normalize() {
+	c.SecretHash = cloneBytes(c.SecretHash)
+	c.JWKS = cloneBytes(c.JWKS)
+	c.RegistrationTokenHash = cloneBytes(c.RegistrationTokenHash)
+	for _, s := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Contacts} {
+		*s = cloneStrings(*s)
+	}
+	c.Attributes = cloneMap(c.Attributes)
+	timestamps(&c.CreatedAt, &c.UpdatedAt)
+}
+
+func (c *Client) stamps() stamps {
+	return stamps{created: &c.CreatedAt, updated: &c.UpdatedAt, version: &c.Version}
+}
+
+// document names the fields after the client metadata of RFC 7591 §2 where there is one.
+func (c *Client) document() any {
+	return &struct {
+		Name                        *string            `json:"client_name"`
+		Public                      *bool              `json:"public"`
+		AuthMethod                  *string            `json:"token_endpoint_auth_method"`
+		TokenEndpointAuthSigningAlg *string            `json:"token_endpoint_auth_signing_alg"`
+		RedirectURIs                *[]string          `json:"redirect_uris"`
+		PostLogoutRedirectURIs      *[]string          `json:"post_logout_redirect_uris"`
+		GrantTypes                  *[]string          `json:"grant_types"`
+		ResponseTypes               *[]string          `json:"response_types"`
+		Scopes                      *[]string          `json:"scopes"`
+		JWKSURI                     *string            `json:"jwks_uri"`
+		IDTokenSignedResponseAlg    *string            `json:"id_token_signed_response_alg"`
+		UserinfoSignedResponseAlg   *string            `json:"userinfo_signed_response_alg"`
+		RequestObjectSigningAlg     *string            `json:"request_object_signing_alg"`
+		AccessTokenTTL              *time.Duration     `json:"access_token_ttl_ns"`
+		IDTokenTTL                  *time.Duration     `json:"id_token_ttl_ns"`
+		RefreshTokenIdleTTL         *time.Duration     `json:"refresh_token_idle_ttl_ns"`
+		RefreshTokenMaxTTL          *time.Duration     `json:"refresh_token_max_ttl_ns"`
+		RefreshRotation             *bool              `json:"refresh_rotation"`
+		ConsentRequired             *bool              `json:"consent_required"`
+		LogoURI                     *string            `json:"logo_uri"`
+		PolicyURI                   *string            `json:"policy_uri"`
+		TOSURI                      *string            `json:"tos_uri"`
+		ClientURI                   *string            `json:"client_uri"`
+		Contacts                    *[]string          `json:"contacts"`
+		SubjectType                 *string            `json:"subject_type"`
+		SectorIdentifierURI         *string            `json:"sector_identifier_uri"`
+		Dynamic                     *bool              `json:"dynamic"`
+		Enabled                     *bool              `json:"enabled"`
+		Attributes                  *map[string]string `json:"attributes"`
+	}{
+		&c.Name, &c.Public, &c.AuthMethod, &c.TokenEndpointAuthSigningAlg,
+		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes,
+		&c.JWKSURI, &c.IDTokenSignedResponseAlg, &c.UserinfoSignedResponseAlg, &c.RequestObjectSigningAlg,
+		&c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenIdleTTL, &c.RefreshTokenMaxTTL,
+		&c.RefreshRotation, &c.ConsentRequired, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &c.ClientURI,
+		&c.Contacts, &c.SubjectType, &c.SectorIdentifierURI, &c.Dynamic, &c.Enabled, &c.Attributes,
+	}
+}

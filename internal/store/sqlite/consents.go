@@ -1,0 +1,60 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/signet-auth/signet/internal/store"
+)
+
+const consentColumns = `realm, user_id, client_id, data, granted_at`
+
+// GetConsent returns the consent or ErrNotFound.
+func (s *Store) GetConsent(ctx context.Context, realm, userID, clientID string) (store.Consent, error) {
+	c, err := scanConsent(s.reader.QueryRowContext(ctx,
+		`SELECT `+consentColumns+` FROM consents WHERE realm = ? AND user_id = ? AND client_id = ?`, realm, userID, clientID))
+	if err != nil {
+		return store.Consent{}, wrapErr(ctx, err, "get consent of user %q to client %q in realm %q", userID, clientID, realm)
+	}
+	return c, nil
+}
+
+// PutConsent creates or replaces the consent.
+func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
+	c, data, err := store.PrepareCreate(c, s.now())
+	if err != nil {
+		return err
+	}
+	_, err = s.writer.ExecContext(ctx, `INSERT INTO consents (`+consentColumns+`) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (realm, user_id, client_id) DO UPDATE SET data = excluded.data, granted_at = excluded.granted_at`,
+		c.Realm, c.UserID, c.ClientID, string(data), nanos(c.GrantedAt))
+	return wrapErr(ctx, err, "put consent of user %q to client %q in realm %q", c.UserID, c.ClientID, c.Realm)
+}
+
+// DeleteConsent removes the consent or returns ErrNotFound.
+func (s *Store) DeleteConsent(ctx context.Context, realm, userID, clientID string) error {
+	return s.deleteOne(ctx, fmt.Sprintf("delete consent of user %q to client %q in realm %q", userID, clientID, realm),
+		`DELETE FROM consents WHERE realm = ? AND user_id = ? AND client_id = ?`, realm, userID, clientID)
+}
+
+// ListUserConsents returns a user's consents ordered by client ID.
+func (s *Store) ListUserConsents(ctx context.Context, realm, userID string) ([]store.Consent, error) {
+	consents, err := queryAll(ctx, s.reader, scanConsent,
+		`SELECT `+consentColumns+` FROM consents WHERE realm = ? AND user_id = ? ORDER BY client_id`, realm, userID)
+	if err != nil {
+		return nil, wrapErr(ctx, err, "list consents of user %q in realm %q", userID, realm)
+	}
+	return consents, nil
+}
+
+// scanConsent reads one row of consentColumns.
+func scanConsent(src row) (store.Consent, error) {
+	var (
+		c    store.Consent
+		data []byte
+	)
+	if err := src.Scan(&c.Realm, &c.UserID, &c.ClientID, &data, nanoTime{&c.GrantedAt}); err != nil {
+		return store.Consent{}, err
+	}
+	return store.Scanned(c, data)
+}

@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/signet-auth/signet/internal/store"
+)
+
+const userColumns = `realm, id, username, email, totp_secret, locked_until, password_changed_at, data, created_at, updated_at, version`
+
+// CreateUser stores a new user; ErrConflict if the ID, username or email is taken.
+func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	u, data, err := store.PrepareCreate(u, s.now())
+	if err != nil {
+		return store.User{}, err
+	}
+	_, err = s.writer.ExecContext(ctx,
+		`INSERT INTO users (`+userColumns+`, username_lower, email_lower) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.Realm, u.ID, u.Username, u.Email, u.TOTPSecret, nanos(u.LockedUntil), nanos(u.PasswordChangedAt),
+		string(data), nanos(u.CreatedAt), nanos(u.UpdatedAt), u.Version, store.LowerKey(u.Username), store.LowerKey(u.Email))
+	if err != nil {
+		return store.User{}, wrapErr(ctx, err, "create user %q in realm %q", u.ID, u.Realm)
+	}
+	return u, nil
+}
+
+// GetUser returns the user or ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, realm, id string) (store.User, error) {
+	return s.getUser(ctx, fmt.Sprintf("get user %q in realm %q", id, realm), `id = ?`, realm, id)
+}
+
+// GetUserByUsername returns the user whose username matches, case-insensitively.
+func (s *Store) GetUserByUsername(ctx context.Context, realm, username string) (store.User, error) {
+	return s.getUser(ctx, fmt.Sprintf("get user by username %q in realm %q", username, realm),
+		`username_lower = ?`, realm, store.LowerKey(username))
+}
+
+// GetUserByEmail returns the user whose email matches, case-insensitively.
+func (s *Store) GetUserByEmail(ctx context.Context, realm, email string) (store.User, error) {
+	return s.getUser(ctx, fmt.Sprintf("get user by email %q in realm %q", email, realm),
+		`email_lower = ? AND email_lower <> ''`, realm, store.LowerKey(email))
+}
+
+func (s *Store) getUser(ctx context.Context, op, where, realm, value string) (store.User, error) {
+	u, err := scanUser(s.reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE realm = ? AND `+where, realm, value))
+	if err != nil {
+		return store.User{}, wrapErr(ctx, err, "%s", op)
+	}
+	return u, nil
+}
+
+// ListUsers returns users ordered by lower-cased username, those whose username or email
+// starts with f.Search when it is set.
+func (s *Store) ListUsers(ctx context.Context, realm string, f store.UserFilter, opts store.ListOptions) (store.Page[store.User], error) {
+	after, limit, err := store.PageRequest("user", opts)
+	if err != nil {
+		return store.Page[store.User]{}, wrapErr(ctx, err, "list users in realm %q", realm)
+	}
+	query := `SELECT ` + userColumns + ` FROM users WHERE realm = ? AND username_lower > ?`
+	args := []any{realm, after}
+	if f.Search != "" {
+		query += ` AND (username_lower LIKE ? ESCAPE '\' OR email_lower LIKE ? ESCAPE '\')`
+		pattern := store.LikePrefix(f.Search)
+		args = append(args, pattern, pattern)
+	}
+	users, err := queryAll(ctx, s.reader, scanUser, query+` ORDER BY username_lower LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return store.Page[store.User]{}, wrapErr(ctx, err, "list users in realm %q", realm)
+	}
+	return store.NewPage("user", users, limit, func(u store.User) string { return store.LowerKey(u.Username) }), nil
+}
+
+// UpdateUser applies fn to the stored user inside one write transaction.
+func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.User) (store.User, error)) (store.User, error) {
+	return update(ctx, s, fmt.Sprintf("update user %q in realm %q", id, realm),
+		func(tx *sql.Tx) (store.User, error) {
+			return scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE realm = ? AND id = ?`, realm, id))
+		},
+		func(old store.User) (store.User, []byte, error) { return store.PrepareUpdate(old, fn, s.now()) },
+		func(tx *sql.Tx, u store.User, data []byte) error {
+			_, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, username_lower = ?, email = ?, email_lower = ?,
+				totp_secret = ?, locked_until = ?, password_changed_at = ?, data = ?, updated_at = ?, version = ?
+				WHERE realm = ? AND id = ?`,
+				u.Username, store.LowerKey(u.Username), u.Email, store.LowerKey(u.Email),
+				u.TOTPSecret, nanos(u.LockedUntil), nanos(u.PasswordChangedAt), string(data), nanos(u.UpdatedAt), u.Version,
+				realm, id)
+			return err
+		})
+}
+
+// DeleteUser removes the user with their sessions, grants and consents.
+func (s *Store) DeleteUser(ctx context.Context, realm, id string) error {
+	return s.deleteOne(ctx, fmt.Sprintf("delete user %q in realm %q", id, realm),
+		`DELETE FROM users WHERE realm = ? AND id = ?`, realm, id)
+}
+
+// scanUser reads one row of userColumns.
+func scanUser(src row) (store.User, error) {
+	var (
+		u    store.User
+		data []byte
+	)
+	err := src.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.TOTPSecret, nanoTime{&u.LockedUntil}, nanoTime{&u.PasswordChangedAt},
+		&data, nanoTime{&u.CreatedAt}, nanoTime{&u.UpdatedAt}, &u.Version)
+	if err != nil {
+		return store.User{}, err
+	}
+	return store.Scanned(u, data)
+}
