@@ -38,7 +38,7 @@ func TestSecretHasher(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if RandomToken(16) == RandomToken(16) {
+	if a, b := RandomToken(16), RandomToken(16); a == b || len(a) != 22 {
 		t.Fatal("random tokens repeat")
 	}
 }

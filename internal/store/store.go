@@ -1,5 +1,6 @@
 // Package store holds Signet's durable state behind narrow interfaces, one per area,
-// with sentinel errors checked by errors.Is. Back ends live in sqlite/ and postgres/;
+// with sentinel errors checked by errors.Is. sqlstore/ implements them once in SQL;
+// the back ends in sqlite/ and postgres/ open the database and supply its dialect;
 // storetest/ is the one conformance suite both must pass.
 package store
 

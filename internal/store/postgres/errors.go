@@ -1,33 +1,21 @@
 package postgres
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/signet-auth/signet/internal/store"
 )
 
-// wrapErr returns err from the operation format names as a store error; every method
-// that reaches the database returns its errors through it.
-func wrapErr(ctx context.Context, err error, format string, args ...any) error {
-	return store.WrapError(ctx, err, classify, format, args...)
-}
-
-// classify returns the store sentinel a pgx error means: ErrNotFound for a query for one
-// row that finds none and for a foreign key violation (every reference in the schema is
-// to a realm, user or client that a create needs), ErrConflict for a unique violation,
-// ErrUnavailable when the server cannot be reached or cannot serve now, nil for any
-// other error.
+// classify returns the store sentinel a pgx error means: ErrNotFound for a foreign key
+// violation (every reference in the schema is to a realm, user or client that a create
+// needs), ErrConflict for a unique violation, ErrUnavailable when the server cannot be
+// reached or cannot serve now, nil for any other error.
 func classify(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
-	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		switch code := pgErr.Code; {
 		case code == "23503": // foreign_key_violation

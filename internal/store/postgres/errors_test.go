@@ -55,8 +55,8 @@ func TestClassify(t *testing.T) {
 		{"check_violation", pgError("23514"), nil},
 		{"other", errors.New("cannot scan"), nil},
 	} {
-		if got := classify(tc.err); got != tc.want {
-			t.Errorf("%s: classify(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		if got := dialect().Sentinel(tc.err); got != tc.want {
+			t.Errorf("%s: Sentinel(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 // Package postgres is the clustered store back end on PostgreSQL, through a pgx
 // connection pool. Several nodes share one database; row locks and an advisory lock
-// keep their concurrent updates and migrations safe.
+// keep their concurrent updates and migrations safe. The queries are sqlstore's; this
+// package opens the pool and supplies the dialect.
 package postgres
 
 import (
@@ -9,11 +10,11 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -21,9 +22,9 @@ var migrationFiles embed.FS
 
 // Store is the PostgreSQL back end. It is safe for concurrent use.
 type Store struct {
-	pool       *pgxpool.Pool
-	now        func() time.Time
-	migrations []store.MigrationFile
+	*sqlstore.Store
+	// pool is the embedded store's only DB, for writes and reads alike.
+	pool *pgxpool.Pool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -64,7 +65,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config, opts ...store.Option) 
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{pool: pool, now: store.NewOptions(opts...).Now, migrations: migrations}
+	s := newStore(pool, migrations, opts...)
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -72,19 +73,16 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config, opts ...store.Option) 
 	return s, nil
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping postgres: %w: %w", store.ErrUnavailable, err)
+// newStore returns a Store on pool without connecting.
+func newStore(pool *pgxpool.Pool, migrations []store.MigrationFile, opts ...store.Option) *Store {
+	db := newDB(pool)
+	return &Store{
+		Store: sqlstore.New(sqlstore.Config{
+			Dialect:    dialect(),
+			Writer:     db,
+			Reader:     db,
+			Migrations: migrations,
+		}, opts...),
+		pool: pool,
 	}
-	return nil
-}
-
-// Backend returns "postgres".
-func (s *Store) Backend() string { return "postgres" }
-
-// Close closes the pool, waiting for connections in use to be returned.
-func (s *Store) Close() error {
-	s.pool.Close()
-	return nil
 }

@@ -120,7 +120,7 @@ func TestUnavailable(t *testing.T) {
 		if err != nil {
 			t.Fatalf("NewWithConfig: %v", err)
 		}
-		s := &Store{pool: pool, now: time.Now}
+		s := newStore(pool, nil)
 		defer s.Close()
 		err = s.Ping(ctx)
 		if !errors.Is(err, store.ErrUnavailable) {

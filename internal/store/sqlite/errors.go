@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 
 	"modernc.org/sqlite"
@@ -11,18 +9,8 @@ import (
 	"github.com/signet-auth/signet/internal/store"
 )
 
-// wrapErr returns err from the operation format names as a store error; every method
-// that reaches the database returns its errors through it.
-func wrapErr(ctx context.Context, err error, format string, args ...any) error {
-	return store.WrapError(ctx, err, classify, format, args...)
-}
-
-// classify returns the store sentinel a SQLite error means, or nil. A query for one row
-// that finds none is ErrNotFound.
+// classify returns the store sentinel a SQLite error means, or nil.
 func classify(err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.ErrNotFound
-	}
 	if se, ok := errors.AsType[*sqlite.Error](err); ok {
 		return classifyCode(se.Code())
 	}

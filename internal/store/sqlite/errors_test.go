@@ -125,15 +125,15 @@ func TestWrapErr(t *testing.T) {
 			t.Errorf("%s: the driver returned %v, want a *sqlite.Error", tc.name, tc.err)
 			continue
 		}
-		err := wrapErr(tc.ctx, tc.err, "op")
+		err := dialect().WrapError(tc.ctx, tc.err, "op")
 		if !errors.Is(err, tc.err) {
-			t.Errorf("%s: wrapErr = %v, want it to wrap the driver error", tc.name, err)
+			t.Errorf("%s: WrapError = %v, want it to wrap the driver error", tc.name, err)
 		}
 		if tc.want != nil && !errors.Is(err, tc.want) {
-			t.Errorf("%s: wrapErr = %v, want it to wrap %v", tc.name, err, tc.want)
+			t.Errorf("%s: WrapError = %v, want it to wrap %v", tc.name, err, tc.want)
 		}
 		if tc.not != nil && errors.Is(err, tc.not) {
-			t.Errorf("%s: wrapErr = %v, want it not to wrap %v", tc.name, err, tc.not)
+			t.Errorf("%s: WrapError = %v, want it not to wrap %v", tc.name, err, tc.not)
 		}
 	}
 }

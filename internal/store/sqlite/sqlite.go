@@ -1,6 +1,7 @@
 // Package sqlite is the single-node store back end: one SQLite file in WAL mode. Every
 // write goes through one connection, so concurrent writers queue in Go instead of
-// failing with SQLITE_BUSY; plain reads use a pool of read-only connections.
+// failing with SQLITE_BUSY; plain reads use a pool of read-only connections. The
+// queries are sqlstore's; this package opens the file and supplies the dialect.
 package sqlite
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -29,13 +31,12 @@ const busyTimeout = 5 * time.Second
 
 // Store is the SQLite back end. It is safe for concurrent use.
 type Store struct {
+	*sqlstore.Store
 	// writer has one connection and runs every write and read-modify-write transaction,
 	// each a BEGIN IMMEDIATE transaction (_txlock=immediate).
 	writer *sql.DB
 	// reader runs plain reads on read-only connections; WAL lets them run beside the writer.
-	reader     *sql.DB
-	now        func() time.Time
-	migrations []store.MigrationFile
+	reader *sql.DB
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,7 +80,7 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error
 	// The writer connects first: its journal_mode pragma turns a new file to WAL before a
 	// read-only connection could try to.
 	if err := writer.PingContext(ctx); err != nil {
-		return nil, errors.Join(wrapErr(ctx, err, "open sqlite %s", path), writer.Close())
+		return nil, errors.Join(dialect().WrapError(ctx, err, "open sqlite %s", path), writer.Close())
 	}
 
 	reader, err := sql.Open("sqlite", dsn(path, false))
@@ -90,7 +91,16 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 
-	s := &Store{writer: writer, reader: reader, now: store.NewOptions(opts...).Now, migrations: migrations}
+	s := &Store{
+		Store: sqlstore.New(sqlstore.Config{
+			Dialect:    dialect(),
+			Writer:     newDB(writer),
+			Reader:     newDB(reader),
+			Migrations: migrations,
+		}, opts...),
+		writer: writer,
+		reader: reader,
+	}
 	if err := s.Ping(ctx); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -123,22 +133,4 @@ func loadMigrations() ([]store.MigrationFile, error) {
 		return nil, fmt.Errorf("sqlite migrations: %w", err)
 	}
 	return files, nil
-}
-
-// Ping checks that the database file answers a query.
-func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("ping sqlite: %w: %w", store.ErrUnavailable, err)
-	}
-	return nil
-}
-
-// Backend returns "sqlite".
-func (s *Store) Backend() string { return "sqlite" }
-
-// Close closes both connection pools. The writer closes last so that SQLite, on its
-// last connection, checkpoints the WAL into the main file.
-func (s *Store) Close() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
 }

@@ -167,3 +167,17 @@ func TestClock(t *testing.T) {
 		t.Errorf("CreatedAt = %v, want %v in UTC", r.CreatedAt, want)
 	}
 }
+
+// TestNumberedPlaceholders pins the driver behaviour sqlstore's queries rely on: $N binds
+// the Nth argument, wherever it stands and however often it recurs, as on PostgreSQL.
+func TestNumberedPlaceholders(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, "file:"+filepath.Join(t.TempDir(), "signet.db"))
+	var a, b, c string
+	if err := db.QueryRowContext(t.Context(), `SELECT $2, $1, $2 || $3`, "one", "two", "three").Scan(&a, &b, &c); err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	if a != "two" || b != "one" || c != "twothree" {
+		t.Errorf("SELECT $2, $1, $2 || $3 = %q, %q, %q; want two, one, twothree", a, b, c)
+	}
+}

@@ -1,11 +1,9 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"fmt"
 	"strconv"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -18,12 +16,12 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	if err != nil {
 		return store.User{}, err
 	}
-	_, err = s.pool.Exec(ctx,
+	_, err = s.writer.Exec(ctx,
 		`INSERT INTO users (`+userColumns+`, username_lower, email_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		u.Realm, u.ID, u.Username, u.Email, u.TOTPSecret, tstz(u.LockedUntil), tstz(u.PasswordChangedAt),
-		string(data), u.CreatedAt, u.UpdatedAt, u.Version, store.LowerKey(u.Username), store.LowerKey(u.Email))
+		u.Realm, u.ID, u.Username, u.Email, u.TOTPSecret, s.timeValue(u.LockedUntil), s.timeValue(u.PasswordChangedAt),
+		string(data), s.timeValue(u.CreatedAt), s.timeValue(u.UpdatedAt), u.Version, store.LowerKey(u.Username), store.LowerKey(u.Email))
 	if err != nil {
-		return store.User{}, wrapErr(ctx, err, "create user %q in realm %q", u.ID, u.Realm)
+		return store.User{}, s.wrapErr(ctx, err, "create user %q in realm %q", u.ID, u.Realm)
 	}
 	return u, nil
 }
@@ -46,9 +44,9 @@ func (s *Store) GetUserByEmail(ctx context.Context, realm, email string) (store.
 }
 
 func (s *Store) getUser(ctx context.Context, op, where, realm, value string) (store.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND `+where, realm, value))
+	u, err := s.scanUser(s.reader.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND `+where, realm, value))
 	if err != nil {
-		return store.User{}, wrapErr(ctx, err, "%s", op)
+		return store.User{}, s.wrapErr(ctx, err, "%s", op)
 	}
 	return u, nil
 }
@@ -58,7 +56,7 @@ func (s *Store) getUser(ctx context.Context, op, where, realm, value string) (st
 func (s *Store) ListUsers(ctx context.Context, realm string, f store.UserFilter, opts store.ListOptions) (store.Page[store.User], error) {
 	after, limit, err := store.PageRequest("user", opts)
 	if err != nil {
-		return store.Page[store.User]{}, wrapErr(ctx, err, "list users in realm %q", realm)
+		return store.Page[store.User]{}, s.wrapErr(ctx, err, "list users in realm %q", realm)
 	}
 	query := `SELECT ` + userColumns + ` FROM users WHERE realm = $1 AND username_lower > $2`
 	args := []any{realm, after}
@@ -67,26 +65,26 @@ func (s *Store) ListUsers(ctx context.Context, realm string, f store.UserFilter,
 		args = append(args, store.LikePrefix(f.Search))
 	}
 	args = append(args, limit+1)
-	users, err := queryAll(ctx, s.pool, scanUser, query+` ORDER BY username_lower LIMIT $`+strconv.Itoa(len(args)), args...)
+	users, err := queryAll(ctx, s.reader, s.scanUser, query+` ORDER BY username_lower LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
-		return store.Page[store.User]{}, wrapErr(ctx, err, "list users in realm %q", realm)
+		return store.Page[store.User]{}, s.wrapErr(ctx, err, "list users in realm %q", realm)
 	}
 	return store.NewPage("user", users, limit, func(u store.User) string { return store.LowerKey(u.Username) }), nil
 }
 
-// UpdateUser applies fn to the stored user in a transaction that holds the row lock.
+// UpdateUser applies fn to the stored user in one locking transaction (see update).
 func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.User) (store.User, error)) (store.User, error) {
 	return update(ctx, s, fmt.Sprintf("update user %q in realm %q", id, realm),
-		func(tx pgx.Tx) (store.User, error) {
-			return scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND id = $2 FOR NO KEY UPDATE`, realm, id))
+		func(tx Tx) (store.User, error) {
+			return s.scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND id = $2`+s.dialect.RowLock, realm, id))
 		},
 		func(old store.User) (store.User, []byte, error) { return store.PrepareUpdate(old, fn, s.now()) },
-		func(tx pgx.Tx, u store.User, data []byte) error {
+		func(tx Tx, u store.User, data []byte) error {
 			_, err := tx.Exec(ctx, `UPDATE users SET username = $1, username_lower = $2, email = $3, email_lower = $4,
 				totp_secret = $5, locked_until = $6, password_changed_at = $7, data = $8, updated_at = $9, version = $10
 				WHERE realm = $11 AND id = $12`,
 				u.Username, store.LowerKey(u.Username), u.Email, store.LowerKey(u.Email),
-				u.TOTPSecret, tstz(u.LockedUntil), tstz(u.PasswordChangedAt), string(data), u.UpdatedAt, u.Version,
+				u.TOTPSecret, s.timeValue(u.LockedUntil), s.timeValue(u.PasswordChangedAt), string(data), s.timeValue(u.UpdatedAt), u.Version,
 				realm, id)
 			return err
 		})
@@ -99,13 +97,13 @@ func (s *Store) DeleteUser(ctx context.Context, realm, id string) error {
 }
 
 // scanUser reads one row of userColumns.
-func scanUser(row pgx.Row) (store.User, error) {
+func (s *Store) scanUser(src Row) (store.User, error) {
 	var (
 		u    store.User
 		data []byte
 	)
-	err := row.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.TOTPSecret, pgTime{&u.LockedUntil}, pgTime{&u.PasswordChangedAt},
-		&data, pgTime{&u.CreatedAt}, pgTime{&u.UpdatedAt}, &u.Version)
+	err := src.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.TOTPSecret, s.timeDest(&u.LockedUntil), s.timeDest(&u.PasswordChangedAt),
+		&data, s.timeDest(&u.CreatedAt), s.timeDest(&u.UpdatedAt), &u.Version)
 	if err != nil {
 		return store.User{}, err
 	}

@@ -1,0 +1,78 @@
+package oidc
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/signet-auth/signet/internal/store"
+)
+
+// introspect is RFC 7662. The caller authenticates as a client of the realm. An access
+// token is active while its signature, type, issuer and expiry hold and, when it came
+// from a grant, while that grant is not revoked and its user is enabled and not locked
+// (CONFORMANCE §4.14: introspection stops the moment a user is locked).
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) error {
+	realm, err := p.realm(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	if _, err := p.authenticateClient(r.Context(), realm.Name, r); err != nil {
+		return err
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		return InvalidRequest("token is required")
+	}
+	inactive := map[string]any{"active": false}
+	c, err := p.verifyAccessToken(r.Context(), realm.Name, token)
+	if errors.Is(err, errBadToken) {
+		return writeJSON(w, http.StatusOK, inactive)
+	}
+	if err != nil {
+		return err
+	}
+	if c.GrantID != "" {
+		live, err := p.grantLive(r, realm.Name, c.GrantID)
+		if err != nil {
+			return err
+		}
+		if !live {
+			return writeJSON(w, http.StatusOK, inactive)
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"active": true, "scope": c.Scope, "client_id": c.ClientID, "sub": c.Subject,
+		"aud": c.Audience, "iss": c.Issuer, "exp": c.Expiry, "iat": c.IssuedAt, "jti": c.JTI,
+		"token_type": "Bearer",
+	})
+}
+
+// grantLive reports whether tokens of a grant are still good: the grant exists, is not
+// revoked or expired, and its user (if any) is enabled and not locked.
+func (p *Provider) grantLive(r *http.Request, realm, grantID string) (bool, error) {
+	g, err := p.st.GetGrant(r.Context(), realm, grantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	now := p.now()
+	if g.Revoked() || !g.ExpiresAt.IsZero() && !now.Before(g.ExpiresAt) {
+		return false, nil
+	}
+	if g.UserID == "" {
+		return true, nil
+	}
+	u, err := p.st.GetUser(r.Context(), realm, g.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return u.Enabled && !now.Before(u.LockedUntil), nil
+}

@@ -1,0 +1,78 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/store"
+)
+
+// Provider serves the OpenID Connect and OAuth endpoints of every realm under
+// {prefix}/realms/{realm}/..., with Keycloak's paths so applications switch by host.
+type Provider struct {
+	publicURL string
+	prefix    string
+	st        store.Store
+	eph       ephemeral.Store
+	keys      *keys.Manager
+	secrets   *SecretHasher
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// Option adjusts a Provider (test seams).
+type Option func(*Provider)
+
+// WithClock sets the provider's clock.
+func WithClock(now func() time.Time) Option { return func(p *Provider) { p.now = now } }
+
+// New creates a provider. publicURL is the PUBLIC listener's configured base URL with the
+// path prefix (issuers and links are built from it, never from request headers); prefix
+// is the path prefix its routes are mounted under.
+func New(publicURL, prefix string, st store.Store, eph ephemeral.Store, km *keys.Manager, secrets *SecretHasher, log *slog.Logger, opts ...Option) *Provider {
+	p := &Provider{publicURL: publicURL, prefix: prefix, st: st, eph: eph, keys: km, secrets: secrets, log: log, now: time.Now}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Issuer returns the issuer identifier of realm.
+func (p *Provider) Issuer(realm string) string { return p.publicURL + "/realms/" + realm }
+
+func (p *Provider) endpoint(realm, path string) string {
+	return p.Issuer(realm) + "/protocol/openid-connect/" + path
+}
+
+// Routes mounts the provider's endpoints on mux.
+func (p *Provider) Routes(mux *http.ServeMux) {
+	r := p.prefix + "/realms/{realm}"
+	oc := r + "/protocol/openid-connect"
+	mux.Handle("GET "+r+"/.well-known/openid-configuration", p.jsonEndpoint(p.discovery))
+	mux.Handle("GET "+r+"/.well-known/oauth-authorization-server", p.jsonEndpoint(p.discovery))
+	mux.Handle("GET "+oc+"/certs", p.jsonEndpoint(p.certs))
+	mux.Handle("POST "+oc+"/token", p.jsonEndpoint(p.token))
+	mux.Handle("POST "+oc+"/token/introspect", p.jsonEndpoint(p.introspect))
+}
+
+func (p *Provider) jsonEndpoint(h HandlerFunc) http.Handler { return JSONHandler(p.log, h) }
+
+// realm loads the realm named in the path; a missing or disabled realm is a 404 with an
+// OAuth-shaped body, so nothing tells a disabled realm from an absent one.
+func (p *Provider) realm(ctx context.Context, r *http.Request) (store.Realm, error) {
+	name := r.PathValue("realm")
+	realm, err := p.st.GetRealm(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid), err == nil && !realm.Enabled:
+		return store.Realm{}, &Error{Code: "invalid_request", Description: "realm not found", Status: http.StatusNotFound}
+	case err != nil:
+		return store.Realm{}, fmt.Errorf("load realm: %w", err)
+	}
+	return realm, nil
+}
