@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,8 +106,10 @@ type devProcess struct {
 	cmd    *exec.Cmd
 	urls   map[string]string
 	caFile string
-	stderr *testutil.SyncBuffer
-	done   chan error
+	// demoSecret is the demo client's secret as printed.
+	demoSecret string
+	stderr     *testutil.SyncBuffer
+	done       chan error
 }
 
 // startDev starts the binary in dev mode on loopback ports chosen by the kernel and reads
@@ -139,7 +142,7 @@ func startDev(t *testing.T, bin, dataDir string) *devProcess {
 		p.done <- cmd.Wait()
 	}()
 	deadline := time.After(60 * time.Second)
-	for p.caFile == "" {
+	for p.demoSecret == "" {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -151,6 +154,9 @@ func startDev(t *testing.T, bin, dataDir string) *devProcess {
 			}
 			if ca, ok := strings.CutPrefix(strings.TrimSpace(line), "CA certificate: "); ok {
 				p.caFile = ca
+			}
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "client demo-app, secret "); ok {
+				p.demoSecret = rest
 			}
 		case <-deadline:
 			t.Fatalf("no URLs printed within 60s; stderr:\n%s", p.stderr)
@@ -210,6 +216,23 @@ func TestDevModeSmoke(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "development mode") {
 		t.Error("the log does not say dev mode")
+	}
+	// The printed demo client gets a token, as the printed curl line does.
+	form := url.Values{"grant_type": {"client_credentials"}}
+	treq, _ := http.NewRequest("POST", p.urls["PUBLIC"]+"/realms/demo/protocol/openid-connect/token", strings.NewReader(form.Encode()))
+	treq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	treq.SetBasicAuth("demo-app", p.demoSecret)
+	tresp, err := c.Do(treq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(tresp.Body).Decode(&tok)
+	tresp.Body.Close()
+	if err != nil || tresp.StatusCode != 200 || tok.AccessToken == "" {
+		t.Fatalf("demo client_credentials: %d %v", tresp.StatusCode, err)
 	}
 
 	stop := func(p *devProcess) {

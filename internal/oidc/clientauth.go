@@ -42,9 +42,13 @@ func (p *Provider) authenticateClient(ctx context.Context, realm string, r *http
 	if id == "" {
 		return store.Client{}, errClientAuth
 	}
+	secrets, err := p.peppers.Hasher(ctx, realm)
+	if err != nil {
+		return store.Client{}, err
+	}
 	c, err := p.st.GetClient(ctx, realm, id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		_ = p.secrets.Hash(secret) // the same work as for a known client
+		_ = secrets.Hash(secret) // the same work as for a known client
 		return store.Client{}, errClientAuth
 	}
 	if err != nil {
@@ -54,7 +58,7 @@ func (p *Provider) authenticateClient(ctx context.Context, realm string, r *http
 	if basic {
 		method = AuthClientSecretBasic
 	}
-	ok := c.Enabled && !c.Public && c.AuthMethod == method && p.secrets.Verify(secret, c.SecretHash)
+	ok := c.Enabled && !c.Public && c.AuthMethod == method && secrets.Verify(secret, c.SecretHash)
 	if !ok {
 		return store.Client{}, errClientAuth
 	}

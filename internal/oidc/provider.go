@@ -21,7 +21,7 @@ type Provider struct {
 	st        store.Store
 	eph       ephemeral.Store
 	keys      *keys.Manager
-	secrets   *SecretHasher
+	peppers   *Peppers
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -35,12 +35,17 @@ func WithClock(now func() time.Time) Option { return func(p *Provider) { p.now =
 // New creates a provider. publicURL is the PUBLIC listener's configured base URL with the
 // path prefix (issuers and links are built from it, never from request headers); prefix
 // is the path prefix its routes are mounted under.
-func New(publicURL, prefix string, st store.Store, eph ephemeral.Store, km *keys.Manager, secrets *SecretHasher, log *slog.Logger, opts ...Option) *Provider {
-	p := &Provider{publicURL: publicURL, prefix: prefix, st: st, eph: eph, keys: km, secrets: secrets, log: log, now: time.Now}
+func New(publicURL, prefix string, st store.Store, eph ephemeral.Store, km *keys.Manager, ring *keys.Keyring, log *slog.Logger, opts ...Option) *Provider {
+	p := &Provider{publicURL: publicURL, prefix: prefix, st: st, eph: eph, keys: km, peppers: NewPeppers(st, ring), log: log, now: time.Now}
 	for _, o := range opts {
 		o(p)
 	}
 	return p
+}
+
+// SecretHasher returns the client-secret hasher of realm (for creating clients).
+func (p *Provider) SecretHasher(ctx context.Context, realm string) (*SecretHasher, error) {
+	return p.peppers.Hasher(ctx, realm)
 }
 
 // Issuer returns the issuer identifier of realm.

@@ -51,10 +51,6 @@ func newTestProvider(t *testing.T) *testProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets, err := NewSecretHasher([]byte(strings.Repeat("p", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	eph := memory.New()
 	t.Cleanup(func() { eph.Close() })
 	mux := http.NewServeMux()
@@ -62,8 +58,12 @@ func newTestProvider(t *testing.T) *testProvider {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	p := New(srv.URL, "", st, eph, km, secrets, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := New(srv.URL, "", st, eph, km, ring, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.Routes(mux)
+	secrets, err := p.SecretHasher(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &testProvider{Provider: p, srv: srv, st: st, secrets: secrets}
 }
 
@@ -307,4 +307,8 @@ func TestDiscoveryAndCerts(t *testing.T) {
 	if strings.Contains(string(raw), `"d"`) {
 		t.Error("JWKS carries private material")
 	}
+}
+
+func (tp *testProvider) mustRealm(name string) store.Realm {
+	return store.Realm{Name: name, Enabled: true}
 }

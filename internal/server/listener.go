@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/tlsconf"
 	"github.com/signet-auth/signet/internal/version"
 	"github.com/signet-auth/signet/internal/web"
@@ -46,7 +47,15 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		}
 		l.tls = src
 	}
-	s.routes(ep, l.mux)
+	// Bind before routing: routes build links from the listener's public URL, which
+	// depends on the bound port when the configuration does not name one.
+	ln, err := net.Listen("tcp", lc.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", ep, err)
+	}
+	l.ln = ln
+	l.publicURL = publicURL(s.cfg, lc, ln.Addr())
+	s.routes(ep, l)
 	for _, fn := range s.extraRoutes {
 		fn(ep, l.mux)
 	}
@@ -68,14 +77,10 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 	return l, nil
 }
 
-// start binds the address and serves in the background; an error binding is returned.
-// If serving ends other than by stop, the error goes to died.
-func (l *listener) start(died chan<- error) error {
-	ln, err := net.Listen("tcp", l.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listener %s: %w", l.ep, err)
-	}
-	l.ln = ln
+// serve serves the bound listener in the background. If serving ends other than by
+// stop, the error goes to died.
+func (l *listener) serve(died chan<- error) {
+	ln := l.ln
 	go func() {
 		var err error
 		if l.tls != nil {
@@ -92,7 +97,6 @@ func (l *listener) start(died chan<- error) error {
 		}
 		l.served <- err
 	}()
-	return nil
 }
 
 // check fails once the listener has stopped serving, so /readyz turns 503.
@@ -126,7 +130,8 @@ func (l *listener) describe() string {
 }
 
 // routes mounts what the foundation serves on each listener. Role packages add theirs.
-func (s *Server) routes(ep config.Endpoint, mux *http.ServeMux) {
+func (s *Server) routes(ep config.Endpoint, l *listener) {
+	mux := l.mux
 	p := s.cfg.PathPrefix
 	switch ep {
 	case config.Ops:
@@ -136,6 +141,8 @@ func (s *Server) routes(ep config.Endpoint, mux *http.ServeMux) {
 		mux.HandleFunc("GET "+p+"/health", s.health.Page)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.Public:
+		s.provider = oidc.New(l.publicURL, p, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
+		s.provider.Routes(mux)
 		mux.HandleFunc("GET "+p+"/{$}", s.landing)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.API:

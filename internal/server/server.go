@@ -16,6 +16,8 @@ import (
 
 	"github.com/signet-auth/signet/internal/config"
 	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/version"
@@ -61,6 +63,11 @@ type Server struct {
 	hook        func(event, name string)
 	// died receives the error of a listener that stopped serving on its own.
 	died chan error
+	// keyring seals secrets at rest; keys keeps the realms' signing keys.
+	keyring  *keys.Keyring
+	keys     *keys.Manager
+	provider *oidc.Provider
+	demo     *DemoClient
 }
 
 // New prepares a node from a validated configuration; Start brings it up.
@@ -125,6 +132,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.add("ephemeral", func(context.Context) error { return eph.Close() })
 	s.health.Add(ops.Component{Name: "ephemeral store", Detail: eph.Backend(), Check: eph.Ping})
 
+	if s.keyring, err = Keyring(s.cfg.Keys); err != nil {
+		return fmt.Errorf("key-encryption key: %w", err)
+	}
+	if s.keys, err = keys.NewManager(st, s.keyring, KeyPolicy(s.cfg.Keys)); err != nil {
+		return err
+	}
+	if s.cfg.Dev {
+		if s.demo, err = s.seedDev(openCtx); err != nil {
+			return fmt.Errorf("seed development data: %w", err)
+		}
+	}
 	if err := s.startListeners(); err != nil {
 		return err
 	}
@@ -156,11 +174,8 @@ func (s *Server) startListeners() error {
 		if err != nil {
 			return err
 		}
-		if err := l.start(s.died); err != nil {
-			return err
-		}
+		l.serve(s.died)
 		started = append(started, l)
-		l.publicURL = publicURL(s.cfg, l.cfg, l.ln.Addr())
 		s.listeners[ep] = l
 		s.health.Add(ops.Component{Name: "listener " + string(ep), Detail: l.describe(), Check: l.check})
 		if !l.cfg.TLSEnabled() {
@@ -292,6 +307,11 @@ func (s *Server) PrintURLs(out io.Writer) {
 	if s.cfg.Dev {
 		fmt.Fprintf(out, "  CA certificate: %s\n  (trust it, for example: curl --cacert %s %s/health)\n",
 			DevCAFile(s.cfg), DevCAFile(s.cfg), s.URL(config.Ops))
+	}
+	if s.demo != nil && s.provider != nil {
+		fmt.Fprintf(out, "Demo realm %q: issuer %s\n  client %s, secret %s\n  (for example: curl --cacert %s -u %s:%s -d grant_type=client_credentials %s/protocol/openid-connect/token)\n",
+			s.demo.Realm, s.provider.Issuer(s.demo.Realm), s.demo.ClientID, s.demo.Secret,
+			DevCAFile(s.cfg), s.demo.ClientID, s.demo.Secret, s.provider.Issuer(s.demo.Realm))
 	}
 }
 
