@@ -30,7 +30,7 @@ type testProvider struct {
 	secrets *SecretHasher
 }
 
-func newTestProvider(t *testing.T) *testProvider {
+func newTestProvider(t testing.TB) *testProvider {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "signet.db"))
@@ -68,7 +68,7 @@ func newTestProvider(t *testing.T) *testProvider {
 }
 
 // addClient registers a confidential client and returns its secret.
-func (tp *testProvider) addClient(t *testing.T, c store.Client) string {
+func (tp *testProvider) addClient(t testing.TB, c store.Client) string {
 	t.Helper()
 	secret := NewSecret()
 	c.Realm, c.SecretHash = "demo", tp.secrets.Hash(secret)

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/keys"
+)
+
+func newBenchCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "bench", Short: "Measure Signet on this machine (loopback only)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return usageErr(errors.New("bench needs a subcommand: token"))
+		}}
+	var o benchOpts
+	token := &cobra.Command{
+		Use:   "token",
+		Short: "client_credentials requests/s against a dev server pinned to one core, and the ratio to ES256 signatures/s on that core",
+		Long: "Starts `signet serve --dev` (SQLite) pinned to one core with GOMAXPROCS=1, drives the token\n" +
+			"endpoint with client_credentials from a load process pinned to another core, then measures\n" +
+			"raw ES256 signatures/s on the server's core. Prints both figures and their ratio; the ratio\n" +
+			"is the figure to compare, since absolute rates drift on a shared machine.",
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return benchToken(c.Context(), e, o) },
+	}
+	token.Flags().DurationVar(&o.duration, "duration", 10*time.Second, "how long to load the server")
+	token.Flags().IntVar(&o.connections, "connections", 16, "concurrent client connections")
+	token.Flags().IntVar(&o.serverCPU, "server-cpu", 0, "core the server (and the ES256 ceiling) runs on")
+	token.Flags().IntVar(&o.clientCPU, "client-cpu", 1, "core the load generator runs on")
+	// The two helpers run as child processes so each can be pinned to its core.
+	load := &cobra.Command{Use: "load", Hidden: true, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return benchLoad(e, o) }}
+	load.Flags().DurationVar(&o.duration, "duration", 10*time.Second, "")
+	load.Flags().IntVar(&o.connections, "connections", 16, "")
+	load.Flags().StringVar(&o.tokenURL, "url", "", "")
+	load.Flags().StringVar(&o.caFile, "ca", "", "")
+	load.Flags().StringVar(&o.secret, "secret", "", "")
+	es := &cobra.Command{Use: "es256", Hidden: true, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return benchES256(e, o) }}
+	es.Flags().DurationVar(&o.duration, "duration", 3*time.Second, "")
+	c.AddCommand(token, load, es)
+	return c
+}
+
+type benchOpts struct {
+	duration             time.Duration
+	connections          int
+	serverCPU, clientCPU int
+	tokenURL, caFile     string
+	secret               string
+}
+
+// startPinned starts cmd with every thread confined to cpu: the affinity is set on this
+// (locked) thread before fork, and the child inherits it.
+func startPinned(cmd *exec.Cmd, cpu int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return err
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to core %d: %w", cpu, err)
+	}
+	defer func() { _ = unix.SchedSetaffinity(0, &old) }()
+	return cmd.Start()
+}
+
+func benchToken(ctx context.Context, e *env, o benchOpts) error {
+	if runtime.NumCPU() < 2 {
+		return &exitError{code: exitFailure, err: errors.New("bench token needs two cores: one for the server, one for the load")}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	dir, err := os.MkdirTemp("", "signet-bench-")
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	defer os.RemoveAll(dir)
+
+	server := exec.CommandContext(ctx, self, "serve", "--dev")
+	server.Env = append(os.Environ(), "GOMAXPROCS=1", "SIGNET_DATA_DIR="+filepath.Join(dir, "data"), "SIGNET_LOG_LEVEL=warn")
+	for _, ep := range config.Endpoints {
+		server.Env = append(server.Env, "SIGNET_"+string(ep)+"_ADDR=127.0.0.1:0")
+	}
+	stdout, err := server.StdoutPipe()
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	server.Stderr = e.stderr
+	if err := startPinned(server, o.serverCPU); err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	defer func() {
+		_ = server.Process.Signal(syscall.SIGTERM)
+		_ = server.Wait()
+	}()
+	public, secret, ca, err := readDevBanner(stdout)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+
+	load := exec.CommandContext(ctx, self, "bench", "load", "--duration", o.duration.String(),
+		"--connections", fmt.Sprint(o.connections), "--url", public+"/realms/demo/protocol/openid-connect/token",
+		"--ca", ca, "--secret", secret)
+	load.Env = append(os.Environ(), "GOMAXPROCS=1")
+	var loadOut strings.Builder
+	load.Stdout, load.Stderr = &loadOut, e.stderr
+	if err := startPinned(load, o.clientCPU); err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	if err := load.Wait(); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("load: %w", err)}
+	}
+	var lr loadResult
+	if err := json.Unmarshal([]byte(loadOut.String()), &lr); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("load result: %w", err)}
+	}
+	_ = server.Process.Signal(syscall.SIGTERM) // free the core for the ceiling
+
+	es := exec.CommandContext(ctx, self, "bench", "es256")
+	es.Env = append(os.Environ(), "GOMAXPROCS=1")
+	var esOut strings.Builder
+	es.Stdout, es.Stderr = &esOut, e.stderr
+	if err := startPinned(es, o.serverCPU); err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	if err := es.Wait(); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("es256: %w", err)}
+	}
+	var sigs float64
+	if _, err := fmt.Sscan(esOut.String(), &sigs); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("es256 result: %w", err)}
+	}
+	fmt.Fprintf(e.stdout, "client_credentials: %.0f requests/s (%d ok, %d errors, p50 %.2f ms, p99 %.2f ms, %d connections, %s)\n",
+		lr.RPS, lr.OK, lr.Errors, lr.P50ms, lr.P99ms, o.connections, o.duration)
+	fmt.Fprintf(e.stdout, "ES256 signatures on core %d: %.0f /s\n", o.serverCPU, sigs)
+	fmt.Fprintf(e.stdout, "ratio: %.3f token requests per ES256 signature (target >= 0.5)\n", lr.RPS/sigs)
+	if lr.Errors > 0 {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d requests failed", lr.Errors)}
+	}
+	return nil
+}
+
+// readDevBanner reads what `serve --dev` prints: the PUBLIC URL, the demo secret, the CA.
+func readDevBanner(r io.Reader) (public, secret, ca string, err error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "PUBLIC" {
+			public = f[1]
+		}
+		if v, ok := strings.CutPrefix(line, "CA certificate: "); ok {
+			ca = v
+		}
+		if v, ok := strings.CutPrefix(line, "client demo-app, secret "); ok {
+			secret = v
+			return public, secret, ca, nil
+		}
+	}
+	return "", "", "", errors.New("the dev server exited before printing its URLs")
+}
+
+type loadResult struct {
+	RPS          float64 `json:"rps"`
+	OK           int64   `json:"ok"`
+	Errors       int64   `json:"errors"`
+	P50ms, P99ms float64
+}
+
+func benchLoad(e *env, o benchOpts) error {
+	pem, err := os.ReadFile(o.caFile)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, MaxIdleConnsPerHost: o.connections, MaxConnsPerHost: o.connections}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	do := func() error {
+		req, _ := http.NewRequest("POST", o.tokenURL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("demo-app", o.secret)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	// Warm up: connections, keys, caches.
+	for range o.connections {
+		if err := do(); err != nil {
+			return fmt.Errorf("warm-up request: %w", err)
+		}
+	}
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	deadline := time.Now().Add(o.duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range o.connections {
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := do(); err != nil {
+					failed.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+				ok.Add(1)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	res := loadResult{RPS: float64(ok.Load()) / elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load()}
+	if len(lat) > 0 {
+		sortDurations(lat)
+		res.P50ms = float64(lat[len(lat)/2]) / 1e6
+		res.P99ms = float64(lat[len(lat)*99/100]) / 1e6
+	}
+	return json.NewEncoder(e.stdout).Encode(res)
+}
+
+// benchES256 prints ES256 signatures per second of a typical access-token payload.
+func benchES256(e *env, o benchOpts) error {
+	k, err := keys.Generate(keys.ES256)
+	if err != nil {
+		return err
+	}
+	payload := []byte(`{"iss":"https://127.0.0.1:8443/realms/demo","sub":"demo-app","aud":["https://127.0.0.1:8443/realms/demo"],"client_id":"demo-app","exp":1790000000,"iat":1789999700,"jti":"AAAAAAAAAAAAAAAAAAAAAA","scope":"openid profile"}`)
+	n := 0
+	start := time.Now()
+	for time.Since(start) < o.duration {
+		if _, err := keys.Sign(k, keys.TypeAccessToken, payload); err != nil {
+			return err
+		}
+		n++
+	}
+	_, err = fmt.Fprintf(e.stdout, "%.1f\n", float64(n)/time.Since(start).Seconds())
+	return err
+}
+
+func sortDurations(d []time.Duration) {
+	slices.Sort(d)
+}
