@@ -54,22 +54,7 @@ func newTestManager(t *testing.T, st store.SigningKeys, ring *Keyring, clock *te
 	return m
 }
 
-func testRing(t *testing.T) *Keyring {
-	t.Helper()
-	s, err := GenerateKEK()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ParseKEK(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewKeyring(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+func testRing(t *testing.T) *Keyring { return mustKeyring(t, mustKEK(t)) }
 
 func publishedKIDs(t *testing.T, m *Manager, realm string) map[string]bool {
 	t.Helper()
