@@ -19,6 +19,7 @@ import (
 	"github.com/signet-auth/signet/internal/ephemeral/memory"
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/cached"
 	"github.com/signet-auth/signet/internal/store/sqlite"
 )
 
@@ -33,11 +34,12 @@ type testProvider struct {
 func newTestProvider(t testing.TB) *testProvider {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "signet.db"))
+	raw, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "signet.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { raw.Close() })
+	var st store.Store = raw
 	if _, err := st.MigrateUp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +55,16 @@ func newTestProvider(t testing.TB) *testProvider {
 	}
 	eph := memory.New()
 	t.Cleanup(func() { eph.Close() })
+	// As in the server: realms and clients come through the invalidating cache.
+	cache, err := cached.New(st, eph)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cache.Stop)
+	st = cache
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true

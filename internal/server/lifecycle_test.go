@@ -112,7 +112,7 @@ func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
 			stops = append(stops, strings.TrimPrefix(e, "stop "))
 		}
 	}
-	if !slices.Equal(starts, []string{"store", "ephemeral", "listeners"}) {
+	if !slices.Equal(starts, []string{"store", "ephemeral", "store cache", "listeners"}) {
 		t.Fatalf("start order %v", starts)
 	}
 	slices.Reverse(starts)

@@ -20,6 +20,7 @@ import (
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/cached"
 	"github.com/signet-auth/signet/internal/version"
 	"github.com/signet-auth/signet/internal/web"
 )
@@ -132,10 +133,22 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.add("ephemeral", func(context.Context) error { return eph.Close() })
 	s.health.Add(ops.Component{Name: "ephemeral store", Detail: eph.Backend(), Check: eph.Ping})
 
+	// Realms and clients are read on every protocol request; keep them in memory, with
+	// changes on any node announced through the ephemeral store.
+	cache, err := cached.New(st, eph, cached.WithLogger(s.log.With("component", "store cache")))
+	if err != nil {
+		return err
+	}
+	if err := cache.Start(openCtx); err != nil {
+		return fmt.Errorf("start store cache: %w", err)
+	}
+	s.store = cache
+	s.add("store cache", func(context.Context) error { cache.Stop(); return nil })
+
 	if s.keyring, err = Keyring(s.cfg.Keys); err != nil {
 		return fmt.Errorf("key-encryption key: %w", err)
 	}
-	if s.keys, err = keys.NewManager(st, s.keyring, KeyPolicy(s.cfg.Keys)); err != nil {
+	if s.keys, err = keys.NewManager(s.store, s.keyring, KeyPolicy(s.cfg.Keys)); err != nil {
 		return err
 	}
 	if s.cfg.Dev {
