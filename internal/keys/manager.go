@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,11 @@ type Manager struct {
 
 	mu    sync.Mutex
 	cache map[string]*realmKeys
+	// signers keeps one go-jose signer per key and type ("kid\x00typ"): building one
+	// costs allocations on every token otherwise.
+	signers sync.Map
+	// signerRealm maps a kid to its realm, so deleted keys' signers can be dropped.
+	signerRealm sync.Map
 }
 
 type realmKeys struct {
@@ -81,6 +87,28 @@ func (m *Manager) SigningKey(ctx context.Context, realm string, alg Alg) (*Key, 
 		}
 	}
 	return SigningKey(rk.keys, alg)
+}
+
+// Sign signs payload as a compact JWS of type typ with realm's current key for alg.
+func (m *Manager) Sign(ctx context.Context, realm string, alg Alg, typ string, payload []byte) (string, error) {
+	k, err := m.SigningKey(ctx, realm, alg)
+	if err != nil {
+		return "", err
+	}
+	id := k.KID + "\x00" + typ
+	s, ok := m.signers.Load(id)
+	if !ok {
+		signer, err := Signer(k, typ)
+		if err != nil {
+			return "", err
+		}
+		s, _ = m.signers.LoadOrStore(id, signer)
+	}
+	jws, err := s.(jose.Signer).Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("sign with %s: %w", k.KID, err)
+	}
+	return jws.CompactSerialize()
 }
 
 // JWKS returns the realm's published key set as JSON (public keys only).
@@ -168,6 +196,20 @@ func (m *Manager) remember(realm string, stored []store.SigningKey) (*realmKeys,
 		return nil, fmt.Errorf("encode JWKS: %w", err)
 	}
 	rk := &realmKeys{loaded: m.now(), keys: ks, jwks: jwks}
+	live := map[string]bool{}
+	for _, k := range ks {
+		live[k.Key.KID] = true
+	}
+	m.signers.Range(func(id, _ any) bool {
+		kid, _, _ := strings.Cut(id.(string), "\x00")
+		if owner, ok := m.signerRealm.Load(kid); ok && owner == realm && !live[kid] {
+			m.signers.Delete(id)
+		}
+		return true
+	})
+	for kid := range live {
+		m.signerRealm.Store(kid, realm)
+	}
 	m.mu.Lock()
 	m.cache[realm] = rk
 	m.mu.Unlock()

@@ -214,3 +214,37 @@ func TestManagerNodesAgree(t *testing.T) {
 		t.Fatalf("%d keys stored, want one active and one next", len(rows))
 	}
 }
+
+// TestManagerSignFollowsRotation: Sign reuses a signer per key and switches to the new key
+// the moment a rotation happens; every token verifies against the published set.
+func TestManagerSignFollowsRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := newTestManager(t, newManagerStore(t), testRing(t), &testClock{now: time.Now()})
+	kidOf := func(tok string) string {
+		set, err := m.PublicKeys(ctx, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, h, err := Verify(tok, set, []Alg{ES256})
+		if err != nil || !TypeIs(h, TypeAccessToken) {
+			t.Fatalf("token does not verify as at+jwt: %v", err)
+		}
+		return h.KeyID
+	}
+	a, err := m.Sign(ctx, "demo", ES256, TypeAccessToken, []byte(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := m.Sign(ctx, "demo", ES256, TypeAccessToken, []byte(`{"n":2}`))
+	if kidOf(a) != kidOf(b) {
+		t.Fatal("two tokens in a row signed by different keys")
+	}
+	if err := m.Rotate(ctx, "demo", ES256); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := m.Sign(ctx, "demo", ES256, TypeAccessToken, []byte(`{"n":3}`))
+	if kidOf(c) == kidOf(a) {
+		t.Fatal("signing continued with the retired key after a rotation")
+	}
+}

@@ -44,11 +44,7 @@ func (p *Provider) mintAccessToken(ctx context.Context, realm string, c accessCl
 	if err != nil {
 		return "", fmt.Errorf("encode access token: %w", err)
 	}
-	key, err := p.keys.SigningKey(ctx, realm, accessTokenAlg)
-	if err != nil {
-		return "", err
-	}
-	return keys.Sign(key, keys.TypeAccessToken, payload)
+	return p.keys.Sign(ctx, realm, accessTokenAlg, keys.TypeAccessToken, payload)
 }
 
 // errBadToken is every reason a presented access token is not valid.
