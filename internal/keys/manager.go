@@ -32,7 +32,7 @@ type Manager struct {
 
 	mu    sync.Mutex
 	cache map[string]*realmKeys
-	// signers keeps one go-jose signer per key and type ("kid\x00typ"): building one
+	// signers keeps one compact signer per key and type ("kid\x00typ"): building one
 	// costs allocations on every token otherwise.
 	signers sync.Map
 	// signerRealm maps a kid to its realm, so deleted keys' signers can be dropped.
@@ -98,17 +98,13 @@ func (m *Manager) Sign(ctx context.Context, realm string, alg Alg, typ string, p
 	id := k.KID + "\x00" + typ
 	s, ok := m.signers.Load(id)
 	if !ok {
-		signer, err := Signer(k, typ)
+		signer, err := NewCompactSigner(k, typ)
 		if err != nil {
 			return "", err
 		}
 		s, _ = m.signers.LoadOrStore(id, signer)
 	}
-	jws, err := s.(jose.Signer).Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign with %s: %w", k.KID, err)
-	}
-	return jws.CompactSerialize()
+	return s.(*CompactSigner).Sign(payload)
 }
 
 // JWKS returns the realm's published key set as JSON (public keys only).
