@@ -13,20 +13,8 @@ import (
 
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/sqlite"
+	"github.com/signet-auth/signet/internal/testutil"
 )
-
-// testClock is a settable clock shared by the managers of one test.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func newManagerStore(t *testing.T) store.Store {
 	t.Helper()
@@ -45,7 +33,7 @@ func newManagerStore(t *testing.T) store.Store {
 	return st
 }
 
-func newTestManager(t *testing.T, st store.SigningKeys, ring *Keyring, clock *testClock) *Manager {
+func newTestManager(t *testing.T, st store.SigningKeys, ring *Keyring, clock *testutil.Clock) *Manager {
 	t.Helper()
 	m, err := NewManager(st, ring, DefaultPolicy(), WithClock(clock.Now), WithRefresh(0))
 	if err != nil {
@@ -83,7 +71,7 @@ func TestManagerRotatesThroughTheStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newManagerStore(t)
-	clock := &testClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testutil.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	m := newTestManager(t, st, testRing(t), clock)
 
 	if kids := publishedKIDs(t, m, "demo"); len(kids) != 0 {
@@ -103,7 +91,7 @@ func TestManagerRotatesThroughTheStore(t *testing.T) {
 	}
 
 	p := DefaultPolicy()
-	clock.Add(p.RotationPeriod + time.Hour)
+	clock.Advance(p.RotationPeriod + time.Hour)
 	second, err := m.SigningKey(ctx, "demo", ES256)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +106,7 @@ func TestManagerRotatesThroughTheStore(t *testing.T) {
 	if _, _, err := Verify(token, set, []Alg{ES256}); err != nil {
 		t.Fatalf("a token of the retired key stopped verifying: %v", err)
 	}
-	clock.Add(p.RetainFor + time.Hour)
+	clock.Advance(p.RetainFor + time.Hour)
 	if _, err := m.SigningKey(ctx, "demo", ES256); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +137,7 @@ func TestManagerRotatesThroughTheStore(t *testing.T) {
 func TestManagerAlgorithmsAreLazy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &testClock{now: time.Now()}
+	clock := testutil.NewClock(time.Now())
 	m := newTestManager(t, newManagerStore(t), testRing(t), clock)
 	es, err := m.SigningKey(ctx, "demo", ES256)
 	if err != nil {
@@ -185,7 +173,7 @@ func TestManagerNodesAgree(t *testing.T) {
 	ctx := context.Background()
 	st := newManagerStore(t)
 	ring := testRing(t)
-	clock := &testClock{now: time.Now()}
+	clock := testutil.NewClock(time.Now())
 	const nodes = 8
 	got := make([]string, nodes)
 	var wg sync.WaitGroup
@@ -220,7 +208,7 @@ func TestManagerNodesAgree(t *testing.T) {
 func TestManagerSignFollowsRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m := newTestManager(t, newManagerStore(t), testRing(t), &testClock{now: time.Now()})
+	m := newTestManager(t, newManagerStore(t), testRing(t), testutil.NewClock(time.Now()))
 	kidOf := func(tok string) string {
 		set, err := m.PublicKeys(ctx, "demo")
 		if err != nil {

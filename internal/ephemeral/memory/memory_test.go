@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"sync"
 	"testing"
 	"time"
 
@@ -16,28 +15,10 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // The suite once more on a clock that jumps, so TTLs are tested without real time passing.
 func TestConformanceFakeClock(t *testing.T) {
 	// Start at the real time: the suite checks ExpiresAt against time.Now.
-	clock := &fakeClock{now: time.Now()}
+	clock := testutil.NewClock(time.Now())
 	ephemeraltest.RunWithOptions(t, func(t *testing.T) ephemeral.Store {
 		return New(WithClock(clock.Now))
 	}, ephemeraltest.Options{Advance: clock.Advance})
@@ -45,7 +26,7 @@ func TestConformanceFakeClock(t *testing.T) {
 
 func TestExpiredKeyInvisibleBeforeSweep(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Unix(0, 0)}
+	clock := testutil.NewClock(time.Unix(0, 0))
 	s := New(WithClock(clock.Now), WithSweepInterval(time.Hour))
 	defer s.Close()
 	ctx := t.Context()
@@ -60,7 +41,7 @@ func TestExpiredKeyInvisibleBeforeSweep(t *testing.T) {
 
 func TestSweeperPurges(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Unix(0, 0)}
+	clock := testutil.NewClock(time.Unix(0, 0))
 	s := New(WithClock(clock.Now), WithSweepInterval(time.Millisecond))
 	defer s.Close()
 	ctx := t.Context()

@@ -70,7 +70,7 @@ func TestReadsServedFromMemory(t *testing.T) {
 
 func TestNotFoundCachedBriefly(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_000_000, 0))
 	s, inner := newNode(t, dbPath(t), newBus(t), cached.WithClock(clock.Now))
 	seed(t, inner.Store)
 	ctx := t.Context()
@@ -108,7 +108,7 @@ func TestNotFoundCachedBriefly(t *testing.T) {
 
 func TestTTL(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	clock := testutil.NewClock(time.Unix(1_000_000, 0))
 	const ttl = time.Minute
 	s, inner := newNode(t, dbPath(t), newBus(t), cached.WithClock(clock.Now), cached.WithTTL(ttl))
 	seed(t, inner.Store)

@@ -175,24 +175,6 @@ func wait[T any](t testing.TB, ch <-chan T, what string) T {
 	}
 }
 
-// fakeClock moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // flakyBus is the memory bus with a hand on its subscriptions, for the failure tests
 // only: the test can end a subscription, fail or hold a Subscribe, and fake lost
 // messages.
