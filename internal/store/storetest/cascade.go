@@ -89,7 +89,8 @@ func inventory(t *testing.T, s store.Store, realm string) map[string]bool {
 }
 
 // everything is the inventory of a populated realm, less what drop names.
-func everything(drop ...string) map[string]bool {
+func everything(t *testing.T, drop ...string) map[string]bool {
+	t.Helper()
 	all := map[string]bool{"realm": true, "key:k1": true, "grant:g-machine": true}
 	for _, user := range []string{"u1", "u2"} {
 		all["user:"+user], all["session:s-"+user] = true, true
@@ -101,7 +102,7 @@ func everything(drop ...string) map[string]bool {
 	}
 	for _, d := range drop {
 		if !all[d] {
-			panic("everything: unknown item " + d)
+			t.Fatalf("everything: unknown item %s", d)
 		}
 		delete(all, d)
 	}
@@ -126,10 +127,10 @@ func checkInventory(t *testing.T, s store.Store, realm string, want map[string]b
 func testCascadeRealm(t *testing.T, s store.Store) {
 	populate(t, s, "gone")
 	populate(t, s, "kept")
-	checkInventory(t, s, "gone", everything())
+	checkInventory(t, s, "gone", everything(t))
 	ok(t, "DeleteRealm", s.DeleteRealm(t.Context(), "gone"))
 	checkInventory(t, s, "gone", map[string]bool{})
-	checkInventory(t, s, "kept", everything())
+	checkInventory(t, s, "kept", everything(t))
 	// The realm can be made again, empty.
 	mustCreate(t, s, store.Realm{Name: "gone"})
 	checkInventory(t, s, "gone", map[string]bool{"realm": true})
@@ -143,14 +144,14 @@ func testCascadeUser(t *testing.T, s store.Store) {
 	populate(t, s, "r")
 	populate(t, s, "r2")
 	ok(t, "DeleteUser", s.DeleteUser(t.Context(), "r", "u1"))
-	checkInventory(t, s, "r", everything("user:u1", "session:s-u1", "grant:g-u1-c1", "grant:g-u1-c2", "consent:u1-c1", "consent:u1-c2"))
-	checkInventory(t, s, "r2", everything())
+	checkInventory(t, s, "r", everything(t, "user:u1", "session:s-u1", "grant:g-u1-c1", "grant:g-u1-c2", "consent:u1-c1", "consent:u1-c2"))
+	checkInventory(t, s, "r2", everything(t))
 }
 
 func testCascadeClient(t *testing.T, s store.Store) {
 	populate(t, s, "r")
 	populate(t, s, "r2")
 	ok(t, "DeleteClient", s.DeleteClient(t.Context(), "r", "c1"))
-	checkInventory(t, s, "r", everything("client:c1", "grant:g-u1-c1", "grant:g-u2-c1", "grant:g-machine", "consent:u1-c1", "consent:u2-c1"))
-	checkInventory(t, s, "r2", everything())
+	checkInventory(t, s, "r", everything(t, "client:c1", "grant:g-u1-c1", "grant:g-u2-c1", "grant:g-machine", "consent:u1-c1", "consent:u2-c1"))
+	checkInventory(t, s, "r2", everything(t))
 }
