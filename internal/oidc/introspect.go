@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -35,7 +36,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if c.GrantID != "" {
-		live, err := p.grantLive(r, realm.Name, c.GrantID)
+		live, err := p.grantLive(r.Context(), realm.Name, c.GrantID)
 		if err != nil {
 			return err
 		}
@@ -52,8 +53,8 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) error {
 
 // grantLive reports whether tokens of a grant are still good: the grant exists, is not
 // revoked or expired, and its user (if any) is enabled and not locked.
-func (p *Provider) grantLive(r *http.Request, realm, grantID string) (bool, error) {
-	g, err := p.st.GetGrant(r.Context(), realm, grantID)
+func (p *Provider) grantLive(ctx context.Context, realm, grantID string) (bool, error) {
+	g, err := p.st.GetGrant(ctx, realm, grantID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -67,7 +68,7 @@ func (p *Provider) grantLive(r *http.Request, realm, grantID string) (bool, erro
 	if g.UserID == "" {
 		return true, nil
 	}
-	u, err := p.st.GetUser(r.Context(), realm, g.UserID)
+	u, err := p.st.GetUser(ctx, realm, g.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
