@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -34,7 +35,12 @@ const (
 type KEK struct {
 	aead cipher.AEAD
 	id   [kekIDSize]byte
+	// derive is HMAC-SHA256(key, deriveLabel): the root of DeriveKey, so the KEK itself
+	// is never used for anything but sealing.
+	derive [32]byte
 }
+
+const deriveLabel = "signet kek derive v1"
 
 // ParseKEK decodes a KEK from base64: standard encoding with padding, or unpadded URL-safe
 // encoding (what GenerateKEK and `openssl rand -base64 32` print). Surrounding whitespace
@@ -65,6 +71,9 @@ func ParseKEK(b64 string) (*KEK, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKEK, err)
 	}
 	k := &KEK{aead: aead}
+	m := hmac.New(sha256.New, raw)
+	m.Write([]byte(deriveLabel))
+	copy(k.derive[:], m.Sum(nil))
 	sum := sha256.Sum256(raw)
 	copy(k.id[:], sum[:kekIDSize])
 	return k, nil
@@ -169,6 +178,15 @@ func NewKeyring(primary *KEK, old ...*KEK) (*Keyring, error) {
 		}
 	}
 	return r, nil
+}
+
+// DeriveKey returns a 32-byte key for purpose (such as CSRF tokens), the same on every
+// node that has the same primary KEK: HMAC-SHA256 of purpose under a key derived from the
+// KEK (RFC 5869's extract-then-expand in one step, as the input is already uniform).
+func (k *KEK) DeriveKey(purpose string) []byte {
+	m := hmac.New(sha256.New, k.derive[:])
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // Primary returns the KEK that seals.

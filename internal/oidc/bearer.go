@@ -39,14 +39,12 @@ func (p *Provider) VerifyBearer(ctx context.Context, realm, token string) (Beare
 	if err != nil {
 		return Bearer{}, err
 	}
-	if c.GrantID != "" {
-		live, err := p.grantLive(ctx, realm, c.GrantID)
-		if err != nil {
-			return Bearer{}, err
-		}
-		if !live {
-			return Bearer{}, ErrInvalidBearer
-		}
+	live, err := p.tokenLive(ctx, realm, c)
+	if err != nil {
+		return Bearer{}, err
+	}
+	if !live {
+		return Bearer{}, ErrInvalidBearer
 	}
 	return Bearer{
 		Realm: realm, Subject: c.Subject, ClientID: c.ClientID, Scopes: strings.Fields(c.Scope),

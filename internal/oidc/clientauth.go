@@ -54,6 +54,13 @@ func (p *Provider) authenticateClient(ctx context.Context, realm string, r *http
 	if err != nil {
 		return store.Client{}, err
 	}
+	if !basic && secret == "" && !r.PostForm.Has("client_secret") {
+		// "none": a public client only identifies itself; PKCE protects its codes.
+		if !c.Enabled || !c.Public || c.AuthMethod != AuthNone {
+			return store.Client{}, errClientAuth
+		}
+		return c, nil
+	}
 	method := AuthClientSecretPost
 	if basic {
 		method = AuthClientSecretBasic

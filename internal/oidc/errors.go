@@ -109,7 +109,16 @@ func WriteJSONError(w http.ResponseWriter, r *http.Request, log *slog.Logger, er
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	if oe.Status == http.StatusUnauthorized && oe.Code == "invalid_client" {
+	var bc errBearerChallenge
+	switch {
+	case errors.As(oe.Cause, &bc):
+		// RFC 6750 §3: resource errors carry a Bearer challenge.
+		v := `Bearer realm="signet"`
+		if bc.code != "" {
+			v += `, error="` + bc.code + `"`
+		}
+		h.Set("WWW-Authenticate", v)
+	case oe.Status == http.StatusUnauthorized && oe.Code == "invalid_client":
 		// RFC 6749 §5.2: a 401 for client authentication names the scheme.
 		h.Set("WWW-Authenticate", `Basic realm="signet", charset="UTF-8"`)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -20,8 +21,11 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(w, r); err != nil {
 		return err
 	}
-	if _, err := p.authenticateClient(r.Context(), realm.Name, r); err != nil {
+	if caller, err := p.authenticateClient(r.Context(), realm.Name, r); err != nil {
 		return err
+	} else if caller.Public {
+		// A public client proves nothing about itself; introspection is for resource servers.
+		return errClientAuth
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
@@ -35,20 +39,35 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if c.GrantID != "" {
-		live, err := p.grantLive(r.Context(), realm.Name, c.GrantID)
-		if err != nil {
-			return err
-		}
-		if !live {
-			return writeJSON(w, http.StatusOK, inactive)
-		}
+	live, err := p.tokenLive(r.Context(), realm.Name, c)
+	if err != nil {
+		return err
+	}
+	if !live {
+		return writeJSON(w, http.StatusOK, inactive)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"active": true, "scope": c.Scope, "client_id": c.ClientID, "sub": c.Subject,
 		"aud": c.Audience, "iss": c.Issuer, "exp": c.Expiry, "iat": c.IssuedAt, "jti": c.JTI,
 		"token_type": "Bearer",
 	})
+}
+
+// tokenLive reports whether a verified access token is still good: its grant is live,
+// or, for a token without a grant, it was not revoked.
+func (p *Provider) tokenLive(ctx context.Context, realm string, c accessClaims) (bool, error) {
+	if c.GrantID != "" {
+		return p.grantLive(ctx, realm, c.GrantID)
+	}
+	_, err := p.eph.Get(ctx, revokedJTIKey(realm, c.JTI))
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, ephemeral.ErrNotFound):
+		return true, nil
+	default:
+		return false, err
+	}
 }
 
 // grantLive reports whether tokens of a grant are still good: the grant exists, is not

@@ -10,7 +10,9 @@ import (
 
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/session"
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/web"
 )
 
 // Provider serves the OpenID Connect and OAuth endpoints of every realm under
@@ -22,6 +24,9 @@ type Provider struct {
 	eph       ephemeral.Store
 	keys      *keys.Manager
 	peppers   *Peppers
+	sessions  *session.Manager
+	render    *web.Renderer
+	csrf      *web.CSRF
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -32,6 +37,9 @@ type Option func(*Provider)
 // WithClock sets the provider's clock.
 func WithClock(now func() time.Time) Option { return func(p *Provider) { p.now = now } }
 
+// WithRenderer sets the page renderer (the server's, with its dev-mode footer).
+func WithRenderer(r *web.Renderer) Option { return func(p *Provider) { p.render = r } }
+
 // New creates a provider. publicURL is the PUBLIC listener's configured base URL with the
 // path prefix (issuers and links are built from it, never from request headers); prefix
 // is the path prefix its routes are mounted under.
@@ -40,8 +48,34 @@ func New(publicURL, prefix string, st store.Store, eph ephemeral.Store, km *keys
 	for _, o := range opts {
 		o(p)
 	}
+	if p.render == nil {
+		r, err := web.NewRenderer(false, prefix)
+		if err != nil {
+			panic(fmt.Sprintf("embedded page templates: %v", err)) // a build defect, caught by every test
+		}
+		p.render = r
+	}
+	// Every node with the same KEK derives the same CSRF key.
+	csrf, err := web.NewCSRF(ring.Primary().DeriveKey("signet csrf v1"))
+	if err != nil {
+		panic(err) // DeriveKey returns 32 bytes, always enough
+	}
+	p.csrf = csrf
+	p.sessions = session.New(st, session.WithClock(p.now))
 	return p
 }
+
+// Sessions returns the SSO session manager the provider and the login pages share.
+func (p *Provider) Sessions() *session.Manager { return p.sessions }
+
+// CSRF returns the CSRF token issuer the provider and the login pages share.
+func (p *Provider) CSRF() *web.CSRF { return p.csrf }
+
+// Renderer returns the page renderer.
+func (p *Provider) Renderer() *web.Renderer { return p.render }
+
+// PathPrefix is the configured path prefix the provider's routes live under.
+func (p *Provider) PathPrefix() string { return p.prefix }
 
 // SecretHasher returns the client-secret hasher of realm (for creating clients).
 func (p *Provider) SecretHasher(ctx context.Context, realm string) (*SecretHasher, error) {
@@ -64,6 +98,13 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.Handle("GET "+oc+"/certs", p.jsonEndpoint(p.certs))
 	mux.Handle("POST "+oc+"/token", p.jsonEndpoint(p.token))
 	mux.Handle("POST "+oc+"/token/introspect", p.jsonEndpoint(p.introspect))
+	mux.Handle("POST "+oc+"/revoke", p.jsonEndpoint(p.revoke))
+	mux.HandleFunc("GET "+oc+"/auth", p.authorize)
+	mux.HandleFunc("POST "+oc+"/auth", p.authorize)
+	mux.Handle("GET "+oc+"/userinfo", p.jsonEndpoint(p.userinfo))
+	mux.Handle("POST "+oc+"/userinfo", p.jsonEndpoint(p.userinfo))
+	mux.HandleFunc("GET "+oc+"/logout", p.logout)
+	mux.HandleFunc("POST "+oc+"/logout", p.logout)
 }
 
 func (p *Provider) jsonEndpoint(h HandlerFunc) http.Handler { return JSONHandler(p.log, h) }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,33 +15,36 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/ephemeral/memory"
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/login"
+	"github.com/signet-auth/signet/internal/password"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/cached"
-	"github.com/signet-auth/signet/internal/store/sqlite"
+	"github.com/signet-auth/signet/internal/store/testdb"
 )
 
 // testProvider is a provider for realm "demo" behind a real HTTPS server, with its store.
 type testProvider struct {
 	*Provider
-	srv     *httptest.Server
-	st      store.Store
-	secrets *SecretHasher
+	srv       *httptest.Server
+	st        store.Store
+	secrets   *SecretHasher
+	eph       ephemeral.Store
+	ring      *keys.Keyring
+	passwords *password.Hasher
 }
 
 func newTestProvider(t testing.TB) *testProvider {
+	return newTestProviderOn(t, testdb.Open(t, "sqlite"))
+}
+
+// newTestProviderOn serves realm "demo" from st (migrated and empty) with the login pages
+// mounted, as the server wires them.
+func newTestProviderOn(t testing.TB, st store.Store, opts ...Option) *testProvider {
 	t.Helper()
 	ctx := context.Background()
-	raw, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "signet.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	var st store.Store = raw
-	if _, err := st.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := st.CreateRealm(ctx, store.Realm{Name: "demo", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,13 +72,23 @@ func newTestProvider(t testing.TB) *testProvider {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	p := New(srv.URL, "", st, eph, km, ring, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := New(srv.URL, "", st, eph, km, ring, log, opts...)
 	p.Routes(mux)
+	// Cheap Argon2id parameters: the tests log in hundreds of times under -race.
+	pw, err := password.New(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.New(login.Config{
+		Store: st, Ephemeral: eph, Keyring: ring, Passwords: pw, Sessions: p.Sessions(),
+		Renderer: p.Renderer(), CSRF: p.CSRF(), Flow: p, Log: log, Now: p.now,
+	}).Routes(mux)
 	secrets, err := p.SecretHasher(ctx, "demo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testProvider{Provider: p, srv: srv, st: st, secrets: secrets}
+	return &testProvider{Provider: p, srv: srv, st: st, secrets: secrets, eph: eph, ring: ring, passwords: pw}
 }
 
 // addClient registers a confidential client and returns its secret.

@@ -34,6 +34,10 @@ func grantFor(grantType string) (grantHandler, bool) {
 	switch grantType {
 	case "client_credentials":
 		return (*Provider).clientCredentials, true
+	case "authorization_code":
+		return (*Provider).authorizationCode, true
+	case "refresh_token":
+		return (*Provider).refreshToken, true
 	}
 	return nil, false
 }
@@ -60,7 +64,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(c.GrantTypes, grantType) {
+	if !slices.Contains(c.GrantTypes, grantType) || c.Public && grantType == "client_credentials" {
 		return UnauthorizedClient("the client may not use grant type " + grantType)
 	}
 	resp, err := handler(p, r, realm, c)

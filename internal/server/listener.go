@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/tlsconf"
 	"github.com/signet-auth/signet/internal/version"
@@ -141,8 +142,13 @@ func (s *Server) routes(ep config.Endpoint, l *listener) {
 		mux.HandleFunc("GET "+p+"/health", s.health.Page)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.Public:
-		s.provider = oidc.New(l.publicURL, p, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
+		s.provider = oidc.New(l.publicURL, p, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"), oidc.WithRenderer(s.render))
 		s.provider.Routes(mux)
+		login.New(login.Config{
+			Prefix: p, Store: s.store, Ephemeral: s.eph, Keyring: s.keyring, Passwords: s.passwords,
+			Sessions: s.provider.Sessions(), Renderer: s.render, CSRF: s.provider.CSRF(), Flow: s.provider,
+			Log: s.log.With("component", "login"),
+		}).Routes(mux)
 		mux.HandleFunc("GET "+p+"/{$}", s.landing)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.API:

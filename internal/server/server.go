@@ -19,6 +19,7 @@ import (
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
+	"github.com/signet-auth/signet/internal/password"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/cached"
 	"github.com/signet-auth/signet/internal/version"
@@ -65,10 +66,12 @@ type Server struct {
 	// died receives the error of a listener that stopped serving on its own.
 	died chan error
 	// keyring seals secrets at rest; keys keeps the realms' signing keys.
-	keyring  *keys.Keyring
-	keys     *keys.Manager
-	provider *oidc.Provider
-	demo     *DemoClient
+	keyring *keys.Keyring
+	keys    *keys.Manager
+	// passwords hashes and checks user passwords (Argon2id, concurrency bounded to the cores).
+	passwords *password.Hasher
+	provider  *oidc.Provider
+	demo      *DemoClient
 }
 
 // New prepares a node from a validated configuration; Start brings it up.
@@ -147,6 +150,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 	if s.keyring, err = Keyring(s.cfg.Keys); err != nil {
 		return fmt.Errorf("key-encryption key: %w", err)
+	}
+	if s.passwords, err = password.New(password.DefaultParams()); err != nil {
+		return err
 	}
 	if s.keys, err = keys.NewManager(s.store, s.keyring, KeyPolicy(s.cfg.Keys)); err != nil {
 		return err

@@ -27,7 +27,7 @@ var staticFS embed.FS
 const StaticPath = "/static/"
 
 // ContentSecurityPolicy allows nothing inline and nothing from elsewhere.
-const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
+const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Renderer renders pages inside the base layout, in any locale of its catalog. Templates

@@ -1,0 +1,542 @@
+// Package login serves the hosted login pages of every realm: username, then password,
+// then a TOTP code when the user has one; consent; and the errors between them. It
+// authenticates users (Argon2id passwords, TOTP, lockout after repeated failures, no
+// account enumeration) and starts SSO sessions; the protocol side (Flow) then answers
+// the client. Every page works without JavaScript.
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/password"
+	"github.com/signet-auth/signet/internal/session"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/totp"
+	"github.com/signet-auth/signet/internal/web"
+)
+
+// Realm attributes of the lockout policy.
+const (
+	AttrLockoutThreshold = "signet.lockout_threshold"
+	AttrLockoutDuration  = "signet.lockout_duration"
+)
+
+// Lockout defaults: a short lock, so guessing is slowed to a crawl while an attacker
+// cannot keep a victim out for long (ASVS 5.0 V6.3).
+const (
+	DefaultLockoutThreshold = 10
+	DefaultLockoutDuration  = 5 * time.Minute
+)
+
+// Authentication methods (RFC 8176) and the acr values they give (Keycloak's levels).
+const (
+	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	ACRSingle   = "1"
+	ACRMulti    = "2"
+)
+
+const (
+	stateTTL = 30 * time.Minute
+	formAge  = 30 * time.Minute
+)
+
+// Pages serves the login pages.
+type Pages struct {
+	prefix    string
+	st        store.Store
+	eph       ephemeral.Store
+	ring      *keys.Keyring
+	passwords *password.Hasher
+	otp       *totp.Verifier
+	sessions  *session.Manager
+	render    *web.Renderer
+	csrf      *web.CSRF
+	flow      Flow
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// Config is what Pages needs.
+type Config struct {
+	Prefix    string
+	Store     store.Store
+	Ephemeral ephemeral.Store
+	Keyring   *keys.Keyring
+	Passwords *password.Hasher
+	Sessions  *session.Manager
+	Renderer  *web.Renderer
+	CSRF      *web.CSRF
+	Flow      Flow
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// New returns the login pages.
+func New(c Config) *Pages {
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Pages{
+		prefix: c.Prefix, st: c.Store, eph: c.Ephemeral, ring: c.Keyring, passwords: c.Passwords,
+		otp: totp.NewVerifier(c.Ephemeral, totp.WithClock(now)), sessions: c.Sessions,
+		render: c.Renderer, csrf: c.CSRF, flow: c.Flow, log: c.Log, now: now,
+	}
+}
+
+// Routes mounts the pages under {prefix}/realms/{realm}/login-actions/.
+func (p *Pages) Routes(mux *http.ServeMux) {
+	base := p.prefix + "/realms/{realm}/login-actions"
+	mux.HandleFunc("GET "+base+"/authenticate", p.authenticate)
+	mux.HandleFunc("POST "+base+"/authenticate", p.authenticate)
+	mux.HandleFunc("GET "+base+"/consent", p.consent)
+	mux.HandleFunc("POST "+base+"/consent", p.consent)
+}
+
+// state is a login in progress, kept per pending request.
+type state struct {
+	Username string `json:"username,omitempty"`
+	// UserID is set once the password was right and a second factor is due.
+	UserID string `json:"user_id,omitempty"`
+}
+
+func stateKey(realm, id string) string { return "login:" + realm + ":" + id }
+
+// view is the data of every login page.
+type view struct {
+	Action    string
+	CSRF      string
+	Client    clientView
+	Username  string
+	Error     string
+	Scopes    []string
+	RestartTo string
+}
+
+type clientView struct {
+	Name, LogoURI, PolicyURI, TOSURI, ClientURI string
+}
+
+func newClientView(c store.Client) clientView {
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	return clientView{Name: name, LogoURI: httpsOnly(c.LogoURI), PolicyURI: httpsOnly(c.PolicyURI), TOSURI: httpsOnly(c.TOSURI), ClientURI: httpsOnly(c.ClientURI)}
+}
+
+// httpsOnly keeps a client-supplied link only if it is an absolute https URL.
+func httpsOnly(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return ""
+	}
+	return s
+}
+
+// request is one page request's context.
+type request struct {
+	realm  store.Realm
+	ix     Interaction
+	locale string
+	action string
+}
+
+// begin loads the realm and the pending request, answering with an error page when
+// either is gone.
+func (p *Pages) begin(w http.ResponseWriter, r *http.Request, page string) (*request, bool) {
+	ctx := r.Context()
+	realm, err := p.st.GetRealm(ctx, r.PathValue("realm"))
+	if err != nil || !realm.Enabled {
+		p.fail(w, r, "", http.StatusNotFound, "error.realm_not_found", err)
+		return nil, false
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		if err := r.ParseForm(); err != nil {
+			p.fail(w, r, "", http.StatusBadRequest, "error.bad_request", err)
+			return nil, false
+		}
+	}
+	id := r.URL.Query().Get("authz")
+	ix, err := p.flow.Interaction(ctx, r, realm, id)
+	if err != nil {
+		p.failGone(w, r, "", err, ErrInteractionGone)
+		return nil, false
+	}
+	locale := p.render.Catalog().Negotiate(ix.UILocales, r.Header.Get("Accept-Language"))
+	action := p.prefix + "/realms/" + realm.Name + "/login-actions/" + page + "?authz=" + url.QueryEscape(id)
+	return &request{realm: realm, ix: ix, locale: locale, action: action}, true
+}
+
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, locale string, status int, key string, cause error) {
+	if cause != nil {
+		level := slog.LevelDebug
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		p.log.Log(r.Context(), level, "login page error", "error", key, "cause", cause)
+	}
+	if locale == "" {
+		locale = p.render.Catalog().Negotiate("", r.Header.Get("Accept-Language"))
+	}
+	msg := p.render.Catalog().T(locale, key)
+	if err := p.render.RenderView(w, status, web.View{Name: "error", Locale: locale, TitleKey: "error.title",
+		Data: struct{ Code, Message string }{"", msg}}); err != nil {
+		p.log.Error("render error page", "err", err)
+	}
+}
+
+func (p *Pages) show(w http.ResponseWriter, q *request, status int, page, titleKey string, v view) {
+	v.Action, v.CSRF, v.Client = q.action, p.csrf.Token("login:"+q.ix.ID), newClientView(q.ix.Client)
+	if err := p.render.RenderView(w, status, web.View{Name: page, Locale: q.locale, TitleKey: titleKey, Data: v}); err != nil {
+		p.log.Error("render login page", "page", page, "err", err)
+	}
+}
+
+// authenticate runs the login steps: GET shows the username form; each POST carries a
+// step (username, password, otp, restart, cancel) and a CSRF token bound to the request.
+func (p *Pages) authenticate(w http.ResponseWriter, r *http.Request) {
+	q, ok := p.begin(w, r, "authenticate")
+	if !ok {
+		return
+	}
+	if r.Method == http.MethodGet {
+		p.show(w, q, http.StatusOK, "login_username", "login.title", view{Username: q.ix.LoginHint})
+		return
+	}
+	if !p.formOK(w, r, q) {
+		return
+	}
+	ctx := r.Context()
+	switch r.PostForm.Get("step") {
+	case "cancel":
+		p.finishFlow(w, r, q, func() error { return p.flow.Deny(w, r, q.realm, q.ix.ID) })
+	case "restart":
+		_ = p.eph.Delete(ctx, stateKey(q.realm.Name, q.ix.ID))
+		p.show(w, q, http.StatusOK, "login_username", "login.title", view{})
+	case "username":
+		name := strings.TrimSpace(r.PostForm.Get("username"))
+		if name == "" || len(name) > 255 {
+			p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.username_required"})
+			return
+		}
+		if !p.saveState(w, r, q, state{Username: name}) {
+			return
+		}
+		// Every username, known or not, gets the password page (no enumeration).
+		p.show(w, q, http.StatusOK, "login_password", "login.title", view{Username: name})
+	case "password":
+		p.password(w, r, q)
+	case "otp":
+		p.secondFactor(w, r, q)
+	default:
+		p.fail(w, r, q.locale, http.StatusBadRequest, "error.bad_request", nil)
+	}
+}
+
+// formOK checks the CSRF token of a POST, bound to the pending request.
+func (p *Pages) formOK(w http.ResponseWriter, r *http.Request, q *request) bool {
+	if err := p.csrf.VerifyForm(r, "login:"+q.ix.ID, formAge); err != nil {
+		p.fail(w, r, q.locale, http.StatusBadRequest, "error.form_expired", err)
+		return false
+	}
+	return true
+}
+
+// failGone shows "start again" when err means the request (or session) is gone, and
+// "unavailable" for anything else.
+func (p *Pages) failGone(w http.ResponseWriter, r *http.Request, locale string, err error, gone ...error) {
+	for _, g := range gone {
+		if errors.Is(err, g) {
+			p.fail(w, r, locale, http.StatusBadRequest, "error.login_expired", err)
+			return
+		}
+	}
+	p.fail(w, r, locale, http.StatusServiceUnavailable, "error.unavailable", err)
+}
+
+func (p *Pages) saveState(w http.ResponseWriter, r *http.Request, q *request, s state) bool {
+	raw, _ := json.Marshal(s)
+	if _, err := p.eph.Set(r.Context(), stateKey(q.realm.Name, q.ix.ID), raw, stateTTL); err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return false
+	}
+	return true
+}
+
+func (p *Pages) loadState(ctx context.Context, q *request) (state, bool) {
+	e, err := p.eph.Get(ctx, stateKey(q.realm.Name, q.ix.ID))
+	if err != nil {
+		return state{}, false
+	}
+	var s state
+	return s, json.Unmarshal(e.Value, &s) == nil
+}
+
+// password checks the password of the username entered before. Unknown users, wrong
+// passwords, and locked or disabled users all get the same answer after the same work.
+func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
+	ctx := r.Context()
+	s, ok := p.loadState(ctx, q)
+	if !ok || s.Username == "" {
+		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+		return
+	}
+	pw := r.PostForm.Get("password")
+	u, err := p.findUser(ctx, q.realm.Name, s.Username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	bad := func() {
+		p.show(w, q, http.StatusUnauthorized, "login_password", "login.title", view{Username: s.Username, Error: "login.error.invalid_credentials"})
+	}
+	if err != nil || u.PasswordHash == "" {
+		p.passwords.VerifyDummy(ctx, pw)
+		bad()
+		return
+	}
+	if !p.usable(u) {
+		p.passwords.VerifyDummy(ctx, pw)
+		bad()
+		return
+	}
+	match, rehash, err := p.passwords.Verify(ctx, pw, u.PasswordHash)
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	if !match {
+		p.recordFailure(ctx, q.realm, u.ID)
+		bad()
+		return
+	}
+	if err := p.recordSuccess(ctx, q.realm.Name, u, pw, rehash); err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	if len(u.TOTPSecret) > 0 {
+		if !p.saveState(w, r, q, state{Username: s.Username, UserID: u.ID}) {
+			return
+		}
+		p.show(w, q, http.StatusOK, "login_totp", "login.title", view{Username: s.Username})
+		return
+	}
+	p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPassword}, ACR: ACRSingle})
+}
+
+// secondFactor checks a TOTP code after a correct password.
+func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request) {
+	ctx := r.Context()
+	s, ok := p.loadState(ctx, q)
+	if !ok || s.UserID == "" {
+		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+		return
+	}
+	u, err := p.st.GetUser(ctx, q.realm.Name, s.UserID)
+	if err != nil || !p.usable(u) || len(u.TOTPSecret) == 0 {
+		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+		return
+	}
+	secret, err := OpenTOTPSecret(p.ring, q.realm.Name, u.ID, u.TOTPSecret)
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusInternalServerError, "error.unavailable", err)
+		return
+	}
+	err = p.otp.Verify(ctx, q.realm.Name+":"+u.ID, secret, strings.TrimSpace(r.PostForm.Get("otp")))
+	switch {
+	case errors.Is(err, totp.ErrInvalidCode):
+		p.recordFailure(ctx, q.realm, u.ID)
+		p.show(w, q, http.StatusUnauthorized, "login_totp", "login.title", view{Username: s.Username, Error: "login.error.invalid_code"})
+		return
+	case err != nil:
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPassword, AMROTP}, ACR: ACRMulti})
+}
+
+// loggedIn starts (or rotates) the session, then asks for consent or completes the flow.
+func (p *Pages) loggedIn(w http.ResponseWriter, r *http.Request, q *request, a session.Auth) {
+	ctx := r.Context()
+	_ = p.eph.Delete(ctx, stateKey(q.realm.Name, q.ix.ID))
+	s, err := p.sessions.Start(ctx, w, r, q.realm, a)
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	need, err := p.needsConsent(ctx, q, s.UserID)
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	if need {
+		q.action = p.prefix + "/realms/" + q.realm.Name + "/login-actions/consent?authz=" + url.QueryEscape(q.ix.ID)
+		p.show(w, q, http.StatusOK, "consent", "consent.title", view{Scopes: q.ix.Scopes})
+		return
+	}
+	p.finishFlow(w, r, q, func() error { return p.flow.Complete(w, r, q.realm, q.ix.ID, s) })
+}
+
+func (p *Pages) finishFlow(w http.ResponseWriter, r *http.Request, q *request, f func() error) {
+	if err := f(); err != nil {
+		p.failGone(w, r, q.locale, err, ErrInteractionGone)
+	}
+}
+
+func (p *Pages) needsConsent(ctx context.Context, q *request, userID string) (bool, error) {
+	if q.ix.ForceConsent {
+		return true, nil
+	}
+	if !q.ix.Client.ConsentRequired {
+		return false, nil
+	}
+	c, err := p.st.GetConsent(ctx, q.realm.Name, userID, q.ix.Client.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, s := range q.ix.Scopes {
+		if !slices.Contains(c.Scopes, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// consent shows the scopes a client asks for and records the user's answer. It needs a
+// live session (the user logged in just before, or already was).
+func (p *Pages) consent(w http.ResponseWriter, r *http.Request) {
+	q, ok := p.begin(w, r, "consent")
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	s, err := p.sessions.Current(ctx, r, q.realm)
+	if err != nil {
+		p.failGone(w, r, q.locale, err, session.ErrNoSession)
+		return
+	}
+	if r.Method == http.MethodGet {
+		p.show(w, q, http.StatusOK, "consent", "consent.title", view{Scopes: q.ix.Scopes})
+		return
+	}
+	if !p.formOK(w, r, q) {
+		return
+	}
+	if r.PostForm.Get("decision") != "allow" {
+		p.finishFlow(w, r, q, func() error { return p.flow.Deny(w, r, q.realm, q.ix.ID) })
+		return
+	}
+	scopes := slices.Clone(q.ix.Scopes)
+	if old, err := p.st.GetConsent(ctx, q.realm.Name, s.UserID, q.ix.Client.ID); err == nil {
+		scopes = append(scopes, old.Scopes...)
+	}
+	slices.Sort(scopes)
+	err = p.st.PutConsent(ctx, store.Consent{Realm: q.realm.Name, UserID: s.UserID, ClientID: q.ix.Client.ID, Scopes: slices.Compact(scopes)})
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	p.finishFlow(w, r, q, func() error { return p.flow.Complete(w, r, q.realm, q.ix.ID, s) })
+}
+
+func (p *Pages) findUser(ctx context.Context, realm, name string) (store.User, error) {
+	if strings.Contains(name, "@") {
+		u, err := p.st.GetUserByEmail(ctx, realm, name)
+		if !errors.Is(err, store.ErrNotFound) {
+			return u, err
+		}
+	}
+	return p.st.GetUserByUsername(ctx, realm, name)
+}
+
+func (p *Pages) usable(u store.User) bool { return u.Enabled && !p.now().Before(u.LockedUntil) }
+
+// LockoutPolicy returns the realm's failure threshold and lock duration.
+func LockoutPolicy(realm store.Realm) (threshold int, lock time.Duration) {
+	threshold, lock = DefaultLockoutThreshold, DefaultLockoutDuration
+	if n, err := strconv.Atoi(realm.Attributes[AttrLockoutThreshold]); err == nil && n > 0 {
+		threshold = n
+	}
+	if d, err := time.ParseDuration(realm.Attributes[AttrLockoutDuration]); err == nil && d > 0 {
+		lock = d
+	}
+	return threshold, lock
+}
+
+// recordFailure counts a failed attempt atomically and locks the user at the threshold,
+// so concurrent guesses cannot slip past it (CONFORMANCE §4.11).
+func (p *Pages) recordFailure(ctx context.Context, realm store.Realm, userID string) {
+	threshold, lock := LockoutPolicy(realm)
+	now := p.now()
+	_, err := p.st.UpdateUser(ctx, realm.Name, userID, func(u store.User) (store.User, error) {
+		u.FailedLogins++
+		if u.FailedLogins >= threshold {
+			u.LockedUntil, u.FailedLogins = now.Add(lock), 0
+		}
+		return u, nil
+	})
+	if err != nil {
+		p.log.Error("record failed login", "realm", realm.Name, "err", err)
+	}
+}
+
+// recordSuccess resets the failure count and upgrades an old hash, writing only when
+// something changes.
+func (p *Pages) recordSuccess(ctx context.Context, realm string, u store.User, pw string, rehash bool) error {
+	if u.FailedLogins == 0 && !rehash {
+		return nil
+	}
+	newHash := ""
+	if rehash {
+		h, err := p.passwords.Hash(ctx, pw)
+		if err != nil {
+			return err
+		}
+		newHash = h
+	}
+	_, err := p.st.UpdateUser(ctx, realm, u.ID, func(u store.User) (store.User, error) {
+		u.FailedLogins = 0
+		if newHash != "" {
+			u.PasswordHash = newHash
+		}
+		return u, nil
+	})
+	return err
+}
+
+// totpAAD binds a sealed TOTP secret to its realm and user.
+func totpAAD(realm, userID string) []byte {
+	return []byte("signet totp v1\x00" + realm + "\x00" + userID)
+}
+
+// SealTOTPSecret encrypts a user's TOTP secret (base32) for storage in User.TOTPSecret.
+func SealTOTPSecret(ring *keys.Keyring, realm, userID, secret string) ([]byte, error) {
+	return ring.Seal([]byte(secret), totpAAD(realm, userID))
+}
+
+// OpenTOTPSecret decrypts a stored TOTP secret.
+func OpenTOTPSecret(ring *keys.Keyring, realm, userID string, sealed []byte) (string, error) {
+	b, err := ring.Open(sealed, totpAAD(realm, userID))
+	if err != nil {
+		return "", fmt.Errorf("open totp secret: %w", err)
+	}
+	return string(b), nil
+}

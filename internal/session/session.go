@@ -1,0 +1,236 @@
+// Package session keeps browser single-sign-on sessions: one per realm and browser, held
+// in the durable store and named by a __Host- cookie that carries the session id and a
+// secret whose SHA-256 is all the store keeps. Sessions have an idle and an absolute
+// timeout, and a login rotates the cookie so a value planted before it is worthless after.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/web"
+)
+
+// Realm attributes that override the default timeouts, as Go durations ("30m", "10h").
+const (
+	AttrIdleTimeout     = "signet.sso_idle_timeout"
+	AttrAbsoluteTimeout = "signet.sso_max_lifespan"
+)
+
+// Defaults as Keycloak has them: 30 minutes idle, 10 hours at most.
+const (
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultAbsoluteTimeout = 10 * time.Hour
+)
+
+// touchEvery limits writes for the idle timeout: LastSeenAt moves at most once a minute.
+const touchEvery = time.Minute
+
+// ErrNoSession means the browser has no valid session in the realm: no cookie, a forged or
+// stale cookie, or a session past its idle or absolute timeout.
+var ErrNoSession = errors.New("session: none")
+
+// Auth is what a completed login establishes.
+type Auth struct {
+	UserID string
+	// AMR lists the methods used (RFC 8176: "pwd", "otp", "hwk", ...).
+	AMR []string
+	ACR string
+}
+
+// Manager creates, finds and ends sessions.
+type Manager struct {
+	st  store.Sessions
+	now func() time.Time
+}
+
+// Option adjusts a Manager.
+type Option func(*Manager)
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// New returns a manager over st.
+func New(st store.Sessions, opts ...Option) *Manager {
+	m := &Manager{st: st, now: time.Now}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Cookie is the session cookie of realm: one per realm, because __Host- cookies cannot be
+// scoped to a path.
+func Cookie(realm string) *web.HostCookie {
+	c, err := web.NewHostCookie("signet_session_"+realm, http.SameSiteLaxMode)
+	if err != nil {
+		// Realm names are [a-z0-9_-], always a valid cookie-name suffix.
+		panic(fmt.Sprintf("session cookie for realm %q: %v", realm, err))
+	}
+	return c
+}
+
+// Timeouts returns the idle and absolute timeouts of realm.
+func Timeouts(realm store.Realm) (idle, absolute time.Duration) {
+	idle, absolute = DefaultIdleTimeout, DefaultAbsoluteTimeout
+	if d, err := time.ParseDuration(realm.Attributes[AttrIdleTimeout]); err == nil && d > 0 {
+		idle = d
+	}
+	if d, err := time.ParseDuration(realm.Attributes[AttrAbsoluteTimeout]); err == nil && d > 0 {
+		absolute = d
+	}
+	return idle, absolute
+}
+
+// Current returns the browser's live session in realm, or ErrNoSession. It extends the
+// idle timeout.
+func (m *Manager) Current(ctx context.Context, r *http.Request, realm store.Realm) (store.Session, error) {
+	id, secret, ok := parseCookie(r, realm.Name)
+	if !ok {
+		return store.Session{}, ErrNoSession
+	}
+	s, err := m.st.GetSession(ctx, realm.Name, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
+		return store.Session{}, ErrNoSession
+	case err != nil:
+		return store.Session{}, fmt.Errorf("load session: %w", err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(sum[:], s.SecretHash) != 1 {
+		return store.Session{}, ErrNoSession
+	}
+	now := m.now()
+	idle, _ := Timeouts(realm)
+	if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) || !now.Before(s.LastSeenAt.Add(idle)) {
+		_ = m.st.DeleteSession(ctx, realm.Name, s.ID)
+		return store.Session{}, ErrNoSession
+	}
+	if now.Sub(s.LastSeenAt) >= touchEvery {
+		s, err = m.st.UpdateSession(ctx, realm.Name, s.ID, func(s store.Session) (store.Session, error) {
+			s.LastSeenAt = now
+			return s, nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Session{}, ErrNoSession
+		}
+		if err != nil {
+			return store.Session{}, fmt.Errorf("touch session: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Start records a completed login and sets the cookie. The cookie secret always changes
+// (no value set before the login works after it). A live session of the same user keeps
+// its id, so the grants bound to it stay bound (a step-up adds to its AMR); a session of
+// another user is ended.
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, realm store.Realm, a Auth) (store.Session, error) {
+	now := m.now()
+	_, absolute := Timeouts(realm)
+	secret := randomToken(32)
+	sum := sha256.Sum256([]byte(secret))
+	var s store.Session
+	old, err := m.Current(ctx, r, realm)
+	switch {
+	case err == nil && old.UserID == a.UserID:
+		s, err = m.st.UpdateSession(ctx, realm.Name, old.ID, func(s store.Session) (store.Session, error) {
+			s.SecretHash, s.AuthTime, s.LastSeenAt, s.ACR = sum[:], now, now, a.ACR
+			for _, v := range a.AMR {
+				if !slices.Contains(s.AMR, v) {
+					s.AMR = append(s.AMR, v)
+				}
+			}
+			return s, nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Session{}, fmt.Errorf("rotate session: %w", err)
+		}
+		if err == nil {
+			break
+		}
+		fallthrough
+	default:
+		if err == nil {
+			_ = m.st.DeleteSession(ctx, realm.Name, old.ID)
+		} else if !errors.Is(err, ErrNoSession) && !errors.Is(err, store.ErrNotFound) {
+			return store.Session{}, err
+		}
+		s, err = m.st.CreateSession(ctx, store.Session{
+			Realm: realm.Name, ID: randomToken(16), SecretHash: sum[:], UserID: a.UserID,
+			AuthTime: now, AMR: slices.Clone(a.AMR), ACR: a.ACR,
+			IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256),
+			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(absolute),
+		})
+		if err != nil {
+			return store.Session{}, fmt.Errorf("create session: %w", err)
+		}
+	}
+	if err := Cookie(realm.Name).Set(w, s.ID+"."+secret, time.Until(s.ExpiresAt)+time.Second); err != nil {
+		return store.Session{}, err
+	}
+	return s, nil
+}
+
+// End deletes the browser's session in realm (if any) and clears the cookie. It returns
+// the session that ended, or ErrNoSession.
+func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Request, realm store.Realm) (store.Session, error) {
+	Cookie(realm.Name).Clear(w)
+	s, err := m.Current(ctx, r, realm)
+	if err != nil {
+		return store.Session{}, err
+	}
+	if err := m.st.DeleteSession(ctx, realm.Name, s.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, fmt.Errorf("delete session: %w", err)
+	}
+	return s, nil
+}
+
+// BrowserID returns a stable, non-secret identifier of the browser's session cookie in
+// realm (the session id), or "" without one. Check-session state is derived from it.
+func BrowserID(r *http.Request, realm string) string {
+	id, _, _ := parseCookie(r, realm)
+	return id
+}
+
+func parseCookie(r *http.Request, realm string) (id, secret string, ok bool) {
+	v, ok := Cookie(realm).Get(r)
+	if !ok {
+		return "", "", false
+	}
+	id, secret, ok = strings.Cut(v, ".")
+	return id, secret, ok && id != "" && secret != "" && len(v) <= 128
+}
+
+// clientIP is the peer address; behind a proxy it is the proxy's (a trusted-proxy list
+// is configuration for later), which is still fine for display.
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
