@@ -118,17 +118,28 @@ func (p *Provider) parseAuthRequest(ctx context.Context, realm store.Realm, v ur
 	if err != nil {
 		return nil, store.Client{}, err
 	}
-	// A request object may carry the redirect URI; read it first, but trust nothing in
-	// it before the redirect URI is settled. OIDC Core §6.3.3: its values win.
+	// A request object may carry the redirect URI; until it is decoded, errors about it go
+	// to the redirect URI of the plain parameters if that one is good, else to a page.
+	early := func(e *Error) error {
+		ru, err := resolveRedirectURI(c, v.Get("redirect_uri"))
+		if err != nil {
+			return e
+		}
+		a := &authRequest{Realm: realm.Name, ClientID: c.ID, RedirectURI: ru, State: v.Get("state"), ResponseMode: ResponseModeQuery}
+		if m := v.Get("response_mode"); m == ResponseModeFragment || m == ResponseModeFormPost {
+			a.ResponseMode = m
+		}
+		return &redirectError{err: e, req: a}
+	}
 	if v.Has("request_uri") {
-		return nil, c, RequestURINotSupported("request_uri is not supported; send the request object by value")
+		return nil, c, early(RequestURINotSupported("request_uri is not supported; send the request object by value"))
 	}
 	if raw := v.Get("request"); raw != "" {
 		ro, err := p.requestObject(ctx, realm.Name, c, raw)
 		if err != nil {
-			// Without a trustworthy redirect URI the error is shown, not redirected.
-			return nil, c, err
+			return nil, c, early(AsError(err))
 		}
+		// OIDC Core §6.3.3: the request object's values win over the plain parameters.
 		for k, val := range ro {
 			v.Set(k, val)
 		}

@@ -2,6 +2,8 @@ package oidc
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/testdb"
 )
 
 // The relying party of the end-to-end tests: its redirect and logout URIs are never
@@ -237,4 +240,26 @@ func (r *rp) signIn(t testing.TB, b *browser, username, pw string, opts ...oauth
 		p = b.login(p, username, pw)
 	}
 	return callback(t, p), verifier, nonce
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func testdbSQLite(t testing.TB) store.Store { return testdb.Open(t, "sqlite") }
+
+// postFormNoFatal posts to the token endpoint from any goroutine; transport errors
+// become status 0.
+func (tp *testProvider) postFormNoFatal(form url.Values, user, pass string) (int, http.Header, map[string]any) {
+	req, _ := http.NewRequest("POST", tp.tokenURL(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	resp, err := tp.srv.Client().Do(req)
+	if err != nil {
+		return 0, nil, map[string]any{"transport": err.Error()}
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, resp.Header, body
 }

@@ -90,10 +90,11 @@ func (p *Provider) authorizationCode(r *http.Request, realm store.Realm, c store
 	if _, err := p.st.CreateGrant(ctx, g); err != nil {
 		return tokenResponse{}, err
 	}
-	// A replay that raced this redemption marked the code; honour it now.
+	// A replay that raced this redemption, before the grant existed, could not revoke it;
+	// it left a mark. This redemption still wins (exactly one does), but what it issues
+	// is revoked at once, as if the replay had come later.
 	if _, err := p.eph.Get(ctx, codeReusedKey(realm.Name, h)); err == nil {
 		p.revokeGrant(ctx, realm.Name, g.ID, "authorization code replayed")
-		return tokenResponse{}, errCodeInvalid
 	}
 	return p.userTokens(ctx, realm.Name, c, g, u, refresh, rec.Nonce)
 }

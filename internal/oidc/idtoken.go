@@ -119,7 +119,8 @@ func (p *Provider) mintIDToken(ctx context.Context, realm string, in idTokenInpu
 		alg = defaultIDTokenAlg
 	}
 	if !alg.Valid() {
-		return "", fmt.Errorf("client %s: id token alg %q is not supported", in.client.ID, alg)
+		// "none" and unknown algs: never an unsigned ID token (oidcc-idtoken-unsigned).
+		return "", UnauthorizedClient("the client's id_token_signed_response_alg " + string(alg) + " is not supported")
 	}
 	ttl := in.client.IDTokenTTL
 	if ttl <= 0 {
