@@ -273,10 +273,7 @@ func userinfoJSON(t *testing.T, tp *testProvider, req *http.Request) map[string]
 // oidcc-ensure-request-without-nonce-succeeds-for-code-flow.
 func TestOIDCCEnsureRequestWithoutNonceSucceedsForCodeFlow(t *testing.T) {
 	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	secret := tp.addWebClient(t, "web")
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+	tp, r, _ := aliceAndWeb(t)
 	b := tp.newBrowser(t)
 	p := b.login(b.get(r.conf.AuthCodeURL("s")), "alice", "correct horse battery")
 	resp := callback(t, p)

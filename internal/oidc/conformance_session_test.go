@@ -175,10 +175,7 @@ func TestOIDCCEnsureRegisteredRedirectURI(t *testing.T) {
 // answers with 303 (never 307, which would repost the form).
 func TestOIDCCEnsurePostRequestSucceeds(t *testing.T) {
 	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	secret := tp.addWebClient(t, "web")
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+	tp, r, _ := aliceAndWeb(t)
 	verifier := oauth2.GenerateVerifier()
 	b := tp.newBrowser(t)
 	p := b.post(tp.endpoint("demo", "auth"), url.Values{
@@ -212,10 +209,7 @@ func TestOIDCCRequestURIUnsignedRejectedAsUnsupported(t *testing.T) {
 // including its redirect_uri and state, which win over the plain parameters.
 func TestOIDCCUnsignedRequestObjectSupported(t *testing.T) {
 	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	secret := tp.addWebClient(t, "web")
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+	tp, r, _ := aliceAndWeb(t)
 	verifier := oauth2.GenerateVerifier()
 	obj := unsignedJWT(map[string]any{
 		"client_id": "web", "redirect_uri": rpRedirect, "response_type": "code", "scope": "openid email",
@@ -299,10 +293,7 @@ func TestOIDCCRefreshToken(t *testing.T) {
 // and a verifier without a challenge are invalid_grant.
 func TestOIDCCEnsureRequestWithValidPKCESucceeds(t *testing.T) {
 	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	secret := tp.addWebClient(t, "web")
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+	tp, r, _ := aliceAndWeb(t)
 	b := tp.newBrowser(t)
 	resp, _, _ := r.signIn(t, b, "alice", "correct horse battery")
 	if _, err := r.conf.Exchange(r.ctx, resp.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {

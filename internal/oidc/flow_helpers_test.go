@@ -12,8 +12,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	pqtotp "github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
 	"github.com/signet-auth/signet/internal/store"
@@ -262,4 +264,24 @@ func (tp *testProvider) postFormNoFatal(form url.Values, user, pass string) (int
 	var body map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	return resp.StatusCode, resp.Header, body
+}
+
+// totpNow computes the current TOTP code for a base32 secret.
+func totpNow(t testing.TB, secret string) string {
+	t.Helper()
+	code, err := pqtotp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// aliceAndWeb is the common setup: a provider with user alice and confidential client
+// web, and the relying party for it.
+func aliceAndWeb(t testing.TB) (*testProvider, *rp, string) {
+	t.Helper()
+	tp := newTestProvider(t)
+	tp.addUser(t, "alice", "correct horse battery")
+	secret := tp.addWebClient(t, "web")
+	return tp, tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader), secret
 }

@@ -7,6 +7,9 @@ package testdb
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
+	"net"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,7 +41,7 @@ func Open(t testing.TB, backend string) store.Store {
 		}
 		s = db
 	case "postgres":
-		s = openSchema(t)
+		s = openSchema(t, nil)
 	default:
 		t.Fatalf("unknown backend %q", backend)
 	}
@@ -49,7 +52,25 @@ func Open(t testing.TB, backend string) store.Store {
 	return s
 }
 
-func openSchema(t testing.TB) store.Store {
+// OpenPostgresVia is Open("postgres") with every connection going through a cuttable
+// loopback proxy, for tests of what happens when the database goes away.
+func OpenPostgresVia(t testing.TB) (store.Store, *testutil.Proxy) {
+	t.Helper()
+	var proxy *testutil.Proxy
+	s := openSchema(t, func(cfg *pgxpool.Config) {
+		proxy = testutil.NewProxy(t, fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port))
+		host, port, _ := net.SplitHostPort(proxy.Addr())
+		n, _ := strconv.Atoi(port)
+		cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(n)
+	})
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.MigrateUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, proxy
+}
+
+func openSchema(t testing.TB, tweak func(*pgxpool.Config)) store.Store {
 	url := testutil.PostgresURL(t)
 	schema := "signet_e2e_" + strings.ToLower(rand.Text()[:16])
 	exec := func(ctx context.Context, sql string) error {
@@ -79,6 +100,9 @@ func openSchema(t testing.TB) store.Store {
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.MaxConns = 8
+	if tweak != nil {
+		tweak(cfg)
+	}
 	s, err := postgres.OpenConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
