@@ -10,6 +10,7 @@ import (
 
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/outbound"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -24,6 +25,10 @@ type Provider struct {
 	peppers   *Peppers
 	log       *slog.Logger
 	now       func() time.Time
+
+	// out makes every call to a client's servers (jwks_uri, sector_identifier_uri).
+	out        *outbound.Client
+	clientJWKS *clientJWKS
 }
 
 // Option adjusts a Provider (test seams).
@@ -40,6 +45,10 @@ func New(publicURL, prefix string, st store.Store, eph ephemeral.Store, km *keys
 	for _, o := range opts {
 		o(p)
 	}
+	if p.out == nil {
+		p.out = outbound.New(outbound.DefaultPolicy())
+	}
+	p.clientJWKS = newClientJWKS()
 	return p
 }
 

@@ -31,7 +31,7 @@ type testProvider struct {
 	secrets *SecretHasher
 }
 
-func newTestProvider(t testing.TB) *testProvider {
+func newTestProvider(t testing.TB, opts ...Option) *testProvider {
 	t.Helper()
 	ctx := context.Background()
 	raw, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "signet.db"))
@@ -70,7 +70,7 @@ func newTestProvider(t testing.TB) *testProvider {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	p := New(srv.URL, "", st, eph, km, ring, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := New(srv.URL, "", st, eph, km, ring, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
 	p.Routes(mux)
 	secrets, err := p.SecretHasher(ctx, "demo")
 	if err != nil {
