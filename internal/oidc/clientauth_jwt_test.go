@@ -123,8 +123,11 @@ func (tp *testProvider) assertionClaims(id string, now time.Time) claims {
 }
 
 // with returns a copy of c with changes; a nil value deletes the claim.
-func (c claims) with(changes claims) claims {
-	out := maps.Clone(c)
+func (c claims) with(changes claims) claims { return withChanges(c, changes) }
+
+// withChanges returns a copy of base with changes; a nil value deletes the member.
+func withChanges(base, changes map[string]any) map[string]any {
+	out := maps.Clone(base)
 	for k, v := range changes {
 		if v == nil {
 			delete(out, k)
@@ -364,12 +367,17 @@ func TestClientAssertionReplay(t *testing.T) {
 	}
 
 	a = signClaims(t, k, tp.assertionClaims("jwt", time.Now()))
-	codes := concurrently(50, func(int) int {
+	exactlyOneSucceeds(t, 50, func() int {
 		code, _ := tp.assert(t, a, nil)
 		return code
 	})
+}
+
+// exactlyOneSucceeds runs f n times at once and expects one 200 and n-1 401s.
+func exactlyOneSucceeds(t *testing.T, n int, f func() int) {
+	t.Helper()
 	wins := 0
-	for _, c := range codes {
+	for _, c := range concurrently(n, func(int) int { return f() }) {
 		switch c {
 		case 200:
 			wins++
@@ -379,7 +387,7 @@ func TestClientAssertionReplay(t *testing.T) {
 		}
 	}
 	if wins != 1 {
-		t.Fatalf("%d of 50 concurrent uses succeeded, want 1", wins)
+		t.Fatalf("%d of %d concurrent uses succeeded, want 1", wins, n)
 	}
 }
 

@@ -30,6 +30,9 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 		"code_challenge_methods_supported":               []string{PKCEMethodS256},
 		"authorization_response_iss_parameter_supported": true,
 	}
+	if registrationPolicy(realm) != RegistrationOff {
+		doc["registration_endpoint"] = p.registrationEndpoint(name)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	return json.NewEncoder(w).Encode(doc)

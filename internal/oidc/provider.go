@@ -73,6 +73,7 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.Handle("GET "+oc+"/certs", p.jsonEndpoint(p.certs))
 	mux.Handle("POST "+oc+"/token", p.jsonEndpoint(p.token))
 	mux.Handle("POST "+oc+"/token/introspect", p.jsonEndpoint(p.introspect))
+	p.registrationRoutes(mux, r) // register.go
 }
 
 func (p *Provider) jsonEndpoint(h HandlerFunc) http.Handler { return JSONHandler(p.log, h) }
