@@ -120,7 +120,8 @@ func (p *Provider) verifyClientAssertion(ctx context.Context, realm, clientID, a
 	// assertion that fails anything else cannot burn a jti.
 	sum := sha256.Sum256([]byte(cl.ID))
 	key := "jti:" + url.QueryEscape(realm) + ":" + url.QueryEscape(c.ID) + ":" + hex.EncodeToString(sum[:])
-	fresh, err := p.eph.SetNX(ctx, key, []byte{1}, exp.Add(assertionSkew).Sub(p.now()))
+	ttl := max(exp.Add(assertionSkew).Sub(p.now()), time.Second) // a TTL must be positive
+	fresh, err := p.eph.SetNX(ctx, key, []byte{1}, ttl)
 	if err != nil {
 		return store.Client{}, fmt.Errorf("remember client assertion: %w", err)
 	}
