@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -278,15 +276,14 @@ func (p *Provider) requestObject(ctx context.Context, realm string, c store.Clie
 			return nil, bad("the request object payload is malformed")
 		}
 	default:
-		set, err := p.requestObjectKeys(ctx, c)
-		if err != nil {
-			return nil, err
-		}
 		algs := []keys.Alg{keys.RS256, keys.PS256, keys.ES256, keys.EdDSA}
 		if c.RequestObjectSigningAlg != "" {
 			algs = []keys.Alg{keys.Alg(c.RequestObjectSigningAlg)}
 		}
-		if payload, _, err = keys.Verify(raw, set, algs); err != nil {
+		if len(c.JWKS) == 0 && c.JWKSURI == "" {
+			return nil, bad("the client has no registered keys")
+		}
+		if payload, err = p.verifyWithClientKeys(ctx, c, raw, algs); err != nil {
 			return nil, bad("the request object signature does not verify").WithCause(err)
 		}
 	}
@@ -314,16 +311,4 @@ func (p *Provider) requestObject(ctx context.Context, realm string, c store.Clie
 		}
 	}
 	return out, nil
-}
-
-// requestObjectKeys returns the client's registered public keys (inline JWKS).
-func (p *Provider) requestObjectKeys(_ context.Context, c store.Client) (jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
-	if len(c.JWKS) == 0 {
-		return set, InvalidRequestObject("the client has no registered keys")
-	}
-	if err := json.Unmarshal(c.JWKS, &set); err != nil {
-		return set, InvalidRequestObject("the client's registered keys are unreadable").WithCause(err)
-	}
-	return set, nil
 }

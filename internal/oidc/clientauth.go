@@ -24,6 +24,9 @@ var errClientAuth = InvalidClient("client authentication failed")
 // authenticateClient authenticates the client of a token-endpoint-style request with the
 // method the client registered, and refuses any other. The form must already be parsed.
 func (p *Provider) authenticateClient(ctx context.Context, realm string, r *http.Request) (store.Client, error) {
+	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+		return p.authenticateClientAssertion(ctx, realm, r) // clientauth_jwt.go
+	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		// RFC 6749 §2.3.1: the credentials are form-urlencoded before Basic encoding.

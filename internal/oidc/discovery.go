@@ -3,6 +3,7 @@ package oidc
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 )
 
 // discovery serves OpenID Connect Discovery 1.0 and RFC 8414 metadata for a realm. It
@@ -13,39 +14,44 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := realm.Name
-	authMethods := []string{AuthClientSecretBasic, AuthClientSecretPost}
+	authMethods := clientAuthMethods
 	algs := []string{"RS256", "ES256", "PS256", "EdDSA"}
 	doc := map[string]any{
-		"issuer":                                         p.Issuer(name),
-		"authorization_endpoint":                         p.endpoint(name, "auth"),
-		"token_endpoint":                                 p.endpoint(name, "token"),
-		"introspection_endpoint":                         p.endpoint(name, "token/introspect"),
-		"revocation_endpoint":                            p.endpoint(name, "revoke"),
-		"userinfo_endpoint":                              p.endpoint(name, "userinfo"),
-		"end_session_endpoint":                           p.endpoint(name, "logout"),
-		"jwks_uri":                                       p.endpoint(name, "certs"),
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials"},
-		"response_types_supported":                       []string{"code"},
-		"response_modes_supported":                       []string{ResponseModeQuery, ResponseModeFragment, ResponseModeFormPost},
-		"token_endpoint_auth_methods_supported":          append(authMethods, AuthNone),
-		"introspection_endpoint_auth_methods_supported":  authMethods,
-		"revocation_endpoint_auth_methods_supported":     append(authMethods, AuthNone),
-		"scopes_supported":                               []string{"openid", "profile", "email", "address", "phone", "offline_access"},
-		"claims_supported":                               supportedClaims(),
-		"claims_parameter_supported":                     true,
-		"claim_types_supported":                          []string{"normal"},
-		"subject_types_supported":                        []string{"public"},
-		"id_token_signing_alg_values_supported":          algs,
-		"userinfo_signing_alg_values_supported":          algs,
-		"request_object_signing_alg_values_supported":    append([]string{"none"}, algs...),
-		"request_parameter_supported":                    true,
-		"request_uri_parameter_supported":                false,
-		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
-		"ui_locales_supported":                           p.render.Catalog().Locales(),
-		"code_challenge_methods_supported":               []string{PKCEMethodS256},
-		"authorization_response_iss_parameter_supported": true,
-		"frontchannel_logout_supported":                  false,
-		"backchannel_logout_supported":                   false,
+		"issuer":                 p.Issuer(name),
+		"authorization_endpoint": p.endpoint(name, "auth"),
+		"token_endpoint":         p.endpoint(name, "token"),
+		"introspection_endpoint": p.endpoint(name, "token/introspect"),
+		"revocation_endpoint":    p.endpoint(name, "revoke"),
+		"userinfo_endpoint":      p.endpoint(name, "userinfo"),
+		"end_session_endpoint":   p.endpoint(name, "logout"),
+		"jwks_uri":               p.endpoint(name, "certs"),
+		"grant_types_supported":  []string{"authorization_code", "refresh_token", "client_credentials"},
+		"token_endpoint_auth_signing_alg_values_supported":         assertionAlgNames(),
+		"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgNames(),
+		"response_types_supported":                                 []string{"code"},
+		"response_modes_supported":                                 []string{ResponseModeQuery, ResponseModeFragment, ResponseModeFormPost},
+		"token_endpoint_auth_methods_supported":                    append(slices.Clone(authMethods), AuthNone),
+		"introspection_endpoint_auth_methods_supported":            authMethods,
+		"revocation_endpoint_auth_methods_supported":               append(slices.Clone(authMethods), AuthNone),
+		"scopes_supported":                                         []string{"openid", "profile", "email", "address", "phone", "offline_access"},
+		"claims_supported":                                         supportedClaims(),
+		"claims_parameter_supported":                               true,
+		"claim_types_supported":                                    []string{"normal"},
+		"subject_types_supported":                                  []string{"public"},
+		"id_token_signing_alg_values_supported":                    algs,
+		"userinfo_signing_alg_values_supported":                    algs,
+		"request_object_signing_alg_values_supported":              append([]string{"none"}, algs...),
+		"request_parameter_supported":                              true,
+		"request_uri_parameter_supported":                          false,
+		"prompt_values_supported":                                  []string{"none", "login", "consent", "select_account"},
+		"ui_locales_supported":                                     p.render.Catalog().Locales(),
+		"code_challenge_methods_supported":                         []string{PKCEMethodS256},
+		"authorization_response_iss_parameter_supported":           true,
+		"frontchannel_logout_supported":                            false,
+		"backchannel_logout_supported":                             false,
+	}
+	if registrationPolicy(realm) != RegistrationOff {
+		doc["registration_endpoint"] = p.registrationEndpoint(name)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/outbound"
 	"github.com/signet-auth/signet/internal/session"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/web"
@@ -29,6 +30,10 @@ type Provider struct {
 	csrf      *web.CSRF
 	log       *slog.Logger
 	now       func() time.Time
+
+	// out makes every call to a client's servers (jwks_uri, sector_identifier_uri).
+	out        *outbound.Client
+	clientJWKS *clientJWKS
 }
 
 // Option adjusts a Provider (test seams).
@@ -62,6 +67,10 @@ func New(publicURL, prefix string, st store.Store, eph ephemeral.Store, km *keys
 	}
 	p.csrf = csrf
 	p.sessions = session.New(st, session.WithClock(p.now))
+	if p.out == nil {
+		p.out = outbound.New(outbound.DefaultPolicy())
+	}
+	p.clientJWKS = newClientJWKS()
 	return p
 }
 
@@ -105,6 +114,7 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+oc+"/userinfo", p.jsonEndpoint(p.userinfo))
 	mux.HandleFunc("GET "+oc+"/logout", p.logout)
 	mux.HandleFunc("POST "+oc+"/logout", p.logout)
+	p.registrationRoutes(mux, r) // register.go
 }
 
 func (p *Provider) jsonEndpoint(h HandlerFunc) http.Handler { return JSONHandler(p.log, h) }

@@ -36,8 +36,8 @@ type testProvider struct {
 	passwords *password.Hasher
 }
 
-func newTestProvider(t testing.TB) *testProvider {
-	return newTestProviderOn(t, testdb.Open(t, "sqlite"))
+func newTestProvider(t testing.TB, opts ...Option) *testProvider {
+	return newTestProviderOn(t, testdb.Open(t, "sqlite"), opts...)
 }
 
 // newTestProviderOn serves realm "demo" from st (migrated and empty) with the login pages
