@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -129,8 +130,16 @@ func (p *Provider) parseAuthRequest(ctx context.Context, realm store.Realm, v ur
 		}
 		return &redirectError{err: e, req: a}
 	}
-	if v.Has("request_uri") {
-		return nil, c, early(RequestURINotSupported("request_uri is not supported; send the request object by value"))
+	if ru := v.Get("request_uri"); ru != "" {
+		if v.Has("request") {
+			return nil, c, early(InvalidRequest("send request or request_uri, not both"))
+		}
+		raw, err := p.fetchRequestObject(ctx, ru)
+		if err != nil {
+			return nil, c, early(AsError(err))
+		}
+		v.Set("request", raw)
+		v.Del("request_uri")
 	}
 	if raw := v.Get("request"); raw != "" {
 		ro, err := p.requestObject(ctx, realm.Name, c, raw)
@@ -311,4 +320,30 @@ func (p *Provider) requestObject(ctx context.Context, realm string, c store.Clie
 		}
 	}
 	return out, nil
+}
+
+// fetchRequestObject gets a request object by reference (OIDC Core §6.2): an https URL
+// fetched through the outbound client (no redirects, no private targets unless allowed,
+// bounded time and size, CONFORMANCE §4.18).
+func (p *Provider) fetchRequestObject(ctx context.Context, ru string) (string, error) {
+	u, err := url.Parse(ru)
+	if err != nil || u.Scheme != "https" || u.Host == "" || len(ru) > 512 {
+		return "", InvalidRequestURI("request_uri must be an https URL")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ru, nil)
+	if err != nil {
+		return "", InvalidRequestURI("request_uri is not a valid URL").WithCause(err)
+	}
+	req.Header.Set("Accept", "application/oauth-authz-req+jwt, application/jwt")
+	resp, err := p.out.Do(ctx, req)
+	if err == nil && resp.Status != http.StatusOK {
+		err = fmt.Errorf("request_uri answered status %d", resp.Status)
+	}
+	if err == nil && len(resp.Body) > maxRequestObjectLen {
+		err = errors.New("request object too large")
+	}
+	if err != nil {
+		return "", InvalidRequestURI("the request object could not be fetched from request_uri").WithCause(err)
+	}
+	return strings.TrimSpace(string(resp.Body)), nil
 }

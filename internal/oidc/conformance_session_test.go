@@ -189,21 +189,6 @@ func TestOIDCCEnsurePostRequestSucceeds(t *testing.T) {
 	r.tokens(t, resp.Get("code"), verifier)
 }
 
-// oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported: rejected,
-// cleanly, to the redirect URI.
-func TestOIDCCRequestURIUnsignedRejectedAsUnsupported(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addWebClient(t, "web")
-	resp := callback(t, tp.newBrowser(t).get(tp.endpoint("demo", "auth")+"?"+url.Values{
-		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"},
-		"request_uri": {"https://rp.example/request.jwt"}, "state": {"r1"},
-	}.Encode()))
-	if resp.Get("error") != "request_uri_not_supported" || resp.Get("state") != "r1" {
-		t.Fatalf("response %v", resp)
-	}
-}
-
 // oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported and
 // oidcc-ensure-request-object-with-redirect-uri: an unsigned request object is honoured,
 // including its redirect_uri and state, which win over the plain parameters.
