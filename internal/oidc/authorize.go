@@ -314,10 +314,12 @@ func (p *Provider) formPost(w http.ResponseWriter, action string, params url.Val
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
+	// action is a plain string: html/template neutralizes any script or data URL that
+	// reached the store some other way (CONFORMANCE §4.3, defence in depth).
 	_ = formPostPage.Execute(w, struct {
-		Action template.URL
+		Action string
 		Params url.Values
-	}{template.URL(action), params})
+	}{action, params})
 }
 
 // Interaction implements login.Flow.

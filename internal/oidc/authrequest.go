@@ -163,7 +163,12 @@ func (p *Provider) parseAuthRequest(ctx context.Context, realm store.Realm, v ur
 	fail := func(e *Error) (*authRequest, store.Client, error) { return nil, c, &redirectError{err: e, req: a} }
 	switch m := v.Get("response_mode"); m {
 	case "", ResponseModeQuery:
-	case ResponseModeFragment, ResponseModeFormPost:
+	case ResponseModeFormPost:
+		if !strings.HasPrefix(redirect, "https://") && !strings.HasPrefix(redirect, "http://") {
+			return fail(InvalidRequest("response_mode form_post needs an http(s) redirect URI"))
+		}
+		a.ResponseMode = m
+	case ResponseModeFragment:
 		a.ResponseMode = m
 	default:
 		return fail(InvalidRequest("response_mode " + m + " is not supported"))
@@ -245,14 +250,24 @@ func (p *Provider) parseAuthRequest(ctx context.Context, realm store.Realm, v ur
 func resolveRedirectURI(c store.Client, requested string) (string, error) {
 	if requested == "" {
 		if len(c.RedirectURIs) == 1 {
-			return c.RedirectURIs[0], nil
+			return c.RedirectURIs[0], usableRedirect(c.RedirectURIs[0])
 		}
 		return "", InvalidRequest("redirect_uri is missing")
 	}
 	if _, ok := MatchRedirectURI(c.RedirectURIs, requested); !ok {
 		return "", InvalidRequest("redirect_uri is not registered for the client")
 	}
-	return requested, nil
+	return requested, usableRedirect(requested)
+}
+
+// usableRedirect applies the registration rules again before anything is sent to a
+// redirect URI, so a script or data URL that reached the store some other way is never
+// a target (CONFORMANCE §4.3).
+func usableRedirect(u string) error {
+	if err := ValidateRedirectURI(u); err != nil {
+		return InvalidRequest("the client's redirect_uri is not usable").WithCause(err)
+	}
+	return nil
 }
 
 // requestObject decodes a request object passed by value (OIDC Core §6.1, RFC 9101). An

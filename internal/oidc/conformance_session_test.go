@@ -81,7 +81,7 @@ func TestOIDCCPromptLoginAndMaxAge(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			clock := testutil.NewClock(time.Now())
-			tp := newTestProviderOn(t, testdbSQLite(t), WithClock(clock.Now))
+			tp := newClockedProvider(t, clock)
 			s := signInFresh(t, tp, nil)
 			clock.Advance(2 * time.Second)
 			if resp, verifier := s.silent(t, oauth2.SetAuthURLParam("max_age", "10000")); resp.Get("code") == "" {
@@ -106,7 +106,7 @@ func TestOIDCCCodeReuse(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			clock := testutil.NewClock(time.Now())
-			tp := newTestProviderOn(t, testdbSQLite(t), WithClock(clock.Now))
+			tp := newClockedProvider(t, clock)
 			tp.addUser(t, "alice", "correct horse battery")
 			secret := tp.addWebClient(t, "web")
 			r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-auth/signet/internal/store"
-	"github.com/signet-auth/signet/internal/store/testdb"
 )
 
 // The relying party of the end-to-end tests: its redirect and logout URIs are never
@@ -247,8 +246,6 @@ func (r *rp) signIn(t testing.TB, b *browser, username, pw string, opts ...oauth
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-func testdbSQLite(t testing.TB) store.Store { return testdb.Open(t, "sqlite") }
 
 // postFormNoFatal posts to the token endpoint from any goroutine; transport errors
 // become status 0.

@@ -23,6 +23,7 @@ import (
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/cached"
 	"github.com/signet-auth/signet/internal/store/testdb"
+	"github.com/signet-auth/signet/internal/testutil"
 )
 
 // testProvider is a provider for realm "demo" behind a real HTTPS server, with its store.
@@ -44,6 +45,18 @@ func newTestProvider(t testing.TB, opts ...Option) *testProvider {
 // mounted, as the server wires them.
 func newTestProviderOn(t testing.TB, st store.Store, opts ...Option) *testProvider {
 	t.Helper()
+	return newTestProviderWith(t, st, nil, opts...)
+}
+
+// newClockedProvider runs the provider and its ephemeral store on clock, so tests can
+// let codes, sessions and tokens expire without waiting.
+func newClockedProvider(t testing.TB, clock *testutil.Clock, opts ...Option) *testProvider {
+	t.Helper()
+	return newTestProviderWith(t, testdb.Open(t, "sqlite"), clock, append([]Option{WithClock(clock.Now)}, opts...)...)
+}
+
+func newTestProviderWith(t testing.TB, st store.Store, clock *testutil.Clock, opts ...Option) *testProvider {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := st.CreateRealm(ctx, store.Realm{Name: "demo", Enabled: true}); err != nil {
 		t.Fatal(err)
@@ -55,7 +68,11 @@ func newTestProviderOn(t testing.TB, st store.Store, opts ...Option) *testProvid
 	if err != nil {
 		t.Fatal(err)
 	}
-	eph := memory.New()
+	var ephOpts []memory.Option
+	if clock != nil {
+		ephOpts = append(ephOpts, memory.WithClock(clock.Now))
+	}
+	eph := memory.New(ephOpts...)
 	t.Cleanup(func() { eph.Close() })
 	// As in the server: realms and clients come through the invalidating cache.
 	cache, err := cached.New(st, eph)

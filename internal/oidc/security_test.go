@@ -310,7 +310,7 @@ func TestArtifactsAreExactAndTyped(t *testing.T) {
 func TestRefreshReuseRevokesFamily(t *testing.T) {
 	t.Parallel()
 	clock := testutil.NewClock(time.Now())
-	tp := newTestProviderOn(t, testdb.Open(t, "sqlite"), WithClock(clock.Now))
+	tp := newClockedProvider(t, clock)
 	s := signInFresh(t, tp, nil)
 	next, err := s.rp.conf.TokenSource(s.rp.ctx, &oauth2.Token{RefreshToken: s.tok.RefreshToken}).Token()
 	if err != nil {
