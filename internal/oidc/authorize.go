@@ -246,7 +246,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, a *authRequ
 	if _, err := p.eph.Set(ctx, codeKey(a.Realm, h), raw, codeTTL); err != nil {
 		return &redirectError{err: AsError(err), req: a}
 	}
-	p.respond(w, r, a, url.Values{"code": {code}})
+	p.respond(w, r, a, url.Values{"code": {code}, "session_state": {sessionState(a.ClientID, a.RedirectURI, s)}})
 	return nil
 }
 

@@ -23,6 +23,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 		"introspection_endpoint": p.endpoint(name, "token/introspect"),
 		"revocation_endpoint":    p.endpoint(name, "revoke"),
 		"userinfo_endpoint":      p.endpoint(name, "userinfo"),
+		"check_session_iframe":   p.endpoint(name, "login-status-iframe.html"),
 		"end_session_endpoint":   p.endpoint(name, "logout"),
 		"jwks_uri":               p.endpoint(name, "certs"),
 		"grant_types_supported":  []string{"authorization_code", "refresh_token", "client_credentials"},

@@ -112,6 +112,7 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+oc+"/auth", p.authorize)
 	mux.Handle("GET "+oc+"/userinfo", p.jsonEndpoint(p.userinfo))
 	mux.Handle("POST "+oc+"/userinfo", p.jsonEndpoint(p.userinfo))
+	mux.HandleFunc("GET "+oc+"/login-status-iframe.html", p.checkSession)
 	mux.HandleFunc("GET "+oc+"/logout", p.logout)
 	mux.HandleFunc("POST "+oc+"/logout", p.logout)
 	p.registrationRoutes(mux, r) // register.go

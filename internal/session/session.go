@@ -176,16 +176,38 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return store.Session{}, fmt.Errorf("create session: %w", err)
 		}
 	}
-	if err := Cookie(realm.Name).Set(w, s.ID+"."+secret, time.Until(s.ExpiresAt)+time.Second); err != nil {
+	maxAge := s.ExpiresAt.Sub(now) + time.Second
+	if err := Cookie(realm.Name).Set(w, s.ID+"."+secret, maxAge); err != nil {
 		return store.Session{}, err
 	}
+	http.SetCookie(w, browserStateCookie(realm.Name, BrowserState(s), int(maxAge.Seconds())))
 	return s, nil
+}
+
+// BrowserStateCookie is the name of the cookie that OpenID Connect Session Management's
+// check-session iframe reads: the OP browser state of realm.
+func BrowserStateCookie(realm string) string { return web.HostCookiePrefix + "signet_opbs_" + realm }
+
+// BrowserState is the OP browser state of a session (OIDC Session Management §3): a
+// value that changes whenever the user logs in or out. It is readable by script in the
+// check-session iframe, so it reveals nothing: a hash of the session id and login time.
+func BrowserState(s store.Session) string {
+	sum := sha256.Sum256([]byte("signet opbs v1\x00" + s.ID + "\x00" + s.AuthTime.UTC().Format(time.RFC3339Nano)))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// browserStateCookie is readable by script (no HttpOnly) and sent in third-party frames
+// (SameSite=None), as the check-session iframe runs inside the relying party's page; it
+// is still __Host- and Secure.
+func browserStateCookie(realm, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: BrowserStateCookie(realm), Value: value, Path: "/", Secure: true, SameSite: http.SameSiteNoneMode, MaxAge: maxAge}
 }
 
 // End deletes the browser's session in realm (if any) and clears the cookie. It returns
 // the session that ended, or ErrNoSession.
 func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Request, realm store.Realm) (store.Session, error) {
 	Cookie(realm.Name).Clear(w)
+	http.SetCookie(w, browserStateCookie(realm.Name, "", -1))
 	s, err := m.Current(ctx, r, realm)
 	if err != nil {
 		return store.Session{}, err
