@@ -204,12 +204,14 @@ func (f *adminFlags) connect(ctx context.Context, e *env) (*adminClient, error) 
 	if boot != nil {
 		bootURL = boot.AdminURL
 	}
-	adminURL := strings.TrimRight(first(f.url, lookupEnv(e.environ, envAdminURL), savedURL, bootURL), "/")
+	explicitURL := first(f.url, lookupEnv(e.environ, envAdminURL))
+	adminURL := strings.TrimRight(first(explicitURL, savedURL, bootURL), "/")
 	if adminURL == "" {
 		return nil, usageErr(errors.New("no admin URL: pass --url, set " + envAdminURL + ", or run `signet admin login`"))
 	}
-	// Saved tokens and the bootstrap secret go only to the server they belong to.
-	useCreds := creds != nil && (creds.AdminURL == "" || strings.TrimRight(creds.AdminURL, "/") == adminURL)
+	// Saved tokens and the bootstrap secret go only to the server they belong to; a
+	// login made at the PUBLIC URL, which names no admin URL, only where the user says.
+	useCreds := creds != nil && (strings.TrimRight(creds.AdminURL, "/") == adminURL || creds.AdminURL == "" && explicitURL != "")
 	useBoot := boot != nil && strings.TrimRight(boot.AdminURL, "/") == adminURL
 	caFile := first(f.caFile, lookupEnv(e.environ, envAdminCAFile))
 	switch {
