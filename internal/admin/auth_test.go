@@ -16,7 +16,7 @@ import (
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	noScope := e.clientToken(t, MasterRealm, noScopeClient+"-x", e.addMasterClient(t, noScopeClient+"-x", "profile"), "profile")
+	noScope := e.clientToken(t, MasterRealm, noScopeClient, e.addMasterClient(t, noScopeClient, "profile"), "profile")
 	ctx := context.Background()
 	if _, err := e.st.CreateRealm(ctx, store.Realm{Name: "other", Enabled: true}); err != nil {
 		t.Fatal(err)
