@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/signet-auth/signet/internal/admin"
 	"github.com/signet-auth/signet/internal/config"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
@@ -56,7 +57,10 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 	}
 	l.ln = ln
 	l.publicURL = publicURL(s.cfg, lc, ln.Addr())
-	s.routes(ep, l)
+	if err := s.routes(ep, l); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("listener %s: %w", ep, err)
+	}
 	for _, fn := range s.extraRoutes {
 		fn(ep, l.mux)
 	}
@@ -131,7 +135,7 @@ func (l *listener) describe() string {
 }
 
 // routes mounts what the foundation serves on each listener. Role packages add theirs.
-func (s *Server) routes(ep config.Endpoint, l *listener) {
+func (s *Server) routes(ep config.Endpoint, l *listener) error {
 	mux := l.mux
 	p := s.cfg.PathPrefix
 	switch ep {
@@ -153,7 +157,26 @@ func (s *Server) routes(ep config.Endpoint, l *listener) {
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.API:
 		mux.HandleFunc(p+"/", problemNotFound)
+	case config.Admin:
+		api, err := s.adminAPI(l.publicURL)
+		if err != nil {
+			return err
+		}
+		api.Routes(mux)
 	}
+	return nil
+}
+
+// adminAPI builds the admin API. It verifies master-realm tokens with the PUBLIC
+// listener's provider when this node runs it (PUBLIC starts first), else with one of its
+// own whose issuer is the PUBLIC listener's configured URL, as on the nodes that issue
+// the tokens.
+func (s *Server) adminAPI(adminURL string) (*admin.API, error) {
+	provider := s.provider
+	if provider == nil {
+		provider = oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
+	}
+	return admin.New(adminURL, s.cfg.PathPrefix, s.store, provider, s.keys, s.passwords, s.log.With("component", "admin"))
 }
 
 func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {

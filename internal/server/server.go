@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -66,12 +67,18 @@ type Server struct {
 	// died receives the error of a listener that stopped serving on its own.
 	died chan error
 	// keyring seals secrets at rest; keys keeps the realms' signing keys.
-	keyring *keys.Keyring
-	keys    *keys.Manager
-	// passwords hashes and checks user passwords (Argon2id, concurrency bounded to the cores).
+	keyring  *keys.Keyring
+	keys     *keys.Manager
+	provider *oidc.Provider
+	// passwords hashes user passwords (Argon2id) for the seeds and the admin API.
 	passwords *password.Hasher
-	provider  *oidc.Provider
-	demo      *DemoClient
+	// adminPassword is the master administrator's one-time password while it waits to
+	// be printed: set only by the start that created the administrator.
+	adminPassword string
+	// Dev mode: the demo realm's client and user, and the admin bootstrap secret.
+	demo            *DemoClient
+	demoUser        *DemoUser
+	bootstrapSecret string
 }
 
 // New prepares a node from a validated configuration; Start brings it up.
@@ -151,19 +158,30 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.keyring, err = Keyring(s.cfg.Keys); err != nil {
 		return fmt.Errorf("key-encryption key: %w", err)
 	}
-	if s.passwords, err = password.New(password.DefaultParams()); err != nil {
-		return err
-	}
 	if s.keys, err = keys.NewManager(s.store, s.keyring, KeyPolicy(s.cfg.Keys)); err != nil {
 		return err
 	}
+	if s.passwords, err = password.New(password.DefaultParams()); err != nil {
+		return err
+	}
+	if err := s.seedMaster(openCtx); err != nil {
+		return fmt.Errorf("seed the master realm: %w", err)
+	}
 	if s.cfg.Dev {
-		if s.demo, err = s.seedDev(openCtx); err != nil {
+		if s.demo, s.demoUser, err = s.seedDev(openCtx); err != nil {
+			return fmt.Errorf("seed development data: %w", err)
+		}
+		if s.bootstrapSecret, err = s.seedAdminBootstrap(openCtx); err != nil {
 			return fmt.Errorf("seed development data: %w", err)
 		}
 	}
 	if err := s.startListeners(); err != nil {
 		return err
+	}
+	if s.cfg.Dev {
+		if err := s.writeAdminBootstrap(); err != nil {
+			return fmt.Errorf("write %s: %w", BootstrapFile, err)
+		}
 	}
 	s.health.SetReady(true)
 	s.log.Info("signet started", "version", version.String(), "roles", strings.Join(s.cfg.Roles, ","),
@@ -332,6 +350,33 @@ func (s *Server) PrintURLs(out io.Writer) {
 			s.demo.Realm, s.provider.Issuer(s.demo.Realm), s.demo.ClientID, s.demo.Secret,
 			DevCAFile(s.cfg), s.demo.ClientID, s.demo.Secret, s.provider.Issuer(s.demo.Realm))
 	}
+	if s.demoUser != nil {
+		fmt.Fprintf(out, "  user %s, password %s\n", s.demoUser.Username, s.demoUser.Password)
+	}
+	if l, ok := s.listeners[config.Admin]; ok {
+		fmt.Fprintf(out, "Admin API: %s/admin/api (OpenAPI document at %s/admin/api/openapi.json)\n", l.publicURL, l.publicURL)
+		if s.cfg.Dev {
+			fmt.Fprintf(out, "  dev credentials in %s; try: signet admin realm list\n", filepath.Join(s.cfg.DataDir, BootstrapFile))
+		}
+	}
+	if s.adminPassword != "" {
+		fmt.Fprintf(out, "Master realm administrator %q created with the one-time password %s\n"+
+			"  (printed only now; sign in with `signet admin login` and change it)\n", AdminUsername, s.adminPassword)
+		s.adminPassword = ""
+	}
+}
+
+// endpointURL returns the public base URL of ep's listener: the bound one if it runs
+// on this node, else the one its configuration gives, so that a node running some roles
+// names the others' URLs as the nodes running them do.
+func (s *Server) endpointURL(ep config.Endpoint) string {
+	if l, ok := s.listeners[ep]; ok {
+		return l.publicURL
+	}
+	lc := *s.cfg.Listener(ep)
+	_, port, _ := net.SplitHostPort(lc.Addr)
+	p, _ := net.LookupPort("tcp", port)
+	return publicURL(s.cfg, lc, &net.TCPAddr{Port: p})
 }
 
 // Addr returns the bound address of ep's listener, or "" if it is not running.

@@ -1,0 +1,567 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// run connects and runs fn; errors from the API or the network exit with 1.
+func (f *adminFlags) run(e *env, c *cobra.Command, fn func(ctx context.Context, ac *adminClient, p printer) error) error {
+	p, err := f.printer(e)
+	if err != nil {
+		return err
+	}
+	ac, err := f.connect(c.Context(), e)
+	if err != nil {
+		return err
+	}
+	if err := fn(c.Context(), ac, p); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
+		return &exitError{code: exitFailure, err: err}
+	}
+	return nil
+}
+
+// adminGroup is a command that only holds subcommands.
+func adminGroup(use, short string, subs ...*cobra.Command) *cobra.Command {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.Name()
+	}
+	c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usageErr(fmt.Errorf("%s needs a subcommand: %s", use, strings.Join(names, ", ")))
+		}}
+	c.AddCommand(subs...)
+	return c
+}
+
+// realmFlag adds the --realm flag a group's commands share.
+func realmFlag(c *cobra.Command, realm *string) *cobra.Command {
+	c.PersistentFlags().StringVarP(realm, "realm", "r", "", "realm (required)")
+	return c
+}
+
+func needRealm(realm string) error {
+	if realm == "" {
+		return usageErr(errors.New("--realm is required"))
+	}
+	return nil
+}
+
+// esc escapes one path segment.
+func esc(s string) string { return url.PathEscape(s) }
+
+// show prints the answer of a call that returns one resource.
+func show(p printer) func(json.RawMessage, error) error {
+	return func(raw json.RawMessage, err error) error {
+		if err != nil {
+			return err
+		}
+		return p.object(raw)
+	}
+}
+
+// listed prints the answer of a listing as a table of cols.
+func listed(p printer, cols []column) func([]json.RawMessage, error) error {
+	return func(items []json.RawMessage, err error) error {
+		if err != nil {
+			return err
+		}
+		return p.list(items, cols)
+	}
+}
+
+// done reports a call without an answer body.
+func done(w io.Writer, msg string) func(json.RawMessage, error) error {
+	return func(_ json.RawMessage, err error) error {
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, msg)
+		return err
+	}
+}
+
+// changed copies the flags the user gave into body under their API field names.
+type changed struct {
+	c    *cobra.Command
+	body map[string]any
+}
+
+func changes(c *cobra.Command) changed { return changed{c: c, body: map[string]any{}} }
+
+func (ch changed) set(flag, field string, v any) {
+	if ch.c.Flags().Changed(flag) {
+		ch.body[field] = v
+	}
+}
+
+var realmColumns = []column{{"NAME", "name"}, {"DISPLAY NAME", "display_name"}, {"ENABLED", "enabled"}, {"CREATED", "created_at"}}
+
+func newAdminRealmCmd(e *env, f *adminFlags) *cobra.Command {
+	var display string
+	var disabled, enabled bool
+	create := &cobra.Command{Use: "create NAME", Short: "Create a realm", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return show(p)(ac.call(ctx, "POST", "/realms", map[string]any{"name": args[0], "display_name": display, "enabled": !disabled}))
+			})
+		}}
+	create.Flags().StringVar(&display, "display-name", "", "name shown to users")
+	create.Flags().BoolVar(&disabled, "disabled", false, "create the realm disabled")
+	var limit int
+	list := &cobra.Command{Use: "list", Short: "List realms", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return listed(p, realmColumns)(ac.listAll(ctx, "/realms", nil, limit))
+			})
+		}}
+	list.Flags().IntVar(&limit, "limit", 0, "list at most this many (0: all)")
+	get := &cobra.Command{Use: "get NAME", Short: "Show a realm", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return show(p)(ac.call(ctx, "GET", "/realms/"+esc(args[0]), nil))
+			})
+		}}
+	update := &cobra.Command{Use: "update NAME", Short: "Change a realm's display name or enable/disable it", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ch := changes(c)
+			ch.set("display-name", "display_name", display)
+			ch.set("enabled", "enabled", enabled)
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return show(p)(ac.call(ctx, "PATCH", "/realms/"+esc(args[0]), ch.body))
+			})
+		}}
+	update.Flags().StringVar(&display, "display-name", "", "name shown to users")
+	update.Flags().BoolVar(&enabled, "enabled", true, "enable (true) or disable (false) the realm")
+	del := &cobra.Command{Use: "delete NAME", Short: "Delete a realm and everything in it", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return done(e.stdout, "deleted realm "+args[0])(ac.call(ctx, "DELETE", "/realms/"+esc(args[0]), nil))
+			})
+		}}
+	return adminGroup("realm", "Manage realms", create, list, get, update, del)
+}
+
+var userColumns = []column{{"ID", "id"}, {"USERNAME", "username"}, {"EMAIL", "email"}, {"ENABLED", "enabled"}, {"LOCKED", "locked"}}
+
+// resolveUser turns a username (or, failing that, a user ID) into the user's ID.
+func resolveUser(ctx context.Context, ac *adminClient, realm, user string) (string, error) {
+	raw, err := ac.call(ctx, "GET", "/realms/"+esc(realm)+"/users?"+url.Values{"username": {user}}.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	var p struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return "", err
+	}
+	if len(p.Items) == 1 {
+		return p.Items[0].ID, nil
+	}
+	return user, nil
+}
+
+// withUser checks --realm, resolves USER (a username or an ID) and runs fn with the
+// user's path in the API.
+func (f *adminFlags) withUser(e *env, c *cobra.Command, realm, user string, fn func(ctx context.Context, ac *adminClient, p printer, path string) error) error {
+	if err := needRealm(realm); err != nil {
+		return err
+	}
+	return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+		id, err := resolveUser(ctx, ac, realm, user)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, ac, p, "/realms/"+esc(realm)+"/users/"+esc(id))
+	})
+}
+
+// readPassword reads a password from the first line of file ("-": standard input).
+func readPassword(file string) (string, error) {
+	r := io.Reader(os.Stdin)
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return "", usageErr(fmt.Errorf("password file: %w", err))
+		}
+		defer f.Close()
+		r = f
+	}
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usageErr(errors.New("the password file is empty"))
+	}
+	return pw, nil
+}
+
+// generatePassword returns 144 random bits, base64url: 24 characters.
+func generatePassword() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// userFlags are the profile flags of user create and update.
+type userFlags struct {
+	email, name, givenName, familyName, username, passwordFile string
+	emailVerified, enabled, disabled, temporary, unlock, gen   bool
+}
+
+// profile applies the name flags to profile (nil: an empty one).
+func (u *userFlags) profile(c *cobra.Command, profile map[string]any) map[string]any {
+	if profile == nil {
+		profile = map[string]any{}
+	}
+	for flag, field := range map[string]string{"name": "name", "first-name": "given_name", "last-name": "family_name"} {
+		if c.Flags().Changed(flag) {
+			v, _ := c.Flags().GetString(flag)
+			profile[field] = v
+		}
+	}
+	return profile
+}
+
+func (u *userFlags) profileChanged(c *cobra.Command) bool {
+	return c.Flags().Changed("name") || c.Flags().Changed("first-name") || c.Flags().Changed("last-name")
+}
+
+func (u *userFlags) registerProfile(c *cobra.Command) {
+	c.Flags().StringVar(&u.email, "email", "", "email address")
+	c.Flags().BoolVar(&u.emailVerified, "email-verified", false, "mark the email address as verified")
+	c.Flags().StringVar(&u.name, "name", "", "full name")
+	c.Flags().StringVar(&u.givenName, "first-name", "", "given name")
+	c.Flags().StringVar(&u.familyName, "last-name", "", "family name")
+}
+
+func newAdminUserCmd(e *env, f *adminFlags) *cobra.Command {
+	var realm string
+	base := func() string { return "/realms/" + esc(realm) + "/users" }
+	var uf userFlags
+	create := &cobra.Command{Use: "create USERNAME", Short: "Create a user", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := needRealm(realm); err != nil {
+				return err
+			}
+			body := map[string]any{"username": args[0], "email": uf.email, "email_verified": uf.emailVerified,
+				"enabled": !uf.disabled, "profile": uf.profile(c, nil)}
+			if uf.passwordFile != "" {
+				pw, err := readPassword(uf.passwordFile)
+				if err != nil {
+					return err
+				}
+				body["password"], body["password_temporary"] = pw, uf.temporary
+			}
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return show(p)(ac.call(ctx, "POST", base(), body))
+			})
+		}}
+	uf.registerProfile(create)
+	create.Flags().BoolVar(&uf.disabled, "disabled", false, "create the user disabled")
+	create.Flags().StringVar(&uf.passwordFile, "password-file", "", "read an initial password from the first line of this file (- for standard input)")
+	create.Flags().BoolVar(&uf.temporary, "temporary", false, "the user must change the initial password at the next sign-in")
+
+	var search string
+	var limit int
+	list := &cobra.Command{Use: "list", Short: "List users", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := needRealm(realm); err != nil {
+				return err
+			}
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				q := url.Values{}
+				if search != "" {
+					q.Set("search", search)
+				}
+				return listed(p, userColumns)(ac.listAll(ctx, base(), q, limit))
+			})
+		}}
+	list.Flags().StringVar(&search, "search", "", "only users whose username or email starts with this")
+	list.Flags().IntVar(&limit, "limit", 0, "list at most this many (0: all)")
+
+	withUser := func(c *cobra.Command, user string, fn func(ctx context.Context, ac *adminClient, p printer, path string) error) error {
+		return f.withUser(e, c, realm, user, fn)
+	}
+	get := &cobra.Command{Use: "get USER", Short: "Show a user (by username or ID)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				return show(p)(ac.call(ctx, "GET", path, nil))
+			})
+		}}
+	var upd userFlags
+	update := &cobra.Command{Use: "update USER", Short: "Change a user: enable, disable, unlock, rename, profile", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			ch := changes(c)
+			ch.set("username", "username", upd.username)
+			ch.set("email", "email", upd.email)
+			ch.set("email-verified", "email_verified", upd.emailVerified)
+			ch.set("enabled", "enabled", upd.enabled)
+			if upd.unlock {
+				ch.body["locked"] = false
+			}
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				if upd.profileChanged(c) {
+					// The API replaces the profile as a whole: change the fields given.
+					raw, err := ac.call(ctx, "GET", path, nil)
+					if err != nil {
+						return err
+					}
+					var cur struct {
+						Profile map[string]any `json:"profile"`
+					}
+					if err := json.Unmarshal(raw, &cur); err != nil {
+						return err
+					}
+					ch.body["profile"] = upd.profile(c, cur.Profile)
+				}
+				return show(p)(ac.call(ctx, "PATCH", path, ch.body))
+			})
+		}}
+	upd.registerProfile(update)
+	update.Flags().StringVar(&upd.username, "username", "", "new username")
+	update.Flags().BoolVar(&upd.enabled, "enabled", true, "enable (true) or disable (false: ends every session and token)")
+	update.Flags().BoolVar(&upd.unlock, "unlock", false, "lift a lock set by failed sign-ins")
+	del := &cobra.Command{Use: "delete USER", Short: "Delete a user", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				return done(e.stdout, "deleted user "+args[0])(ac.call(ctx, "DELETE", path, nil))
+			})
+		}}
+	var pf userFlags
+	setPassword := &cobra.Command{Use: "set-password USER", Short: "Set a user's password (ends their sessions and tokens)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			var pw string
+			switch {
+			case pf.gen && pf.passwordFile != "":
+				return usageErr(errors.New("give --password-file or --generate, not both"))
+			case pf.gen:
+				pw = generatePassword()
+			default:
+				var err error
+				if pw, err = readPassword(first(pf.passwordFile, "-")); err != nil {
+					return err
+				}
+			}
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				if _, err := ac.call(ctx, "PUT", path+"/password", map[string]any{"password": pw, "temporary": pf.temporary}); err != nil {
+					return err
+				}
+				if !pf.gen {
+					_, err := fmt.Fprintln(e.stdout, "password set for "+args[0])
+					return err
+				}
+				if p.json {
+					data, _ := json.Marshal(map[string]string{"user": args[0], "password": pw})
+					return p.indent(data)
+				}
+				_, err := fmt.Fprintf(e.stdout, "password set for %s: %s\n", args[0], pw)
+				return err
+			})
+		}}
+	setPassword.Flags().StringVar(&pf.passwordFile, "password-file", "", "read the password from the first line of this file (default: standard input)")
+	setPassword.Flags().BoolVar(&pf.gen, "generate", false, "generate a random password and print it")
+	setPassword.Flags().BoolVar(&pf.temporary, "temporary", false, "the user must change it at the next sign-in")
+	return realmFlag(adminGroup("user", "Manage users of a realm", create, list, get, update, del, setPassword), &realm)
+}
+
+var clientColumns = []column{{"CLIENT ID", "client_id"}, {"NAME", "name"}, {"AUTH METHOD", "token_endpoint_auth_method"}, {"GRANT TYPES", "grant_types"}, {"ENABLED", "enabled"}}
+
+// clientFlags are the settings client create and update accept.
+type clientFlags struct {
+	name, authMethod                         string
+	public, enabled, disabled                bool
+	redirectURIs, logoutURIs, grants, scopes []string
+	accessTTL                                time.Duration
+}
+
+func (cf *clientFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&cf.name, "name", "", "name shown to users")
+	c.Flags().BoolVar(&cf.public, "public", false, "a public client (no secret; authenticates with none plus PKCE)")
+	c.Flags().StringVar(&cf.authMethod, "auth-method", "", "token endpoint authentication: client_secret_basic, client_secret_post, private_key_jwt or none")
+	c.Flags().StringSliceVar(&cf.redirectURIs, "redirect-uri", nil, "redirect URI (repeatable)")
+	c.Flags().StringSliceVar(&cf.logoutURIs, "post-logout-redirect-uri", nil, "post-logout redirect URI (repeatable)")
+	c.Flags().StringSliceVar(&cf.grants, "grant-type", nil, "grant type (repeatable): authorization_code, refresh_token, client_credentials, urn:openid:params:grant-type:ciba")
+	c.Flags().StringSliceVar(&cf.scopes, "scope", nil, "scope the client may request (repeatable)")
+	c.Flags().DurationVar(&cf.accessTTL, "access-token-ttl", 0, "access token lifetime, e.g. 5m (0: the realm's default)")
+}
+
+// body holds the settings given on the command line; the API keeps the others.
+func (cf *clientFlags) body(c *cobra.Command) map[string]any {
+	ch := changes(c)
+	ch.set("name", "name", cf.name)
+	ch.set("public", "public", cf.public)
+	ch.set("auth-method", "token_endpoint_auth_method", cf.authMethod)
+	ch.set("redirect-uri", "redirect_uris", cf.redirectURIs)
+	ch.set("post-logout-redirect-uri", "post_logout_redirect_uris", cf.logoutURIs)
+	ch.set("grant-type", "grant_types", cf.grants)
+	ch.set("scope", "scopes", cf.scopes)
+	ch.set("access-token-ttl", "access_token_ttl", int64(cf.accessTTL/time.Second))
+	ch.set("enabled", "enabled", cf.enabled)
+	if cf.disabled {
+		ch.body["enabled"] = false
+	}
+	return ch.body
+}
+
+// showSecret prints a client answer and, when it carries a new secret, says it is shown
+// only this once.
+func showSecret(e *env, p printer) func(json.RawMessage, error) error {
+	return func(raw json.RawMessage, err error) error {
+		if err := show(p)(raw, err); err != nil {
+			return err
+		}
+		if strings.Contains(string(raw), `"client_secret"`) {
+			fmt.Fprintln(e.stderr, "The client secret is shown only now; store it safely.")
+		}
+		return nil
+	}
+}
+
+func newAdminClientCmd(e *env, f *adminFlags) *cobra.Command {
+	var realm string
+	base := func() string { return "/realms/" + esc(realm) + "/clients" }
+	one := func(id string) string { return base() + "/" + esc(id) }
+	// inRealm runs fn after checking --realm.
+	inRealm := func(c *cobra.Command, fn func(ctx context.Context, ac *adminClient, p printer) error) error {
+		if err := needRealm(realm); err != nil {
+			return err
+		}
+		return f.run(e, c, fn)
+	}
+	var cf clientFlags
+	create := &cobra.Command{Use: "create CLIENT_ID", Short: "Create a client; a confidential client's secret is printed once", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			body := cf.body(c)
+			body["client_id"] = args[0]
+			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return showSecret(e, p)(ac.call(ctx, "POST", base(), body))
+			})
+		}}
+	cf.register(create)
+	create.Flags().BoolVar(&cf.disabled, "disabled", false, "create the client disabled")
+	var limit int
+	list := &cobra.Command{Use: "list", Short: "List clients", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return listed(p, clientColumns)(ac.listAll(ctx, base(), nil, limit))
+			})
+		}}
+	list.Flags().IntVar(&limit, "limit", 0, "list at most this many (0: all)")
+	get := &cobra.Command{Use: "get CLIENT_ID", Short: "Show a client", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return show(p)(ac.call(ctx, "GET", one(args[0]), nil))
+			})
+		}}
+	var uf clientFlags
+	update := &cobra.Command{Use: "update CLIENT_ID", Short: "Change a client", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			body := uf.body(c)
+			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return showSecret(e, p)(ac.call(ctx, "PATCH", one(args[0]), body))
+			})
+		}}
+	uf.register(update)
+	update.Flags().BoolVar(&uf.enabled, "enabled", true, "enable (true) or disable (false) the client")
+	del := &cobra.Command{Use: "delete CLIENT_ID", Short: "Delete a client and its grants", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return done(e.stdout, "deleted client "+args[0])(ac.call(ctx, "DELETE", one(args[0]), nil))
+			})
+		}}
+	rotate := &cobra.Command{Use: "rotate-secret CLIENT_ID", Short: "Replace a client's secret and print the new one", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
+				return showSecret(e, p)(ac.call(ctx, "POST", one(args[0])+"/secret", nil))
+			})
+		}}
+	return realmFlag(adminGroup("client", "Manage OAuth clients of a realm", create, list, get, update, del, rotate), &realm)
+}
+
+var keyColumns = []column{{"KID", "kid"}, {"ALG", "alg"}, {"STATE", "state"}, {"CREATED", "created_at"}, {"ACTIVATED", "activated_at"}, {"RETIRED", "retired_at"}}
+
+func newAdminKeysCmd(e *env, f *adminFlags) *cobra.Command {
+	var realm, alg string
+	// keys runs a keys call and prints the realm's keys it answers with.
+	keys := func(c *cobra.Command, method, path string, body any) error {
+		if err := needRealm(realm); err != nil {
+			return err
+		}
+		return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+			raw, err := ac.call(ctx, method, "/realms/"+esc(realm)+path, body)
+			if err != nil {
+				return err
+			}
+			var page struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			if err := json.Unmarshal(raw, &page); err != nil {
+				return err
+			}
+			return p.list(page.Items, keyColumns)
+		})
+	}
+	list := &cobra.Command{Use: "list", Short: "List a realm's signing keys and their states", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return keys(c, "GET", "/keys", nil) }}
+	rotate := &cobra.Command{Use: "rotate", Short: "Rotate a realm's signing keys now (the old key stays published)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return keys(c, "POST", "/keys/rotate", map[string]string{"alg": alg})
+		}}
+	rotate.Flags().StringVar(&alg, "alg", "ES256", "algorithm whose keys rotate: ES256, RS256, PS256 or EdDSA")
+	return realmFlag(adminGroup("keys", "Inspect and rotate a realm's signing keys", list, rotate), &realm)
+}
+
+var sessionColumns = []column{{"ID", "id"}, {"IP", "ip"}, {"AUTH TIME", "auth_time"}, {"LAST SEEN", "last_seen_at"}, {"EXPIRES", "expires_at"}}
+
+func newAdminSessionCmd(e *env, f *adminFlags) *cobra.Command {
+	var realm string
+	withUser := func(c *cobra.Command, user string, fn func(ctx context.Context, ac *adminClient, p printer, path string) error) error {
+		return f.withUser(e, c, realm, user, func(ctx context.Context, ac *adminClient, p printer, path string) error {
+			return fn(ctx, ac, p, path+"/sessions")
+		})
+	}
+	list := &cobra.Command{Use: "list USER", Short: "List a user's sessions", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				return listed(p, sessionColumns)(ac.listAll(ctx, path, nil, 0))
+			})
+		}}
+	var all bool
+	revoke := &cobra.Command{Use: "revoke USER [SESSION_ID]", Short: "End one session of a user, or all with --all (revoking their tokens)", Args: cobra.RangeArgs(1, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			if all == (len(args) == 2) {
+				return usageErr(errors.New("give a SESSION_ID or --all"))
+			}
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				if all {
+					return done(e.stdout, "ended every session of "+args[0])(ac.call(ctx, "DELETE", path, nil))
+				}
+				return done(e.stdout, "ended session "+args[1])(ac.call(ctx, "DELETE", path+"/"+esc(args[1]), nil))
+			})
+		}}
+	revoke.Flags().BoolVar(&all, "all", false, "end every session of the user")
+	return realmFlag(adminGroup("session", "Inspect and end users' sessions", list, revoke), &realm)
+}

@@ -1,0 +1,154 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/signet-auth/signet/internal/store"
+)
+
+// Realm is the JSON representation of a realm.
+type Realm struct {
+	Name        string            `json:"name"`
+	DisplayName string            `json:"display_name"`
+	Enabled     bool              `json:"enabled"`
+	Attributes  map[string]string `json:"attributes"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	Version     int64             `json:"version"`
+}
+
+func realmJSON(r store.Realm) Realm {
+	return Realm{
+		Name: r.Name, DisplayName: r.DisplayName, Enabled: r.Enabled, Attributes: publicAttributes(r.Attributes),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+	}
+}
+
+// RealmCreate is the body of POST /realms.
+type RealmCreate struct {
+	Name        string            `json:"name"`
+	DisplayName string            `json:"display_name"`
+	Enabled     *bool             `json:"enabled"`
+	Attributes  map[string]string `json:"attributes"`
+}
+
+// RealmPatch is the body of PATCH /realms/{realm}: only the fields present change.
+type RealmPatch struct {
+	DisplayName *string           `json:"display_name"`
+	Enabled     *bool             `json:"enabled"`
+	Attributes  map[string]string `json:"attributes"`
+}
+
+func realmWhat(name string) string { return fmt.Sprintf("realm %q", name) }
+
+func (a *API) listRealms(w http.ResponseWriter, r *http.Request) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	p, err := a.st.ListRealms(r.Context(), opts)
+	if err != nil {
+		return storeError(err, "realm listing")
+	}
+	return writeJSON(w, http.StatusOK, pageOf(p, realmJSON))
+}
+
+func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
+	var in RealmCreate
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	if err := checkText("display_name", in.DisplayName, maxTextLen); err != nil {
+		return err
+	}
+	if err := checkAttributes(in.Attributes); err != nil {
+		return err
+	}
+	realm := store.Realm{Name: in.Name, DisplayName: in.DisplayName, Enabled: in.Enabled == nil || *in.Enabled, Attributes: in.Attributes}
+	created, err := a.st.CreateRealm(r.Context(), realm)
+	if err != nil {
+		return storeError(err, realmWhat(in.Name))
+	}
+	// A realm of the same name may have existed before: forget what was cached of it.
+	a.forgetRealm(created.Name)
+	w.Header().Set("Location", a.prefix+BasePath+"/realms/"+created.Name)
+	w.Header().Set("ETag", etag(created.Version))
+	return writeJSON(w, http.StatusCreated, realmJSON(created))
+}
+
+func (a *API) getRealm(w http.ResponseWriter, r *http.Request) error {
+	realm, err := a.realm(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(realm.Version))
+	return writeJSON(w, http.StatusOK, realmJSON(realm))
+}
+
+func (a *API) updateRealm(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("realm")
+	var in RealmPatch
+	if err := decode(w, r, &in, false); err != nil {
+		return err
+	}
+	if in.DisplayName != nil {
+		if err := checkText("display_name", *in.DisplayName, maxTextLen); err != nil {
+			return err
+		}
+	}
+	if err := checkAttributes(in.Attributes); err != nil {
+		return err
+	}
+	if name == MasterRealm && in.Enabled != nil && !*in.Enabled {
+		return conflict("the master realm cannot be disabled: its tokens are how administrators sign in")
+	}
+	match := ifMatch(r)
+	updated, err := a.st.UpdateRealm(r.Context(), name, func(cur store.Realm) (store.Realm, error) {
+		if err := match(cur.Version); err != nil {
+			return cur, err
+		}
+		if in.DisplayName != nil {
+			cur.DisplayName = *in.DisplayName
+		}
+		if in.Enabled != nil {
+			cur.Enabled = *in.Enabled
+		}
+		if in.Attributes != nil {
+			cur.Attributes = replaceAttributes(cur.Attributes, in.Attributes)
+		}
+		return cur, nil
+	})
+	if err != nil {
+		return storeError(err, realmWhat(name))
+	}
+	w.Header().Set("ETag", etag(updated.Version))
+	return writeJSON(w, http.StatusOK, realmJSON(updated))
+}
+
+func (a *API) deleteRealm(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("realm")
+	if name == MasterRealm {
+		return conflict("the master realm cannot be deleted")
+	}
+	realm, err := a.realm(r)
+	if err != nil {
+		return err
+	}
+	return deleted(w, r, realm.Version, realmWhat(name), func(ctx context.Context) error {
+		if err := a.st.DeleteRealm(ctx, name); err != nil {
+			return err
+		}
+		a.forgetRealm(name)
+		return nil
+	})
+}
+
+// forgetRealm drops what this node caches of a realm that is gone or new: its signing
+// keys and its client-secret pepper.
+func (a *API) forgetRealm(name string) {
+	a.keys.Forget(name)
+	a.provider.ForgetRealm(name)
+}
