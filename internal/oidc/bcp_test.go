@@ -26,14 +26,14 @@ func TestAuthorizationServerRules(t *testing.T) {
 	t.Run("no CORS on the authorization endpoint, framing denied on its pages", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), nil)
 		req.Header.Set("Origin", "https://attacker.example")
-		p := tp.newBrowser(t).do(req)
-		if p.header.Get("Access-Control-Allow-Origin") != "" {
+		p := tp.newBrowser(t).Do(req)
+		if p.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Fatal("CORS on the authorization endpoint")
 		}
-		bad := tp.newBrowser(t).get(tp.endpoint("demo", "auth") + "?client_id=nobody")
+		bad := tp.newBrowser(t).Get(tp.endpoint("demo", "auth") + "?client_id=nobody")
 		for _, pg := range []page{p, bad} {
-			if !strings.Contains(pg.header.Get("Content-Security-Policy"), "frame-ancestors 'none'") || pg.header.Get("X-Frame-Options") != "DENY" {
-				t.Errorf("%s: framing headers %v", pg.url, pg.header)
+			if !strings.Contains(pg.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") || pg.Header.Get("X-Frame-Options") != "DENY" {
+				t.Errorf("%s: framing headers %v", pg.URL, pg.Header)
 			}
 		}
 	})
@@ -42,7 +42,7 @@ func TestAuthorizationServerRules(t *testing.T) {
 			t.Fatalf("password grant: %d %v", status, body)
 		}
 		for _, rt := range []string{"token", "id_token", "code id_token", "code token"} {
-			resp := callback(t, tp.newBrowser(t).get(r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("response_type", rt))))
+			resp := callback(t, tp.newBrowser(t).Get(r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("response_type", rt))))
 			if resp.Get("error") != "unsupported_response_type" || resp.Get("access_token") != "" {
 				t.Errorf("response_type %q: %v", rt, resp)
 			}
@@ -126,10 +126,10 @@ func TestFormPostNeverRendersScriptURLs(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := tp.newBrowser(t)
-		p := b.get(tp.endpoint("demo", "auth") + "?" + url.Values{"client_id": {id}, "redirect_uri": {ru}, "response_type": {"code"},
+		p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{"client_id": {id}, "redirect_uri": {ru}, "response_type": {"code"},
 			"scope": {"openid"}, "response_mode": {"form_post"}}.Encode())
-		if strings.Contains(strings.ToLower(p.body), "javascript:") || strings.Contains(p.body, "data:text") || strings.Contains(strings.ToLower(p.header.Get("Location")), "javascript:") {
-			t.Errorf("%s rendered: %d %q\n%s", ru, p.status, p.header.Get("Location"), p.body)
+		if strings.Contains(strings.ToLower(p.Body), "javascript:") || strings.Contains(p.Body, "data:text") || strings.Contains(strings.ToLower(p.Header.Get("Location")), "javascript:") {
+			t.Errorf("%s rendered: %d %q\n%s", ru, p.Status, p.Header.Get("Location"), p.Body)
 		}
 	}
 }

@@ -34,7 +34,7 @@ func TestCheckSessionIframe(t *testing.T) {
 	}
 	u, _ := url.Parse(tp.srv.URL)
 	opbs := ""
-	for _, c := range b.c.Jar.Cookies(u) {
+	for _, c := range b.Client.Jar.Cookies(u) {
 		if c.Name == session.BrowserStateCookie("demo") {
 			opbs = c.Value
 		}
@@ -42,11 +42,11 @@ func TestCheckSessionIframe(t *testing.T) {
 	if opbs == "" {
 		t.Fatal("no browser-state cookie after login")
 	}
-	p := b.get(tp.endpoint("demo", "login-status-iframe.html"))
-	csp := p.header.Get("Content-Security-Policy")
-	if p.status != 200 || !strings.Contains(p.body, `data-opbs-cookie="`+session.BrowserStateCookie("demo")+`"`) ||
-		!strings.Contains(p.body, `src="/static/check-session.js"`) || !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors https:") {
-		t.Fatalf("iframe: %d %q\n%s", p.status, csp, p.body)
+	p := b.Get(tp.endpoint("demo", "login-status-iframe.html"))
+	csp := p.Header.Get("Content-Security-Policy")
+	if p.Status != 200 || !strings.Contains(p.Body, `data-opbs-cookie="`+session.BrowserStateCookie("demo")+`"`) ||
+		!strings.Contains(p.Body, `src="/static/check-session.js"`) || !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors https:") {
+		t.Fatalf("iframe: %d %q\n%s", p.Status, csp, p.Body)
 	}
 	script, err := os.ReadFile("../web/static/check-session.js")
 	if err != nil {

@@ -157,7 +157,7 @@ func TestOIDCCResponseTypeMissing(t *testing.T) {
 	t.Parallel()
 	tp := newTestProvider(t)
 	tp.addWebClient(t, "web")
-	p := tp.newBrowser(t).get(tp.endpoint("demo", "auth") + "?" + url.Values{
+	p := tp.newBrowser(t).Get(tp.endpoint("demo", "auth") + "?" + url.Values{
 		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {"s1"},
 	}.Encode())
 	resp := callback(t, p)
@@ -275,7 +275,7 @@ func TestOIDCCEnsureRequestWithoutNonceSucceedsForCodeFlow(t *testing.T) {
 	t.Parallel()
 	tp, r, _ := aliceAndWeb(t)
 	b := tp.newBrowser(t)
-	p := b.login(b.get(r.conf.AuthCodeURL("s")), "alice", "correct horse battery")
+	p := b.Login(b.Get(r.conf.AuthCodeURL("s")), "alice", "correct horse battery")
 	resp := callback(t, p)
 	tok, idt := r.tokens(t, resp.Get("code"), "")
 	if idt == nil || idt.Nonce != "" || tok.AccessToken == "" {
@@ -357,12 +357,12 @@ func TestOIDCCLoginPageHonoursLocaleAndHint(t *testing.T) {
 	tp := newTestProvider(t)
 	secret := tp.addWebClient(t, "web")
 	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
-	p := tp.newBrowser(t).get(r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("ui_locales", "de"), oauth2.SetAuthURLParam("login_hint", "bob@example.com")))
-	if p.status != 200 || !strings.Contains(p.body, `lang="de"`) || !strings.Contains(p.body, "Anmelden") || !strings.Contains(p.body, `value="bob@example.com"`) {
-		t.Fatalf("login page:\n%s", p.body)
+	p := tp.newBrowser(t).Get(r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("ui_locales", "de"), oauth2.SetAuthURLParam("login_hint", "bob@example.com")))
+	if p.Status != 200 || !strings.Contains(p.Body, `lang="de"`) || !strings.Contains(p.Body, "Anmelden") || !strings.Contains(p.Body, `value="bob@example.com"`) {
+		t.Fatalf("login page:\n%s", p.Body)
 	}
 	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
-		if p.header.Get(h) == "" {
+		if p.Header.Get(h) == "" {
 			t.Errorf("login page without %s", h)
 		}
 	}

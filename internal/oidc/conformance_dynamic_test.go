@@ -98,11 +98,11 @@ func TestOIDCCEnsureRedirectURIInAuthorizationRequest(t *testing.T) {
 	t.Parallel()
 	tp := newTestProvider(t)
 	id, _ := dynamicClient(t, tp, md{"redirect_uris": []string{rpRedirect, "https://rp.example/cb2"}})
-	p := tp.newBrowser(t).get(tp.endpoint("demo", "auth") + "?" + url.Values{
+	p := tp.newBrowser(t).Get(tp.endpoint("demo", "auth") + "?" + url.Values{
 		"client_id": {id}, "response_type": {"code"}, "scope": {"openid"},
 	}.Encode())
-	if p.status != http.StatusBadRequest || p.header.Get("Location") != "" {
-		t.Fatalf("%d %q", p.status, p.header.Get("Location"))
+	if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+		t.Fatalf("%d %q", p.Status, p.Header.Get("Location"))
 	}
 }
 
@@ -116,20 +116,20 @@ func TestOIDCCRedirectURIQuery(t *testing.T) {
 	id, secret := dynamicClient(t, tp, md{"redirect_uris": []string{registered}})
 	b := tp.newBrowser(t)
 	auth := func(ru string) page {
-		return b.get(tp.endpoint("demo", "auth") + "?" + url.Values{
+		return b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
 			"client_id": {id}, "redirect_uri": {ru}, "response_type": {"code"}, "scope": {"openid"}, "state": {"q"},
 			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
 		}.Encode())
 	}
 	for name, ru := range map[string]string{"oidcc-redirect-uri-query-mismatch": "https://rp.example/cb?foo=baz", "oidcc-redirect-uri-query-added": registered + "&foo2=bar2"} {
-		if p := auth(ru); p.status != http.StatusBadRequest || p.header.Get("Location") != "" {
-			t.Errorf("%s: %d %q", name, p.status, p.header.Get("Location"))
+		if p := auth(ru); p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+			t.Errorf("%s: %d %q", name, p.Status, p.Header.Get("Location"))
 		}
 	}
-	p := b.login(auth(registered), "alice", "correct horse battery")
-	loc, _ := url.Parse(p.header.Get("Location"))
-	if p.status != http.StatusSeeOther || !strings.HasPrefix(loc.String(), registered+"&") || loc.Query().Get("foo") != "bar" || loc.Query().Get("code") == "" {
-		t.Fatalf("oidcc-redirect-uri-query-OK: %d %q", p.status, loc)
+	p := b.Login(auth(registered), "alice", "correct horse battery")
+	loc, _ := url.Parse(p.Header.Get("Location"))
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(loc.String(), registered+"&") || loc.Query().Get("foo") != "bar" || loc.Query().Get("code") == "" {
+		t.Fatalf("oidcc-redirect-uri-query-OK: %d %q", p.Status, loc)
 	}
 	_ = secret
 }
@@ -188,8 +188,8 @@ func TestOIDCCRequestURI(t *testing.T) {
 		}
 		ref := ds.publishRaw("/"+name+".jwt", []byte(raw))
 		b := tp.newBrowser(t)
-		p := b.get(tp.endpoint("demo", "auth") + "?" + url.Values{"client_id": {"web"}, "request_uri": {ref}, "response_type": {"code"}, "scope": {"openid"}}.Encode())
-		resp := callback(t, b.login(p, "alice", "correct horse battery"))
+		p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{"client_id": {"web"}, "request_uri": {ref}, "response_type": {"code"}, "scope": {"openid"}}.Encode())
+		resp := callback(t, b.Login(p, "alice", "correct horse battery"))
 		if resp.Get("state") != name {
 			t.Fatalf("%s: %v", name, resp)
 		}
@@ -198,7 +198,7 @@ func TestOIDCCRequestURI(t *testing.T) {
 	// A request_uri on a private address is refused by default (CONFORMANCE §4.18).
 	plain := newTestProvider(t)
 	plain.addWebClient(t, "web")
-	resp := callback(t, plain.newBrowser(t).get(plain.endpoint("demo", "auth")+"?"+url.Values{
+	resp := callback(t, plain.newBrowser(t).Get(plain.endpoint("demo", "auth")+"?"+url.Values{
 		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "request_uri": {ds.URL + "/x.jwt"}, "response_type": {"code"}, "scope": {"openid"},
 	}.Encode()))
 	if resp.Get("error") != "invalid_request_uri" {

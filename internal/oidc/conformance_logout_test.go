@@ -22,9 +22,9 @@ func TestOIDCCRPInitiatedLogout(t *testing.T) {
 			t.Fatalf("end_session_endpoint %q %v", doc.EndSession, err)
 		}
 		hint := s.tok.Extra("id_token").(string)
-		p := s.b.get(doc.EndSession + "?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {rpLogout}, "state": {"bye"}}.Encode())
-		if p.status != http.StatusSeeOther || p.header.Get("Location") != rpLogout+"?state=bye" {
-			t.Fatalf("logout: %d %q", p.status, p.header.Get("Location"))
+		p := s.b.Get(doc.EndSession + "?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {rpLogout}, "state": {"bye"}}.Encode())
+		if p.Status != http.StatusSeeOther || p.Header.Get("Location") != rpLogout+"?state=bye" {
+			t.Fatalf("logout: %d %q", p.Status, p.Header.Get("Location"))
 		}
 		resp, _ := s.silent(t, oauth2.SetAuthURLParam("prompt", "none"))
 		if resp.Get("error") != "login_required" {
@@ -53,9 +53,9 @@ func TestOIDCCRPInitiatedLogoutRefusesRedirects(t *testing.T) {
 		"hint signed by someone else": {"id_token_hint": {forged}, "post_logout_redirect_uri": {rpLogout}},
 		"uri without hint":            {"post_logout_redirect_uri": {rpLogout}},
 	} {
-		p := s.b.get(tp.endpoint("demo", "logout") + "?" + q.Encode())
-		if p.header.Get("Location") != "" || p.status == http.StatusSeeOther {
-			t.Errorf("%s: redirected to %q", name, p.header.Get("Location"))
+		p := s.b.Get(tp.endpoint("demo", "logout") + "?" + q.Encode())
+		if p.Header.Get("Location") != "" || p.Status == http.StatusSeeOther {
+			t.Errorf("%s: redirected to %q", name, p.Header.Get("Location"))
 		}
 	}
 	// Still logged in: none of the above ended the session.
@@ -64,13 +64,13 @@ func TestOIDCCRPInitiatedLogoutRefusesRedirects(t *testing.T) {
 	}
 	// No parameters at all: a confirmation page (a cross-site GET alone logs nobody out),
 	// then the user confirms and is logged out, on Signet's page.
-	p := s.b.get(tp.endpoint("demo", "logout"))
-	if p.status != 200 || !strings.Contains(p.body, `name="confirm"`) {
-		t.Fatalf("confirmation page: %d\n%s", p.status, p.body)
+	p := s.b.Get(tp.endpoint("demo", "logout"))
+	if p.Status != 200 || !strings.Contains(p.Body, `name="confirm"`) {
+		t.Fatalf("confirmation page: %d\n%s", p.Status, p.Body)
 	}
-	p = s.b.submit(p, "", url.Values{"confirm": {"yes"}})
-	if p.status != 200 || p.header.Get("Location") != "" {
-		t.Fatalf("confirmed logout: %d %q", p.status, p.header.Get("Location"))
+	p = s.b.Submit(p, "", url.Values{"confirm": {"yes"}})
+	if p.Status != 200 || p.Header.Get("Location") != "" {
+		t.Fatalf("confirmed logout: %d %q", p.Status, p.Header.Get("Location"))
 	}
 	if resp, _ := s.silent(t, oauth2.SetAuthURLParam("prompt", "none")); resp.Get("error") != "login_required" {
 		t.Fatalf("still logged in after confirmed logout: %v", resp)

@@ -21,7 +21,7 @@ func (s *signedIn) silent(t *testing.T, opts ...oauth2.AuthCodeOption) (url.Valu
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
 	opts = append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}, opts...)
-	return callback(t, s.b.get(s.rp.conf.AuthCodeURL("silent", opts...))), verifier
+	return callback(t, s.b.Get(s.rp.conf.AuthCodeURL("silent", opts...))), verifier
 }
 
 // oidcc-prompt-none-not-logged-in: login_required, redirected with state and iss.
@@ -30,7 +30,7 @@ func TestOIDCCPromptNoneNotLoggedIn(t *testing.T) {
 	tp := newTestProvider(t)
 	secret := tp.addWebClient(t, "web")
 	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
-	resp := callback(t, tp.newBrowser(t).get(r.conf.AuthCodeURL("s9", oauth2.SetAuthURLParam("prompt", "none"))))
+	resp := callback(t, tp.newBrowser(t).Get(r.conf.AuthCodeURL("s9", oauth2.SetAuthURLParam("prompt", "none"))))
 	if resp.Get("error") != "login_required" || resp.Get("state") != "s9" || resp.Get("iss") != tp.Issuer("demo") {
 		t.Fatalf("response %v", resp)
 	}
@@ -155,19 +155,19 @@ func TestOIDCCEnsureRegisteredRedirectURI(t *testing.T) {
 		`https://rp.example\@attacker.example/cb`, "https://rp.example/cb#frag", "http://rp.example/cb",
 		"http://localhost.attacker.example/cb", "http://localhost@attacker.example/cb", "http://localhost:8080@attacker.example/cb",
 	} {
-		p := b.get(tp.endpoint("demo", "auth") + "?" + url.Values{
+		p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
 			"client_id": {"web"}, "redirect_uri": {ru}, "response_type": {"code"}, "scope": {"openid"},
 		}.Encode())
-		if p.status != http.StatusBadRequest || p.header.Get("Location") != "" || !strings.Contains(p.body, "redirect_uri") {
-			t.Errorf("%s: %d Location=%q", ru, p.status, p.header.Get("Location"))
+		if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "redirect_uri") {
+			t.Errorf("%s: %d Location=%q", ru, p.Status, p.Header.Get("Location"))
 		}
 	}
 	// RFC 8252 §7.3: a registered loopback URI may change only its port.
-	p := b.get(tp.endpoint("demo", "auth") + "?" + url.Values{
+	p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
 		"client_id": {"web"}, "redirect_uri": {"http://localhost:51234/cb"}, "response_type": {"code"}, "scope": {"openid"}, "prompt": {"none"},
 	}.Encode())
-	if !strings.HasPrefix(p.header.Get("Location"), "http://localhost:51234/cb?") {
-		t.Fatalf("loopback with a port: %d %q", p.status, p.header.Get("Location"))
+	if !strings.HasPrefix(p.Header.Get("Location"), "http://localhost:51234/cb?") {
+		t.Fatalf("loopback with a port: %d %q", p.Status, p.Header.Get("Location"))
 	}
 }
 
@@ -178,11 +178,11 @@ func TestOIDCCEnsurePostRequestSucceeds(t *testing.T) {
 	tp, r, _ := aliceAndWeb(t)
 	verifier := oauth2.GenerateVerifier()
 	b := tp.newBrowser(t)
-	p := b.post(tp.endpoint("demo", "auth"), url.Values{
+	p := b.Post(tp.endpoint("demo", "auth"), url.Values{
 		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"},
 		"state": {"p1"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
 	})
-	resp := callback(t, b.login(p, "alice", "correct horse battery"))
+	resp := callback(t, b.Login(p, "alice", "correct horse battery"))
 	if resp.Get("state") != "p1" {
 		t.Fatalf("response %v", resp)
 	}
@@ -202,10 +202,10 @@ func TestOIDCCUnsignedRequestObjectSupported(t *testing.T) {
 		"code_challenge_method": "S256",
 	})
 	b := tp.newBrowser(t)
-	p := b.get(tp.endpoint("demo", "auth") + "?" + url.Values{
+	p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
 		"client_id": {"web"}, "response_type": {"code"}, "scope": {"openid"}, "request": {obj}, "state": {"plain"},
 	}.Encode())
-	resp := callback(t, b.login(p, "alice", "correct horse battery"))
+	resp := callback(t, b.Login(p, "alice", "correct horse battery"))
 	if resp.Get("state") != "from-object" {
 		t.Fatalf("response %v", resp)
 	}
@@ -214,7 +214,7 @@ func TestOIDCCUnsignedRequestObjectSupported(t *testing.T) {
 	}
 	// A request object naming another client is refused.
 	bad := unsignedJWT(map[string]any{"client_id": "other", "redirect_uri": rpRedirect})
-	resp = callback(t, b.get(tp.endpoint("demo", "auth")+"?"+url.Values{
+	resp = callback(t, b.Get(tp.endpoint("demo", "auth")+"?"+url.Values{
 		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}, "request": {bad},
 	}.Encode()))
 	if resp.Get("error") != "invalid_request_object" {
@@ -284,7 +284,7 @@ func TestOIDCCEnsureRequestWithValidPKCESucceeds(t *testing.T) {
 	if _, err := r.conf.Exchange(r.ctx, resp.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("wrong verifier: %v", err)
 	}
-	noChallenge := callback(t, b.get(r.conf.AuthCodeURL("x")))
+	noChallenge := callback(t, b.Get(r.conf.AuthCodeURL("x")))
 	if _, err := r.conf.Exchange(r.ctx, noChallenge.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("PKCE downgrade: %v", err)
 	}
@@ -303,8 +303,8 @@ func TestConcurrentCodeAndRefreshRedemption(t *testing.T) {
 		resp, verifier, _ := r.signIn(t, tp.newBrowser(t), "alice", "correct horse battery")
 		const n = 100
 		type result struct {
-			status int
-			body   map[string]any
+			Status int
+			Body   map[string]any
 		}
 		run := func(form url.Values) []result {
 			out := make([]result, n)
@@ -322,11 +322,11 @@ func TestConcurrentCodeAndRefreshRedemption(t *testing.T) {
 		wins, refresh := 0, ""
 		for _, res := range codeResults {
 			switch {
-			case res.status == 200:
+			case res.Status == 200:
 				wins++
-				refresh, _ = res.body["refresh_token"].(string)
-			case res.status >= 500 || res.body["error"] != "invalid_grant":
-				t.Fatalf("code redemption: %d %v", res.status, res.body)
+				refresh, _ = res.Body["refresh_token"].(string)
+			case res.Status >= 500 || res.Body["error"] != "invalid_grant":
+				t.Fatalf("code redemption: %d %v", res.Status, res.Body)
 			}
 		}
 		if wins != 1 {
@@ -340,10 +340,10 @@ func TestConcurrentCodeAndRefreshRedemption(t *testing.T) {
 		successors := map[string]int{}
 		for _, res := range run(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}) {
 			switch {
-			case res.status == 200:
-				successors[res.body["refresh_token"].(string)]++
-			case res.status >= 500 || res.body["error"] != "invalid_grant":
-				t.Fatalf("refresh: %d %v", res.status, res.body)
+			case res.Status == 200:
+				successors[res.Body["refresh_token"].(string)]++
+			case res.Status >= 500 || res.Body["error"] != "invalid_grant":
+				t.Fatalf("refresh: %d %v", res.Status, res.Body)
 			}
 		}
 		if len(successors) != 1 {

@@ -4,12 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/testutil"
 )
 
 // The relying party of the end-to-end tests: its redirect and logout URIs are never
@@ -121,107 +118,27 @@ func (r *rp) tokens(t testing.TB, code, verifier string) (*oauth2.Token, *gooidc
 	return tok, idt
 }
 
-// browser is a cookie-keeping HTTP client that follows redirects within Signet and stops
-// at the first redirect anywhere else (the relying party).
-type browser struct {
-	t    testing.TB
-	c    *http.Client
-	host string
-}
+// browser is Signet's test browser, stopping at redirects off the provider's host.
+type browser = testutil.Browser
+
+// page is a response the browser read.
+type page = testutil.Page
 
 func (tp *testProvider) newBrowser(t testing.TB) *browser {
-	jar, _ := cookiejar.New(nil)
 	u, _ := url.Parse(tp.srv.URL)
-	b := &browser{t: t, host: u.Host}
-	b.c = &http.Client{
-		Transport: tp.srv.Client().Transport, Jar: jar,
-		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-			if req.URL.Host != b.host {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}
-	return b
-}
-
-// page is a response read in full.
-type page struct {
-	status int
-	header http.Header
-	body   string
-	url    *url.URL
-}
-
-func (b *browser) do(req *http.Request) page {
-	b.t.Helper()
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return page{status: resp.StatusCode, header: resp.Header, body: string(body), url: resp.Request.URL}
-}
-
-func (b *browser) get(u string) page {
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	return b.do(req)
-}
-
-func (b *browser) post(u string, form url.Values) page {
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-var (
-	formRE  = regexp.MustCompile(`(?s)<form method="post" action="([^"]+)">(.*?)</form>`)
-	inputRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-)
-
-// submit fills the page's form whose hidden step (or, without steps, the first form)
-// matches step, and posts it with fields added.
-func (b *browser) submit(p page, step string, fields url.Values) page {
-	b.t.Helper()
-	for _, m := range formRE.FindAllStringSubmatch(p.body, -1) {
-		form := url.Values{}
-		for _, in := range inputRE.FindAllStringSubmatch(m[2], -1) {
-			form.Set(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
-		}
-		if step != "" && form.Get("step") != step {
-			continue
-		}
-		for k, v := range fields {
-			form[k] = v
-		}
-		action, err := p.url.Parse(html.UnescapeString(m[1]))
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		return b.post(action.String(), form)
-	}
-	b.t.Fatalf("no form for step %q on page %s (%d):\n%s", step, p.url, p.status, p.body)
-	return page{}
-}
-
-// login fills the username and password pages.
-func (b *browser) login(p page, username, pw string) page {
-	b.t.Helper()
-	p = b.submit(p, "username", url.Values{"username": {username}})
-	return b.submit(p, "password", url.Values{"password": {pw}})
+	return testutil.NewBrowser(t, tp.srv.Client().Transport, u.Host)
 }
 
 // callback returns the parameters of an authorization response that redirected to the
 // relying party, from the query or the fragment.
 func callback(t testing.TB, p page) url.Values {
 	t.Helper()
-	if p.status != http.StatusSeeOther {
-		t.Fatalf("want a 303 to the client, got %d at %s:\n%s", p.status, p.url, p.body)
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("want a 303 to the client, got %d at %s:\n%s", p.Status, p.URL, p.Body)
 	}
-	loc, err := url.Parse(p.header.Get("Location"))
+	loc, err := url.Parse(p.Header.Get("Location"))
 	if err != nil || !strings.HasPrefix(loc.String(), rpRedirect) && !strings.HasPrefix(loc.String(), rpLogout) {
-		t.Fatalf("redirect to %q", p.header.Get("Location"))
+		t.Fatalf("redirect to %q", p.Header.Get("Location"))
 	}
 	if loc.Fragment != "" {
 		v, _ := url.ParseQuery(loc.Fragment)
@@ -236,9 +153,9 @@ func (r *rp) signIn(t testing.TB, b *browser, username, pw string, opts ...oauth
 	t.Helper()
 	verifier, nonce = oauth2.GenerateVerifier(), RandomToken(12)
 	opts = append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), gooidc.Nonce(nonce)}, opts...)
-	p := b.get(r.conf.AuthCodeURL("st-"+nonce, opts...))
-	if p.status == http.StatusOK && strings.Contains(p.body, `value="username"`) {
-		p = b.login(p, username, pw)
+	p := b.Get(r.conf.AuthCodeURL("st-"+nonce, opts...))
+	if p.Status == http.StatusOK && strings.Contains(p.Body, `value="username"`) {
+		p = b.Login(p, username, pw)
 	}
 	return callback(t, p), verifier, nonce
 }

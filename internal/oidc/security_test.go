@@ -33,15 +33,15 @@ func TestLoginDoesNotEnumerateAccounts(t *testing.T) {
 	tp, r, _ := aliceAndWeb(t)
 	answer := func(user string) page {
 		b := tp.newBrowser(t)
-		p := b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-		return b.login(p, user, "wrong password!")
+		p := b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		return b.Login(p, user, "wrong password!")
 	}
 	known, unknown := answer("alice"), answer("mallory")
 	norm := func(p page) string {
-		return strings.ReplaceAll(perRequest.ReplaceAllString(p.body, ""), "mallory", "alice")
+		return strings.ReplaceAll(perRequest.ReplaceAllString(p.Body, ""), "mallory", "alice")
 	}
-	if known.status != unknown.status || norm(known) != norm(unknown) || known.status != http.StatusUnauthorized {
-		t.Fatalf("known %d / unknown %d differ:\n%s\n---\n%s", known.status, unknown.status, known.body, unknown.body)
+	if known.Status != unknown.Status || norm(known) != norm(unknown) || known.Status != http.StatusUnauthorized {
+		t.Fatalf("known %d / unknown %d differ:\n%s\n---\n%s", known.Status, unknown.Status, known.Body, unknown.Body)
 	}
 }
 
@@ -58,12 +58,12 @@ func TestConcurrentWrongPasswordsLock(t *testing.T) {
 		browsers := make([]*browser, n)
 		for i := range n {
 			browsers[i] = tp.newBrowser(t)
-			p := browsers[i].get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-			pages[i] = browsers[i].submit(p, "username", url.Values{"username": {"alice"}})
+			p := browsers[i].Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+			pages[i] = browsers[i].Submit(p, "username", url.Values{"username": {"alice"}})
 		}
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { browsers[i].submit(pages[i], "password", url.Values{"password": {"wrong"}}) })
+			wg.Go(func() { browsers[i].Submit(pages[i], "password", url.Values{"password": {"wrong"}}) })
 		}
 		wg.Wait()
 		got, err := tp.st.GetUser(context.Background(), "demo", u.ID)
@@ -74,9 +74,9 @@ func TestConcurrentWrongPasswordsLock(t *testing.T) {
 			t.Fatalf("not locked after %d concurrent failures (threshold %d): %+v", n, login.DefaultLockoutThreshold, got)
 		}
 		b := tp.newBrowser(t)
-		p := b.login(b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))), "alice", "correct horse battery")
-		if p.status != http.StatusUnauthorized {
-			t.Fatalf("locked user signed in: %d", p.status)
+		p := b.Login(b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))), "alice", "correct horse battery")
+		if p.Status != http.StatusUnauthorized {
+			t.Fatalf("locked user signed in: %d", p.Status)
 		}
 	})
 }
@@ -101,15 +101,15 @@ func TestTOTPSecondFactor(t *testing.T) {
 	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
 	b := tp.newBrowser(t)
 	verifier := oauth2.GenerateVerifier()
-	p := b.login(b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "correct horse battery")
-	if p.status != 200 || !strings.Contains(p.body, `name="otp"`) {
-		t.Fatalf("no TOTP page after the password: %d\n%s", p.status, p.body)
+	p := b.Login(b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "correct horse battery")
+	if p.Status != 200 || !strings.Contains(p.Body, `name="otp"`) {
+		t.Fatalf("no TOTP page after the password: %d\n%s", p.Status, p.Body)
 	}
-	if bad := b.submit(p, "otp", url.Values{"otp": {"000000"}}); bad.status != http.StatusUnauthorized {
-		t.Fatalf("wrong code: %d", bad.status)
+	if bad := b.Submit(p, "otp", url.Values{"otp": {"000000"}}); bad.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong code: %d", bad.Status)
 	}
 	code := totpNow(t, key.Secret)
-	resp := callback(t, b.submit(p, "otp", url.Values{"otp": {code}}))
+	resp := callback(t, b.Submit(p, "otp", url.Values{"otp": {code}}))
 	_, idt := r.tokens(t, resp.Get("code"), verifier)
 	var c struct {
 		AMR []string `json:"amr"`
@@ -121,9 +121,9 @@ func TestTOTPSecondFactor(t *testing.T) {
 	}
 	// The same code again, in a new login, is refused.
 	b2 := tp.newBrowser(t)
-	p = b2.login(b2.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "correct horse battery")
-	if again := b2.submit(p, "otp", url.Values{"otp": {code}}); again.status != http.StatusUnauthorized {
-		t.Fatalf("reused TOTP code: %d", again.status)
+	p = b2.Login(b2.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "correct horse battery")
+	if again := b2.Submit(p, "otp", url.Values{"otp": {code}}); again.Status != http.StatusUnauthorized {
+		t.Fatalf("reused TOTP code: %d", again.Status)
 	}
 }
 
@@ -140,20 +140,20 @@ func TestConsentPage(t *testing.T) {
 	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
 	b := tp.newBrowser(t)
 	verifier := oauth2.GenerateVerifier()
-	consent := b.login(b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "correct horse battery")
+	consent := b.Login(b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "correct horse battery")
 	for _, want := range []string{`name="decision"`, "https://rp.example/logo.png", "https://rp.example/policy", "https://rp.example/tos", "<li>email</li>"} {
-		if !strings.Contains(consent.body, want) {
-			t.Fatalf("consent page lacks %q:\n%s", want, consent.body)
+		if !strings.Contains(consent.Body, want) {
+			t.Fatalf("consent page lacks %q:\n%s", want, consent.Body)
 		}
 	}
-	if resp := callback(t, b.submit(consent, "", url.Values{"decision": {"deny"}})); resp.Get("error") != "access_denied" {
+	if resp := callback(t, b.Submit(consent, "", url.Values{"decision": {"deny"}})); resp.Get("error") != "access_denied" {
 		t.Fatalf("deny: %v", resp)
 	}
-	p := b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
-	resp := callback(t, b.submit(p, "", url.Values{"decision": {"allow"}}))
+	p := b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	resp := callback(t, b.Submit(p, "", url.Values{"decision": {"allow"}}))
 	r.tokens(t, resp.Get("code"), verifier)
 	// Remembered: the next request is silent.
-	if resp := callback(t, b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none")))); resp.Get("code") == "" {
+	if resp := callback(t, b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none")))); resp.Get("code") == "" {
 		t.Fatalf("consent not remembered: %v", resp)
 	}
 }
@@ -167,14 +167,14 @@ func TestPendingLoginBoundToBrowser(t *testing.T) {
 	secret := tp.addWebClient(t, "web")
 	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
 	victim := tp.newBrowser(t)
-	p := victim.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	p := victim.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	attacker := tp.newBrowser(t)
-	if q := attacker.get(p.url.String()); q.status != http.StatusBadRequest || strings.Contains(q.body, `name="step"`) {
-		t.Fatalf("another browser opened the pending login: %d", q.status)
+	if q := attacker.Get(p.URL.String()); q.Status != http.StatusBadRequest || strings.Contains(q.Body, `name="step"`) {
+		t.Fatalf("another browser opened the pending login: %d", q.Status)
 	}
 	// Nor can the form be posted from another browser, even with a valid CSRF token.
-	if q := attacker.submit(p, "username", url.Values{"username": {"mallory"}}); q.status != http.StatusBadRequest {
-		t.Fatalf("another browser posted the login form: %d", q.status)
+	if q := attacker.Submit(p, "username", url.Values{"username": {"mallory"}}); q.Status != http.StatusBadRequest {
+		t.Fatalf("another browser posted the login form: %d", q.Status)
 	}
 }
 
@@ -185,9 +185,9 @@ func TestLoginFormsNeedCSRF(t *testing.T) {
 	secret := tp.addWebClient(t, "web")
 	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
 	b := tp.newBrowser(t)
-	p := b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-	if q := b.post(p.url.String(), url.Values{"step": {"username"}, "username": {"alice"}}); q.status != http.StatusBadRequest {
-		t.Fatalf("form without CSRF token: %d", q.status)
+	p := b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if q := b.Post(p.URL.String(), url.Values{"step": {"username"}, "username": {"alice"}}); q.Status != http.StatusBadRequest {
+		t.Fatalf("form without CSRF token: %d", q.Status)
 	}
 }
 
@@ -198,10 +198,10 @@ func TestSessionCookie(t *testing.T) {
 	b := tp.newBrowser(t)
 	var cookies []string
 	for range 2 {
-		p := b.get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login")))
-		p = b.submit(p, "username", url.Values{"username": {"alice"}})
-		p = b.submit(p, "password", url.Values{"password": {"correct horse battery"}})
-		for _, sc := range p.header.Values("Set-Cookie") {
+		p := b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login")))
+		p = b.Submit(p, "username", url.Values{"username": {"alice"}})
+		p = b.Submit(p, "password", url.Values{"password": {"correct horse battery"}})
+		for _, sc := range p.Header.Values("Set-Cookie") {
 			if strings.HasPrefix(sc, "__Host-signet_session_demo=") {
 				for _, attr := range []string{"Secure", "HttpOnly", "SameSite=Lax", "Path=/"} {
 					if !strings.Contains(sc, attr) {
@@ -226,11 +226,11 @@ func TestResponseModes(t *testing.T) {
 	if resp.Get("code") == "" {
 		t.Fatalf("fragment: %v", resp)
 	}
-	p := s.b.get(s.rp.conf.AuthCodeURL("fp", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("response_mode", "form_post")))
-	csp := p.header.Get("Content-Security-Policy")
-	if p.status != 200 || !strings.Contains(p.body, `action="https://rp.example/cb"`) || !strings.Contains(p.body, `name="code"`) ||
-		!strings.Contains(p.body, `name="iss"`) || !strings.Contains(csp, "form-action https://rp.example") || !strings.Contains(csp, "script-src 'sha256-") {
-		t.Fatalf("form_post: %d %q\n%s", p.status, csp, p.body)
+	p := s.b.Get(s.rp.conf.AuthCodeURL("fp", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("response_mode", "form_post")))
+	csp := p.Header.Get("Content-Security-Policy")
+	if p.Status != 200 || !strings.Contains(p.Body, `action="https://rp.example/cb"`) || !strings.Contains(p.Body, `name="code"`) ||
+		!strings.Contains(p.Body, `name="iss"`) || !strings.Contains(csp, "form-action https://rp.example") || !strings.Contains(csp, "script-src 'sha256-") {
+		t.Fatalf("form_post: %d %q\n%s", p.Status, csp, p.Body)
 	}
 }
 
@@ -395,7 +395,7 @@ func TestPublicClient(t *testing.T) {
 	}
 	r := tp.newRP(t, "spa", "", oauth2.AuthStyleInParams)
 	b := tp.newBrowser(t)
-	if resp := callback(t, b.get(r.conf.AuthCodeURL("s"))); resp.Get("error") != "invalid_request" {
+	if resp := callback(t, b.Get(r.conf.AuthCodeURL("s"))); resp.Get("error") != "invalid_request" {
 		t.Fatalf("public client without PKCE: %v", resp)
 	}
 	resp, verifier, _ := r.signIn(t, b, "alice", "correct horse battery")
