@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -226,5 +228,52 @@ func TestAdminLoginDenied(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, env, "admin", "login", "--url", idp.srv.URL, "--ca-file", idp.caFile(t), "--timeout", "1ms"); code != exitFailure || !strings.Contains(errOut, "no sign-in arrived") {
 		t.Fatalf("login timeout: %d %s", code, errOut)
+	}
+}
+
+// TestAdminLoginThroughTheLoginPage: `signet admin login` against a real dev server. The
+// administrator signs in on Signet's own login page with the one-time password printed
+// at first start; the browser lands on the CLI's loopback callback; the saved token then
+// drives the admin API.
+func TestAdminLoginThroughTheLoginPage(t *testing.T) {
+	t.Parallel()
+	dir, out := devServerWithOutput(t)
+	public, adminURL, password := "", "", ""
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "PUBLIC" {
+			public = f[1]
+		}
+		if len(f) == 2 && f[0] == "ADMIN" {
+			adminURL = f[1]
+		}
+		if _, rest, ok := strings.Cut(line, "one-time password "); ok {
+			password = strings.Fields(rest)[0]
+		}
+	}
+	if public == "" || password == "" {
+		t.Fatalf("no PUBLIC URL or administrator password in:\n%s", out)
+	}
+	ca := filepath.Join(dir, "dev-ca", "ca.pem")
+	env := []string{envAdminCredentials + "=" + filepath.Join(t.TempDir(), "credentials.json")}
+	authURL, exit, stdout := startLogin(t, env, "--url", public, "--ca-file", ca, "--timeout", "1m")
+
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	b := testutil.NewBrowser(t, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}, "")
+	p := b.Login(b.Get(authURL), "admin", password)
+	if p.Status != http.StatusOK || !strings.HasPrefix(p.URL.String(), "http://127.0.0.1:") {
+		t.Fatalf("after the login page: %d at %s\n%s", p.Status, p.URL, p.Body)
+	}
+	if code := waitExit(t, exit); code != exitOK {
+		t.Fatalf("login exit %d: %s", code, stdout)
+	}
+	code, list, errOut := runCLI(t, env, "admin", "realm", "list", "--url", adminURL)
+	if code != exitOK || !strings.Contains(list, "master") || !strings.Contains(list, "demo") {
+		t.Fatalf("realm list with the login's token: %d %s %s", code, list, errOut)
 	}
 }

@@ -22,6 +22,13 @@ import (
 // listeners are up by then).
 func devServer(t *testing.T) string {
 	t.Helper()
+	dir, _ := devServerWithOutput(t)
+	return dir
+}
+
+// devServerWithOutput is devServer that also returns what the server printed.
+func devServerWithOutput(t *testing.T) (string, *testutil.SyncBuffer) {
+	t.Helper()
 	dir := t.TempDir()
 	env := []string{"SIGNET_DATA_DIR=" + dir}
 	for _, ep := range config.Endpoints {
@@ -48,7 +55,7 @@ func devServer(t *testing.T) string {
 		_, err := os.Stat(filepath.Join(dir, server.BootstrapFile))
 		return err == nil && strings.Contains(stdout.String(), "Admin API:")
 	}, "the dev server did not come up:\n%s", &stderr)
-	return dir
+	return dir, &stdout
 }
 
 // adminEnv is the environment of admin commands against the dev server in dir: the data
