@@ -23,6 +23,9 @@ type Interaction struct {
 	ForceLogin bool
 	// ForceConsent: prompt=consent.
 	ForceConsent bool
+	// RedirectOrigin is the origin of the client's redirect URI, where the last form
+	// submission ends up (the pages' CSP form-action must allow it).
+	RedirectOrigin string
 }
 
 // Flow is the protocol side of a login: the OpenID provider implements it. The login

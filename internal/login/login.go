@@ -202,7 +202,8 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, locale string, stat
 
 func (p *Pages) show(w http.ResponseWriter, q *request, status int, page, titleKey string, v view) {
 	v.Action, v.CSRF, v.Client = q.action, p.csrf.Token("login:"+q.ix.ID), newClientView(q.ix.Client)
-	if err := p.render.RenderView(w, status, web.View{Name: page, Locale: q.locale, TitleKey: titleKey, Data: v}); err != nil {
+	view := web.View{Name: page, Locale: q.locale, TitleKey: titleKey, Data: v, FormActions: []string{q.ix.RedirectOrigin}}
+	if err := p.render.RenderView(w, status, view); err != nil {
 		p.log.Error("render login page", "page", page, "err", err)
 	}
 }

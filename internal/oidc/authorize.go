@@ -301,13 +301,9 @@ var formPostScriptHash = func() string {
 }()
 
 func (p *Provider) formPost(w http.ResponseWriter, action string, params url.Values) {
-	origin := action
-	if u, err := url.Parse(action); err == nil && u.Scheme != "" && u.Host != "" {
-		origin = u.Scheme + "://" + u.Host
-	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+formPostScriptHash+
-		"; form-action "+origin+"; frame-ancestors 'none'; base-uri 'none'")
+		"; form-action "+origin(action)+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -320,6 +316,15 @@ func (p *Provider) formPost(w http.ResponseWriter, action string, params url.Val
 		Action string
 		Params url.Values
 	}{action, params})
+}
+
+// origin is the scheme://host[:port] of an absolute http(s) URI, or "" for anything else.
+func origin(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // Interaction implements login.Flow.
@@ -337,7 +342,7 @@ func (p *Provider) Interaction(ctx context.Context, r *http.Request, realm store
 	}
 	return login.Interaction{
 		ID: a.ID, Client: c, Scopes: a.Scopes, LoginHint: a.LoginHint, UILocales: a.UILocales,
-		ForceLogin: a.ForceLogin, ForceConsent: a.hasPrompt("consent"),
+		ForceLogin: a.ForceLogin, ForceConsent: a.hasPrompt("consent"), RedirectOrigin: origin(a.RedirectURI),
 	}, nil
 }
 

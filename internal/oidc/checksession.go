@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
-	"net/url"
 
 	"github.com/signet-auth/signet/internal/session"
 	"github.com/signet-auth/signet/internal/store"
@@ -42,11 +41,7 @@ func (p *Provider) checkSession(w http.ResponseWriter, r *http.Request) {
 // sessionState is the session_state authorization response parameter (OIDC Session
 // Management §4.2) for client on the origin of redirectURI.
 func sessionState(clientID, redirectURI string, s store.Session) string {
-	origin := redirectURI
-	if u, err := url.Parse(redirectURI); err == nil && u.Scheme != "" && u.Host != "" {
-		origin = u.Scheme + "://" + u.Host
-	}
 	salt := RandomToken(12)
-	sum := sha256.Sum256([]byte(clientID + " " + origin + " " + session.BrowserState(s) + " " + salt))
+	sum := sha256.Sum256([]byte(clientID + " " + origin(redirectURI) + " " + session.BrowserState(s) + " " + salt))
 	return base64.RawURLEncoding.EncodeToString(sum[:]) + "." + salt
 }

@@ -70,7 +70,7 @@ func (p *Provider) logoutErr(w http.ResponseWriter, r *http.Request) error {
 	if !confirmed && browser != "" {
 		if r.Method != http.MethodPost || v.Get("confirm") == "" {
 			return p.render.RenderView(w, http.StatusOK, web.View{
-				Name: "logout_confirm", Locale: locale, TitleKey: "logout.title",
+				Name: "logout_confirm", Locale: locale, TitleKey: "logout.title", FormActions: []string{origin(redirect)},
 				Data: map[string]any{
 					"Action": p.Issuer(realm.Name) + "/protocol/openid-connect/logout",
 					"CSRF":   p.csrf.Token("logout:" + browser),

@@ -114,6 +114,10 @@ type View struct {
 	TitleKey string
 	// Data is the page's own data, the dot of its "content" template.
 	Data any
+	// FormActions are origins (scheme://host[:port]) the page's forms may end up at besides
+	// its own: CSP form-action also governs the redirects after a submission, so a login
+	// form whose answer redirects to the client must name the client's origin.
+	FormActions []string
 }
 
 // Render writes page name in English with data, the security headers and the status code.
@@ -125,7 +129,30 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, name, title string,
 // RenderView writes v in its locale with the security headers and the status code.
 func (r *Renderer) RenderView(w http.ResponseWriter, status int, v View) error {
 	locale := r.catalog.resolve(v.Locale)
+	if len(v.FormActions) > 0 {
+		w.Header().Set("Content-Security-Policy", CSPWithFormActions(v.FormActions))
+	}
 	return r.render(w, status, v.Name, locale, r.catalog.T(locale, v.TitleKey), v.Data)
+}
+
+// CSPWithFormActions is ContentSecurityPolicy with more form-action sources. Anything that
+// is not a plain origin is dropped, so no value can add a directive.
+func CSPWithFormActions(origins []string) string {
+	sources := "form-action 'self'"
+	for _, o := range origins {
+		if isOrigin(o) {
+			sources += " " + o
+		}
+	}
+	return strings.Replace(ContentSecurityPolicy, "form-action 'self'", sources, 1)
+}
+
+func isOrigin(o string) bool {
+	rest, ok := strings.CutPrefix(o, "https://")
+	if !ok {
+		rest, ok = strings.CutPrefix(o, "http://")
+	}
+	return ok && rest != "" && !strings.ContainsAny(rest, " ;,/'\"\\\t\r\n")
 }
 
 // render executes into a buffer first, so a template error never leaves half a page.
@@ -139,8 +166,13 @@ func (r *Renderer) render(w http.ResponseWriter, status int, name, locale, title
 	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}
-	SecurityHeaders(w.Header())
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	csp := h.Get("Content-Security-Policy")
+	SecurityHeaders(h)
+	if csp != "" {
+		h.Set("Content-Security-Policy", csp) // RenderView's, with the page's form actions
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", locale)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

@@ -265,3 +265,14 @@ func TestFormBuildingBlocks(t *testing.T) {
 		t.Errorf("posted token refused: %v", err)
 	}
 }
+
+// CSPWithFormActions adds origins to form-action only, and drops anything that could
+// smuggle in a directive.
+func TestCSPWithFormActions(t *testing.T) {
+	t.Parallel()
+	got := CSPWithFormActions([]string{"https://rp.example", "http://127.0.0.1:8080", "", "https://x; script-src *", "javascript:alert(1)", "https://a/b"})
+	if !strings.Contains(got, "form-action 'self' https://rp.example http://127.0.0.1:8080;") || strings.Contains(got, "script-src *") ||
+		strings.Contains(got, "javascript") || strings.Contains(got, "https://a/b") || strings.Count(got, "form-action") != 1 {
+		t.Fatalf("CSP %q", got)
+	}
+}

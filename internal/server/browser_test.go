@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/testutil"
+)
+
+// demoRP is a relying party on a plain-http loopback port, as a developer's app would
+// run next to `signet serve --dev`: /start sends the browser to Signet, /callback redeems
+// the code with golang.org/x/oauth2, verifies the ID token with go-oidc and greets the
+// user by name.
+func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
+	t.Helper()
+	ctx := gooidc.ClientContext(context.Background(), httpClient)
+	issuer := s.URL(config.Public) + "/realms/demo"
+	provider, err := gooidc.NewProvider(ctx, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		pending = map[string]string{} // state → PKCE verifier
+	)
+	mux := http.NewServeMux()
+	rp := httptest.NewServer(mux)
+	t.Cleanup(rp.Close)
+	conf := oauth2.Config{
+		ClientID: s.demo.ClientID, ClientSecret: s.demo.Secret, Endpoint: provider.Endpoint(),
+		RedirectURL: rp.URL + "/callback", Scopes: []string{"openid", "profile", "email"},
+	}
+	mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
+		state, verifier := oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
+		mu.Lock()
+		pending[state] = verifier
+		mu.Unlock()
+		http.Redirect(w, r, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	})
+	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		verifier, ok := pending[r.URL.Query().Get("state")]
+		delete(pending, r.URL.Query().Get("state"))
+		mu.Unlock()
+		if !ok || r.URL.Query().Get("iss") != issuer {
+			http.Error(w, "bad state or issuer", http.StatusBadRequest)
+			return
+		}
+		tok, err := conf.Exchange(ctx, r.URL.Query().Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		idt, err := provider.Verifier(&gooidc.Config{ClientID: conf.ClientID}).Verify(ctx, raw)
+		var claims struct {
+			Username string `json:"preferred_username"`
+		}
+		if err == nil {
+			err = idt.Claims(&claims)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, `<!doctype html><title>RP</title><p id="who">Hello %s</p>`, claims.Username)
+	})
+	return rp
+}
+
+// TestBrowserSignIn: headless Chromium signs the dev demo user in to a relying party
+// through Signet's login pages, with JavaScript on and off (the pages need none), in
+// English and German, and the strict CSP refuses nothing the pages use.
+func TestBrowserSignIn(t *testing.T) {
+	chromium := testutil.Chromium(t)
+	t.Parallel()
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	cfg.Dev = true
+	s := startServer(t, cfg)
+	rp := demoRP(t, s, client(pool(p.serverCA), 0, nil))
+
+	for _, tc := range []struct {
+		name, lang, heading string
+		js                  bool
+	}{
+		{"javascript", "en-US", "Sign in", true},
+		{"no javascript", "de-DE", "Anmelden", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+				chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+				// The dev CA is the test's own; the browser is told to accept it.
+				chromedp.Flag("ignore-certificate-errors", true),
+				chromedp.Flag("lang", tc.lang), chromedp.Flag("accept-lang", tc.lang),
+			)...)
+			defer cancel()
+			ctx, cancel := chromedp.NewContext(alloc)
+			defer cancel()
+			var (
+				mu       sync.Mutex
+				problems []string
+			)
+			chromedp.ListenTarget(ctx, func(ev any) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch e := ev.(type) {
+				case *cdplog.EventEntryAdded:
+					if strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Level == cdplog.LevelError && e.Entry.Source == cdplog.SourceSecurity {
+						problems = append(problems, e.Entry.Text)
+					}
+				case *runtime.EventExceptionThrown:
+					problems = append(problems, e.ExceptionDetails.Text)
+				}
+			})
+			var heading, who string
+			submit := `form:not(.secondary) button[type=submit]`
+			if err := chromedp.Run(ctx); err != nil { // starts the browser
+				t.Fatal(err)
+			}
+			steps := []chromedp.Action{
+				cdplog.Enable(),
+				emulation.SetScriptExecutionDisabled(!tc.js),
+				chromedp.Navigate(rp.URL + "/start"),
+				chromedp.WaitVisible("#username", chromedp.ByID),
+				chromedp.Text("h1", &heading, chromedp.ByQuery),
+				chromedp.SendKeys("#username", s.demoUser.Username, chromedp.ByID),
+				chromedp.Click(submit, chromedp.ByQuery),
+				chromedp.WaitVisible("#password", chromedp.ByID),
+				chromedp.SendKeys("#password", s.demoUser.Password, chromedp.ByID),
+				chromedp.Click(submit, chromedp.ByQuery),
+				chromedp.WaitVisible("#who", chromedp.ByID),
+				chromedp.Text("#who", &who, chromedp.ByID),
+			}
+			for i, step := range steps {
+				stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				err := chromedp.Run(stepCtx, step)
+				cancel()
+				if err != nil {
+					var loc, html string
+					_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+					t.Fatalf("browser step %d: %v\nat %s\n%s", i, err, loc, html)
+				}
+			}
+			if who != "Hello "+s.demoUser.Username {
+				t.Fatalf("relying party says %q", who)
+			}
+			if heading != tc.heading {
+				t.Errorf("login page heading %q, want %q", heading, tc.heading)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(problems) > 0 {
+				t.Fatalf("the browser reported: %q", problems)
+			}
+		})
+	}
+}
