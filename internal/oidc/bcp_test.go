@@ -97,39 +97,39 @@ func freshTokens(t *testing.T, tp *testProvider, r *rp) *oauth2.Token {
 
 // Rotation is a per-client policy: a client without it keeps its refresh token.
 func TestRefreshWithoutRotation(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	secret := tp.addWebClient(t, "web", func(c *store.Client) { c.RefreshRotation = false })
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
-	tok := freshTokens(t, tp, r)
-	for range 3 {
-		next, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
-		if err != nil || next.RefreshToken != tok.RefreshToken {
-			t.Fatalf("non-rotating refresh: %v", err)
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		tp.addUser(t, "alice", "correct horse battery")
+		secret := tp.addWebClient(t, "web", func(c *store.Client) { c.RefreshRotation = false })
+		r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+		tok := freshTokens(t, tp, r)
+		for range 3 {
+			next, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+			if err != nil || next.RefreshToken != tok.RefreshToken {
+				t.Fatalf("non-rotating refresh: %v", err)
+			}
 		}
-	}
+	})
 }
 
 // CONFORMANCE §4.3: a script URL that reached the store some other way is never
 // rendered into a form_post page.
 func TestFormPostNeverRendersScriptURLs(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	for _, ru := range []string{"javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,<script>alert(1)</script>"} {
-		id := "c" + RandomToken(6)
-		if _, err := tp.st.CreateClient(context.Background(), store.Client{
-			Realm: "demo", ID: id, Enabled: true, AuthMethod: AuthClientSecretBasic, RedirectURIs: []string{ru},
-			GrantTypes: []string{"authorization_code"}, Scopes: allScopes,
-		}); err != nil {
-			t.Fatal(err)
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		tp.addUser(t, "alice", "correct horse battery")
+		for _, ru := range []string{"javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,<script>alert(1)</script>"} {
+			id := "c" + RandomToken(6)
+			if _, err := tp.st.CreateClient(context.Background(), store.Client{
+				Realm: "demo", ID: id, Enabled: true, AuthMethod: AuthClientSecretBasic, RedirectURIs: []string{ru},
+				GrantTypes: []string{"authorization_code"}, Scopes: allScopes,
+			}); err != nil {
+				t.Fatal(err)
+			}
+			b := tp.newBrowser(t)
+			p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{"client_id": {id}, "redirect_uri": {ru}, "response_type": {"code"},
+				"scope": {"openid"}, "response_mode": {"form_post"}}.Encode())
+			if strings.Contains(strings.ToLower(p.Body), "javascript:") || strings.Contains(p.Body, "data:text") || strings.Contains(strings.ToLower(p.Header.Get("Location")), "javascript:") {
+				t.Errorf("%s rendered: %d %q\n%s", ru, p.Status, p.Header.Get("Location"), p.Body)
+			}
 		}
-		b := tp.newBrowser(t)
-		p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{"client_id": {id}, "redirect_uri": {ru}, "response_type": {"code"},
-			"scope": {"openid"}, "response_mode": {"form_post"}}.Encode())
-		if strings.Contains(strings.ToLower(p.Body), "javascript:") || strings.Contains(p.Body, "data:text") || strings.Contains(strings.ToLower(p.Header.Get("Location")), "javascript:") {
-			t.Errorf("%s rendered: %d %q\n%s", ru, p.Status, p.Header.Get("Location"), p.Body)
-		}
-	}
+	})
 }

@@ -92,39 +92,39 @@ func rawCodeExchange(t *testing.T, tp *testProvider, r *rp, style oauth2.AuthSty
 
 // oidcc-discovery-endpoint-verification (Config profile).
 func TestOIDCCDiscoveryEndpointVerification(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	r := tp.newRP(t, "x", "", oauth2.AuthStyleInHeader)
-	var doc map[string]any
-	if err := r.provider.Claims(&doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc["issuer"] != tp.Issuer("demo") {
-		t.Fatalf("issuer %v", doc["issuer"])
-	}
-	for _, k := range []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint", "revocation_endpoint", "introspection_endpoint"} {
-		if s, _ := doc[k].(string); !strings.HasPrefix(s, "https://") {
-			t.Errorf("%s = %v, want an https URL", k, doc[k])
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		r := tp.newRP(t, "x", "", oauth2.AuthStyleInHeader)
+		var doc map[string]any
+		if err := r.provider.Claims(&doc); err != nil {
+			t.Fatal(err)
 		}
-	}
-	has := func(k, v string) bool {
-		list, _ := doc[k].([]any)
-		return slices.Contains(list, any(v))
-	}
-	for k, v := range map[string]string{
-		"scopes_supported": "openid", "response_types_supported": "code", "subject_types_supported": "public",
-		"id_token_signing_alg_values_supported": "RS256", "code_challenge_methods_supported": "S256",
-	} {
-		if !has(k, v) {
-			t.Errorf("%s lacks %s: %v", k, v, doc[k])
+		if doc["issuer"] != tp.Issuer("demo") {
+			t.Fatalf("issuer %v", doc["issuer"])
 		}
-	}
-	if has("id_token_signing_alg_values_supported", "none") || has("code_challenge_methods_supported", "plain") {
-		t.Error("discovery offers none or plain")
-	}
-	if doc["authorization_response_iss_parameter_supported"] != true {
-		t.Error("RFC 9207 iss parameter not advertised")
-	}
+		for _, k := range []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint", "revocation_endpoint", "introspection_endpoint"} {
+			if s, _ := doc[k].(string); !strings.HasPrefix(s, "https://") {
+				t.Errorf("%s = %v, want an https URL", k, doc[k])
+			}
+		}
+		has := func(k, v string) bool {
+			list, _ := doc[k].([]any)
+			return slices.Contains(list, any(v))
+		}
+		for k, v := range map[string]string{
+			"scopes_supported": "openid", "response_types_supported": "code", "subject_types_supported": "public",
+			"id_token_signing_alg_values_supported": "RS256", "code_challenge_methods_supported": "S256",
+		} {
+			if !has(k, v) {
+				t.Errorf("%s lacks %s: %v", k, v, doc[k])
+			}
+		}
+		if has("id_token_signing_alg_values_supported", "none") || has("code_challenge_methods_supported", "plain") {
+			t.Error("discovery offers none or plain")
+		}
+		if doc["authorization_response_iss_parameter_supported"] != true {
+			t.Error("RFC 9207 iss parameter not advertised")
+		}
+	})
 }
 
 // signedIn is a relying party whose user has just signed in through browser b.
@@ -154,16 +154,16 @@ func signInFresh(t *testing.T, tp *testProvider, scopes []string, opts ...oauth2
 
 // oidcc-response-type-missing: an error redirect (the client and redirect URI are good).
 func TestOIDCCResponseTypeMissing(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addWebClient(t, "web")
-	p := tp.newBrowser(t).Get(tp.endpoint("demo", "auth") + "?" + url.Values{
-		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {"s1"},
-	}.Encode())
-	resp := callback(t, p)
-	if resp.Get("error") != "invalid_request" || resp.Get("state") != "s1" || resp.Get("iss") != tp.Issuer("demo") {
-		t.Fatalf("response %v", resp)
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		tp.addWebClient(t, "web")
+		p := tp.newBrowser(t).Get(tp.endpoint("demo", "auth") + "?" + url.Values{
+			"client_id": {"web"}, "redirect_uri": {rpRedirect}, "scope": {"openid"}, "state": {"s1"},
+		}.Encode())
+		resp := callback(t, p)
+		if resp.Get("error") != "invalid_request" || resp.Get("state") != "s1" || resp.Get("iss") != tp.Issuer("demo") {
+			t.Fatalf("response %v", resp)
+		}
+	})
 }
 
 // oidcc-idtoken-signature and oidcc-idtoken-unsigned: RS256 by default, with a kid from
@@ -180,20 +180,20 @@ func TestOIDCCIDTokenSignature(t *testing.T) {
 }
 
 func TestOIDCCIDTokenUnsigned(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	secret := tp.addWebClient(t, "web", func(c *store.Client) { c.IDTokenSignedResponseAlg = "none" })
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
-	resp, verifier, _ := r.signIn(t, tp.newBrowser(t), "alice", "correct horse battery")
-	tok, err := r.conf.Exchange(r.ctx, resp.Get("code"), oauth2.VerifierOption(verifier))
-	if err == nil {
-		t.Fatalf("an ID token for alg none was issued: %v", tok.Extra("id_token"))
-	}
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || re.Response.StatusCode >= 500 {
-		t.Fatalf("want a 4xx OAuth error, got %v", err)
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		tp.addUser(t, "alice", "correct horse battery")
+		secret := tp.addWebClient(t, "web", func(c *store.Client) { c.IDTokenSignedResponseAlg = "none" })
+		r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+		resp, verifier, _ := r.signIn(t, tp.newBrowser(t), "alice", "correct horse battery")
+		tok, err := r.conf.Exchange(r.ctx, resp.Get("code"), oauth2.VerifierOption(verifier))
+		if err == nil {
+			t.Fatalf("an ID token for alg none was issued: %v", tok.Extra("id_token"))
+		}
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) || re.Response.StatusCode >= 500 {
+			t.Fatalf("want a 4xx OAuth error, got %v", err)
+		}
+	})
 }
 
 func decodeHeader(t *testing.T, jwt string) map[string]any {
@@ -272,15 +272,16 @@ func userinfoJSON(t *testing.T, tp *testProvider, req *http.Request) map[string]
 
 // oidcc-ensure-request-without-nonce-succeeds-for-code-flow.
 func TestOIDCCEnsureRequestWithoutNonceSucceedsForCodeFlow(t *testing.T) {
-	t.Parallel()
-	tp, r, _ := aliceAndWeb(t)
-	b := tp.newBrowser(t)
-	p := b.Login(b.Get(r.conf.AuthCodeURL("s")), "alice", "correct horse battery")
-	resp := callback(t, p)
-	tok, idt := r.tokens(t, resp.Get("code"), "")
-	if idt == nil || idt.Nonce != "" || tok.AccessToken == "" {
-		t.Fatalf("without nonce: %+v", idt)
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		r, _ := aliceAndWebOn(t, tp)
+		b := tp.newBrowser(t)
+		p := b.Login(b.Get(r.conf.AuthCodeURL("s")), "alice", "correct horse battery")
+		resp := callback(t, p)
+		tok, idt := r.tokens(t, resp.Get("code"), "")
+		if idt == nil || idt.Nonce != "" || tok.AccessToken == "" {
+			t.Fatalf("without nonce: %+v", idt)
+		}
+	})
 }
 
 // oidcc-scope-profile, -email, -address, -phone and -all: each scope releases its claims
@@ -353,17 +354,17 @@ func TestOIDCCParametersThatMustNotFail(t *testing.T) {
 // oidcc-ui-locales shows the login page in German when asked; oidcc-login-hint fills in
 // the username.
 func TestOIDCCLoginPageHonoursLocaleAndHint(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	secret := tp.addWebClient(t, "web")
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
-	p := tp.newBrowser(t).Get(r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("ui_locales", "de"), oauth2.SetAuthURLParam("login_hint", "bob@example.com")))
-	if p.Status != 200 || !strings.Contains(p.Body, `lang="de"`) || !strings.Contains(p.Body, "Anmelden") || !strings.Contains(p.Body, `value="bob@example.com"`) {
-		t.Fatalf("login page:\n%s", p.Body)
-	}
-	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
-		if p.Header.Get(h) == "" {
-			t.Errorf("login page without %s", h)
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		secret := tp.addWebClient(t, "web")
+		r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+		p := tp.newBrowser(t).Get(r.conf.AuthCodeURL("s", oauth2.SetAuthURLParam("ui_locales", "de"), oauth2.SetAuthURLParam("login_hint", "bob@example.com")))
+		if p.Status != 200 || !strings.Contains(p.Body, `lang="de"`) || !strings.Contains(p.Body, "Anmelden") || !strings.Contains(p.Body, `value="bob@example.com"`) {
+			t.Fatalf("login page:\n%s", p.Body)
 		}
-	}
+		for _, h := range []string{"Content-Security-Policy", "X-Frame-Options"} {
+			if p.Header.Get(h) == "" {
+				t.Errorf("login page without %s", h)
+			}
+		}
+	})
 }

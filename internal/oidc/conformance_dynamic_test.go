@@ -44,121 +44,121 @@ func dynamicClient(t *testing.T, tp *testProvider, metadata md) (string, string)
 // oidcc-idtoken-rs256: a registered client asking for RS256 ID tokens gets them, and
 // go-oidc verifies them.
 func TestOIDCCIDTokenRS256(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	id, secret := dynamicClient(t, tp, md{"id_token_signed_response_alg": "RS256"})
-	r := tp.newRP(t, id, secret, oauth2.AuthStyleInHeader)
-	resp, verifier, _ := r.signIn(t, tp.newBrowser(t), "alice", "correct horse battery")
-	tok, idt := r.tokens(t, resp.Get("code"), verifier)
-	if idt == nil || decodeHeader(t, tok.Extra("id_token").(string))["alg"] != "RS256" {
-		t.Fatal("no RS256 ID token")
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		tp.addUser(t, "alice", "correct horse battery")
+		id, secret := dynamicClient(t, tp, md{"id_token_signed_response_alg": "RS256"})
+		r := tp.newRP(t, id, secret, oauth2.AuthStyleInHeader)
+		resp, verifier, _ := r.signIn(t, tp.newBrowser(t), "alice", "correct horse battery")
+		tok, idt := r.tokens(t, resp.Get("code"), verifier)
+		if idt == nil || decodeHeader(t, tok.Extra("id_token").(string))["alg"] != "RS256" {
+			t.Fatal("no RS256 ID token")
+		}
+	})
 }
 
 // oidcc-userinfo-rs256: userinfo_signed_response_alg gives a signed userinfo response
 // that verifies with the realm's JWKS and names the client as audience.
 func TestOIDCCUserinfoRS256(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	u := tp.addUser(t, "alice", "correct horse battery")
-	id, secret := dynamicClient(t, tp, md{"userinfo_signed_response_alg": "RS256"})
-	r := tp.newRP(t, id, secret, oauth2.AuthStyleInHeader)
-	resp, verifier, _ := r.signIn(t, tp.newBrowser(t), "alice", "correct horse battery")
-	tok, _ := r.tokens(t, resp.Get("code"), verifier)
-	req, _ := http.NewRequest("GET", tp.endpoint("demo", "userinfo"), nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	res, err := tp.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.Header.Get("Content-Type") != "application/jwt" {
-		t.Fatalf("content type %q", res.Header.Get("Content-Type"))
-	}
-	set, err := tp.keys.PublicKeys(context.Background(), "demo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _, err := keys.Verify(string(body), set, []keys.Alg{keys.RS256})
-	if err != nil {
-		t.Fatalf("signed userinfo does not verify: %v", err)
-	}
-	var c map[string]any
-	_ = json.Unmarshal(payload, &c)
-	if c["sub"] != u.ID || c["aud"] != id || c["iss"] != tp.Issuer("demo") {
-		t.Fatalf("signed userinfo claims %v", c)
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		u := tp.addUser(t, "alice", "correct horse battery")
+		id, secret := dynamicClient(t, tp, md{"userinfo_signed_response_alg": "RS256"})
+		r := tp.newRP(t, id, secret, oauth2.AuthStyleInHeader)
+		resp, verifier, _ := r.signIn(t, tp.newBrowser(t), "alice", "correct horse battery")
+		tok, _ := r.tokens(t, resp.Get("code"), verifier)
+		req, _ := http.NewRequest("GET", tp.endpoint("demo", "userinfo"), nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		res, err := tp.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.Header.Get("Content-Type") != "application/jwt" {
+			t.Fatalf("content type %q", res.Header.Get("Content-Type"))
+		}
+		set, err := tp.keys.PublicKeys(context.Background(), "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _, err := keys.Verify(string(body), set, []keys.Alg{keys.RS256})
+		if err != nil {
+			t.Fatalf("signed userinfo does not verify: %v", err)
+		}
+		var c map[string]any
+		_ = json.Unmarshal(payload, &c)
+		if c["sub"] != u.ID || c["aud"] != id || c["iss"] != tp.Issuer("demo") {
+			t.Fatalf("signed userinfo claims %v", c)
+		}
+	})
 }
 
 // oidcc-ensure-redirect-uri-in-authorization-request: with two registered redirect URIs
 // and none in the request, an error page and no redirect.
 func TestOIDCCEnsureRedirectURIInAuthorizationRequest(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	id, _ := dynamicClient(t, tp, md{"redirect_uris": []string{rpRedirect, "https://rp.example/cb2"}})
-	p := tp.newBrowser(t).Get(tp.endpoint("demo", "auth") + "?" + url.Values{
-		"client_id": {id}, "response_type": {"code"}, "scope": {"openid"},
-	}.Encode())
-	if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
-		t.Fatalf("%d %q", p.Status, p.Header.Get("Location"))
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		id, _ := dynamicClient(t, tp, md{"redirect_uris": []string{rpRedirect, "https://rp.example/cb2"}})
+		p := tp.newBrowser(t).Get(tp.endpoint("demo", "auth") + "?" + url.Values{
+			"client_id": {id}, "response_type": {"code"}, "scope": {"openid"},
+		}.Encode())
+		if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+			t.Fatalf("%d %q", p.Status, p.Header.Get("Location"))
+		}
+	})
 }
 
 // oidcc-redirect-uri-query-OK, -query-mismatch and -query-added: a registered query is
 // part of the exact match; the response parameters are appended to it.
 func TestOIDCCRedirectURIQuery(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addUser(t, "alice", "correct horse battery")
-	registered := "https://rp.example/cb?foo=bar"
-	id, secret := dynamicClient(t, tp, md{"redirect_uris": []string{registered}})
-	b := tp.newBrowser(t)
-	auth := func(ru string) page {
-		return b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
-			"client_id": {id}, "redirect_uri": {ru}, "response_type": {"code"}, "scope": {"openid"}, "state": {"q"},
-			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
-		}.Encode())
-	}
-	for name, ru := range map[string]string{"oidcc-redirect-uri-query-mismatch": "https://rp.example/cb?foo=baz", "oidcc-redirect-uri-query-added": registered + "&foo2=bar2"} {
-		if p := auth(ru); p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
-			t.Errorf("%s: %d %q", name, p.Status, p.Header.Get("Location"))
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		tp.addUser(t, "alice", "correct horse battery")
+		registered := "https://rp.example/cb?foo=bar"
+		id, secret := dynamicClient(t, tp, md{"redirect_uris": []string{registered}})
+		b := tp.newBrowser(t)
+		auth := func(ru string) page {
+			return b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
+				"client_id": {id}, "redirect_uri": {ru}, "response_type": {"code"}, "scope": {"openid"}, "state": {"q"},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"},
+			}.Encode())
 		}
-	}
-	p := b.Login(auth(registered), "alice", "correct horse battery")
-	loc, _ := url.Parse(p.Header.Get("Location"))
-	if p.Status != http.StatusSeeOther || !strings.HasPrefix(loc.String(), registered+"&") || loc.Query().Get("foo") != "bar" || loc.Query().Get("code") == "" {
-		t.Fatalf("oidcc-redirect-uri-query-OK: %d %q", p.Status, loc)
-	}
-	_ = secret
+		for name, ru := range map[string]string{"oidcc-redirect-uri-query-mismatch": "https://rp.example/cb?foo=baz", "oidcc-redirect-uri-query-added": registered + "&foo2=bar2"} {
+			if p := auth(ru); p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+				t.Errorf("%s: %d %q", name, p.Status, p.Header.Get("Location"))
+			}
+		}
+		p := b.Login(auth(registered), "alice", "correct horse battery")
+		loc, _ := url.Parse(p.Header.Get("Location"))
+		if p.Status != http.StatusSeeOther || !strings.HasPrefix(loc.String(), registered+"&") || loc.Query().Get("foo") != "bar" || loc.Query().Get("code") == "" {
+			t.Fatalf("oidcc-redirect-uri-query-OK: %d %q", p.Status, loc)
+		}
+		_ = secret
+	})
 }
 
 // oidcc-server-rotate-keys: after a rotation the JWKS holds the new and the old key; new
 // ID tokens use the new key, and tokens signed before still verify.
 func TestOIDCCServerRotateKeys(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	s := signInFresh(t, tp, nil)
-	oldKID := decodeHeader(t, s.tok.Extra("id_token").(string))["kid"]
-	if err := tp.keys.Rotate(context.Background(), "demo", keys.RS256); err != nil {
-		t.Fatal(err)
-	}
-	resp, verifier := s.silent(t)
-	tok, _ := s.rp.tokens(t, resp.Get("code"), verifier)
-	newKID := decodeHeader(t, tok.Extra("id_token").(string))["kid"]
-	if newKID == oldKID {
-		t.Fatal("the ID token is still signed with the old key after a rotation")
-	}
-	set, _ := tp.keys.PublicKeys(context.Background(), "demo")
-	if len(set.Key(oldKID.(string))) == 0 || len(set.Key(newKID.(string))) == 0 {
-		t.Fatalf("JWKS lacks the old or the new key: %v %v", oldKID, newKID)
-	}
-	// A fresh go-oidc verifier (which fetches the JWKS anew) accepts the old token.
-	r2 := tp.newRP(t, "web", s.rp.conf.ClientSecret, oauth2.AuthStyleInHeader)
-	if _, err := r2.verifier.Verify(r2.ctx, s.tok.Extra("id_token").(string)); err != nil {
-		t.Fatalf("the token signed before the rotation: %v", err)
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		s := signInFresh(t, tp, nil)
+		oldKID := decodeHeader(t, s.tok.Extra("id_token").(string))["kid"]
+		if err := tp.keys.Rotate(context.Background(), "demo", keys.RS256); err != nil {
+			t.Fatal(err)
+		}
+		resp, verifier := s.silent(t)
+		tok, _ := s.rp.tokens(t, resp.Get("code"), verifier)
+		newKID := decodeHeader(t, tok.Extra("id_token").(string))["kid"]
+		if newKID == oldKID {
+			t.Fatal("the ID token is still signed with the old key after a rotation")
+		}
+		set, _ := tp.keys.PublicKeys(context.Background(), "demo")
+		if len(set.Key(oldKID.(string))) == 0 || len(set.Key(newKID.(string))) == 0 {
+			t.Fatalf("JWKS lacks the old or the new key: %v %v", oldKID, newKID)
+		}
+		// A fresh go-oidc verifier (which fetches the JWKS anew) accepts the old token.
+		r2 := tp.newRP(t, "web", s.rp.conf.ClientSecret, oauth2.AuthStyleInHeader)
+		if _, err := r2.verifier.Verify(r2.ctx, s.tok.Extra("id_token").(string)); err != nil {
+			t.Fatalf("the token signed before the rotation: %v", err)
+		}
+	})
 }
 
 // oidcc-request-uri-signed-rs256 and oidcc-request-uri-unsigned: a request object by

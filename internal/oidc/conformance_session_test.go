@@ -26,14 +26,14 @@ func (s *signedIn) silent(t *testing.T, opts ...oauth2.AuthCodeOption) (url.Valu
 
 // oidcc-prompt-none-not-logged-in: login_required, redirected with state and iss.
 func TestOIDCCPromptNoneNotLoggedIn(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	secret := tp.addWebClient(t, "web")
-	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
-	resp := callback(t, tp.newBrowser(t).Get(r.conf.AuthCodeURL("s9", oauth2.SetAuthURLParam("prompt", "none"))))
-	if resp.Get("error") != "login_required" || resp.Get("state") != "s9" || resp.Get("iss") != tp.Issuer("demo") {
-		t.Fatalf("response %v", resp)
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		secret := tp.addWebClient(t, "web")
+		r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+		resp := callback(t, tp.newBrowser(t).Get(r.conf.AuthCodeURL("s9", oauth2.SetAuthURLParam("prompt", "none"))))
+		if resp.Get("error") != "login_required" || resp.Get("state") != "s9" || resp.Get("iss") != tp.Issuer("demo") {
+			t.Fatalf("response %v", resp)
+		}
+	})
 }
 
 // oidcc-prompt-none-logged-in: a second request with a live session is answered without
@@ -52,22 +52,22 @@ func TestOIDCCPromptNoneLoggedIn(t *testing.T) {
 // oidcc-id-token-hint: prompt=none with the first ID token as hint is silent and names
 // the same subject; a hint for another user is login_required.
 func TestOIDCCIDTokenHint(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	s := signInFresh(t, tp, nil)
-	hint := s.tok.Extra("id_token").(string)
-	resp, verifier := s.silent(t, oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", hint))
-	if _, idt := s.rp.tokens(t, resp.Get("code"), verifier); idt.Subject != s.u.ID {
-		t.Fatalf("sub %s", idt.Subject)
-	}
-	// Bob's hint, in Alice's browser.
-	tp.addUser(t, "bob", "correct horse battery")
-	bobResp, bobVerifier, _ := s.rp.signIn(t, tp.newBrowser(t), "bob", "correct horse battery")
-	bobTok, _ := s.rp.tokens(t, bobResp.Get("code"), bobVerifier)
-	resp, _ = s.silent(t, oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", bobTok.Extra("id_token").(string)))
-	if resp.Get("error") != "login_required" {
-		t.Fatalf("foreign hint: %v", resp)
-	}
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		s := signInFresh(t, tp, nil)
+		hint := s.tok.Extra("id_token").(string)
+		resp, verifier := s.silent(t, oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", hint))
+		if _, idt := s.rp.tokens(t, resp.Get("code"), verifier); idt.Subject != s.u.ID {
+			t.Fatalf("sub %s", idt.Subject)
+		}
+		// Bob's hint, in Alice's browser.
+		tp.addUser(t, "bob", "correct horse battery")
+		bobResp, bobVerifier, _ := s.rp.signIn(t, tp.newBrowser(t), "bob", "correct horse battery")
+		bobTok, _ := s.rp.tokens(t, bobResp.Get("code"), bobVerifier)
+		resp, _ = s.silent(t, oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", bobTok.Extra("id_token").(string)))
+		if resp.Get("error") != "login_required" {
+			t.Fatalf("foreign hint: %v", resp)
+		}
+	})
 }
 
 // oidcc-prompt-login and oidcc-max-age-1: the user must log in again, and the new ID
@@ -143,83 +143,85 @@ func (tp *testProvider) introspect(t *testing.T, token, client, secret string) b
 // oidcc-ensure-registered-redirect-uri: an unregistered redirect URI is an error page,
 // never a redirect (also with the attacks of CONFORMANCE §4.1 and §4.2).
 func TestOIDCCEnsureRegisteredRedirectURI(t *testing.T) {
-	t.Parallel()
-	tp := newTestProvider(t)
-	tp.addWebClient(t, "web", func(c *store.Client) {
-		c.RedirectURIs = append(c.RedirectURIs, "http://localhost/cb")
-	})
-	b := tp.newBrowser(t)
-	for _, ru := range []string{
-		"https://attacker.example/cb", "https://rp.example/cb/", "https://RP.example/cb", "https://rp.example/cb?x=1",
-		"https://rp.example@attacker.example/cb", "https://rp.example/cb/..;/x", "https://rp.example/%2e%2e/cb",
-		`https://rp.example\@attacker.example/cb`, "https://rp.example/cb#frag", "http://rp.example/cb",
-		"http://localhost.attacker.example/cb", "http://localhost@attacker.example/cb", "http://localhost:8080@attacker.example/cb",
-	} {
-		p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
-			"client_id": {"web"}, "redirect_uri": {ru}, "response_type": {"code"}, "scope": {"openid"},
-		}.Encode())
-		if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "redirect_uri") {
-			t.Errorf("%s: %d Location=%q", ru, p.Status, p.Header.Get("Location"))
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		tp.addWebClient(t, "web", func(c *store.Client) {
+			c.RedirectURIs = append(c.RedirectURIs, "http://localhost/cb")
+		})
+		b := tp.newBrowser(t)
+		for _, ru := range []string{
+			"https://attacker.example/cb", "https://rp.example/cb/", "https://RP.example/cb", "https://rp.example/cb?x=1",
+			"https://rp.example@attacker.example/cb", "https://rp.example/cb/..;/x", "https://rp.example/%2e%2e/cb",
+			`https://rp.example\@attacker.example/cb`, "https://rp.example/cb#frag", "http://rp.example/cb",
+			"http://localhost.attacker.example/cb", "http://localhost@attacker.example/cb", "http://localhost:8080@attacker.example/cb",
+		} {
+			p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
+				"client_id": {"web"}, "redirect_uri": {ru}, "response_type": {"code"}, "scope": {"openid"},
+			}.Encode())
+			if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "redirect_uri") {
+				t.Errorf("%s: %d Location=%q", ru, p.Status, p.Header.Get("Location"))
+			}
 		}
-	}
-	// RFC 8252 §7.3: a registered loopback URI may change only its port.
-	p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
-		"client_id": {"web"}, "redirect_uri": {"http://localhost:51234/cb"}, "response_type": {"code"}, "scope": {"openid"}, "prompt": {"none"},
-	}.Encode())
-	if !strings.HasPrefix(p.Header.Get("Location"), "http://localhost:51234/cb?") {
-		t.Fatalf("loopback with a port: %d %q", p.Status, p.Header.Get("Location"))
-	}
+		// RFC 8252 §7.3: a registered loopback URI may change only its port.
+		p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
+			"client_id": {"web"}, "redirect_uri": {"http://localhost:51234/cb"}, "response_type": {"code"}, "scope": {"openid"}, "prompt": {"none"},
+		}.Encode())
+		if !strings.HasPrefix(p.Header.Get("Location"), "http://localhost:51234/cb?") {
+			t.Fatalf("loopback with a port: %d %q", p.Status, p.Header.Get("Location"))
+		}
+	})
 }
 
 // oidcc-ensure-post-request-succeeds: the authorization endpoint takes a form POST and
 // answers with 303 (never 307, which would repost the form).
 func TestOIDCCEnsurePostRequestSucceeds(t *testing.T) {
-	t.Parallel()
-	tp, r, _ := aliceAndWeb(t)
-	verifier := oauth2.GenerateVerifier()
-	b := tp.newBrowser(t)
-	p := b.Post(tp.endpoint("demo", "auth"), url.Values{
-		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"},
-		"state": {"p1"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		r, _ := aliceAndWebOn(t, tp)
+		verifier := oauth2.GenerateVerifier()
+		b := tp.newBrowser(t)
+		p := b.Post(tp.endpoint("demo", "auth"), url.Values{
+			"client_id": {"web"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"},
+			"state": {"p1"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+		})
+		resp := callback(t, b.Login(p, "alice", "correct horse battery"))
+		if resp.Get("state") != "p1" {
+			t.Fatalf("response %v", resp)
+		}
+		r.tokens(t, resp.Get("code"), verifier)
 	})
-	resp := callback(t, b.Login(p, "alice", "correct horse battery"))
-	if resp.Get("state") != "p1" {
-		t.Fatalf("response %v", resp)
-	}
-	r.tokens(t, resp.Get("code"), verifier)
 }
 
 // oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported and
 // oidcc-ensure-request-object-with-redirect-uri: an unsigned request object is honoured,
 // including its redirect_uri and state, which win over the plain parameters.
 func TestOIDCCUnsignedRequestObjectSupported(t *testing.T) {
-	t.Parallel()
-	tp, r, _ := aliceAndWeb(t)
-	verifier := oauth2.GenerateVerifier()
-	obj := unsignedJWT(map[string]any{
-		"client_id": "web", "redirect_uri": rpRedirect, "response_type": "code", "scope": "openid email",
-		"state": "from-object", "nonce": "n-obj", "code_challenge": oauth2.S256ChallengeFromVerifier(verifier),
-		"code_challenge_method": "S256",
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		r, _ := aliceAndWebOn(t, tp)
+		verifier := oauth2.GenerateVerifier()
+		obj := unsignedJWT(map[string]any{
+			"client_id": "web", "redirect_uri": rpRedirect, "response_type": "code", "scope": "openid email",
+			"state": "from-object", "nonce": "n-obj", "code_challenge": oauth2.S256ChallengeFromVerifier(verifier),
+			"code_challenge_method": "S256",
+		})
+		b := tp.newBrowser(t)
+		p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
+			"client_id": {"web"}, "response_type": {"code"}, "scope": {"openid"}, "request": {obj}, "state": {"plain"},
+		}.Encode())
+		resp := callback(t, b.Login(p, "alice", "correct horse battery"))
+		if resp.Get("state") != "from-object" {
+			t.Fatalf("response %v", resp)
+		}
+		if _, idt := r.tokens(t, resp.Get("code"), verifier); idt.Nonce != "n-obj" {
+			t.Fatalf("nonce %q", idt.Nonce)
+		}
+		// A request object naming another client is refused.
+		bad := unsignedJWT(map[string]any{"client_id": "other", "redirect_uri": rpRedirect})
+		resp = callback(t, b.Get(tp.endpoint("demo", "auth")+"?"+url.Values{
+			"client_id": {"web"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}, "request": {bad},
+		}.Encode()))
+		if resp.Get("error") != "invalid_request_object" {
+			t.Fatalf("foreign request object: %v", resp)
+		}
 	})
-	b := tp.newBrowser(t)
-	p := b.Get(tp.endpoint("demo", "auth") + "?" + url.Values{
-		"client_id": {"web"}, "response_type": {"code"}, "scope": {"openid"}, "request": {obj}, "state": {"plain"},
-	}.Encode())
-	resp := callback(t, b.Login(p, "alice", "correct horse battery"))
-	if resp.Get("state") != "from-object" {
-		t.Fatalf("response %v", resp)
-	}
-	if _, idt := r.tokens(t, resp.Get("code"), verifier); idt.Nonce != "n-obj" {
-		t.Fatalf("nonce %q", idt.Nonce)
-	}
-	// A request object naming another client is refused.
-	bad := unsignedJWT(map[string]any{"client_id": "other", "redirect_uri": rpRedirect})
-	resp = callback(t, b.Get(tp.endpoint("demo", "auth")+"?"+url.Values{
-		"client_id": {"web"}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}, "request": {bad},
-	}.Encode()))
-	if resp.Get("error") != "invalid_request_object" {
-		t.Fatalf("foreign request object: %v", resp)
-	}
 }
 
 func unsignedJWT(claims map[string]any) string {
@@ -277,19 +279,20 @@ func TestOIDCCRefreshToken(t *testing.T) {
 // oidcc-ensure-request-with-valid-pkce-succeeds, and CONFORMANCE §4.6: a wrong verifier
 // and a verifier without a challenge are invalid_grant.
 func TestOIDCCEnsureRequestWithValidPKCESucceeds(t *testing.T) {
-	t.Parallel()
-	tp, r, _ := aliceAndWeb(t)
-	b := tp.newBrowser(t)
-	resp, _, _ := r.signIn(t, b, "alice", "correct horse battery")
-	if _, err := r.conf.Exchange(r.ctx, resp.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
-		t.Fatalf("wrong verifier: %v", err)
-	}
-	noChallenge := callback(t, b.Get(r.conf.AuthCodeURL("x")))
-	if _, err := r.conf.Exchange(r.ctx, noChallenge.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
-		t.Fatalf("PKCE downgrade: %v", err)
-	}
-	resp, verifier, _ := r.signIn(t, b, "alice", "correct horse battery")
-	r.tokens(t, resp.Get("code"), verifier)
+	eachBackend(t, func(t *testing.T, tp *testProvider) {
+		r, _ := aliceAndWebOn(t, tp)
+		b := tp.newBrowser(t)
+		resp, _, _ := r.signIn(t, b, "alice", "correct horse battery")
+		if _, err := r.conf.Exchange(r.ctx, resp.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("wrong verifier: %v", err)
+		}
+		noChallenge := callback(t, b.Get(r.conf.AuthCodeURL("x")))
+		if _, err := r.conf.Exchange(r.ctx, noChallenge.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("PKCE downgrade: %v", err)
+		}
+		resp, verifier, _ := r.signIn(t, b, "alice", "correct horse battery")
+		r.tokens(t, resp.Get("code"), verifier)
+	})
 }
 
 // Concurrency (issue requirement): of 100 concurrent redemptions of one code exactly one

@@ -190,12 +190,11 @@ func totpNow(t testing.TB, secret string) string {
 	return code
 }
 
-// aliceAndWeb is the common setup: a provider with user alice and confidential client
-// web, and the relying party for it.
-func aliceAndWeb(t testing.TB) (*testProvider, *rp, string) {
+// aliceAndWebOn is the common setup: user alice and confidential client web on tp, and
+// the relying party for it.
+func aliceAndWebOn(t testing.TB, tp *testProvider) (*rp, string) {
 	t.Helper()
-	tp := newTestProvider(t)
 	tp.addUser(t, "alice", "correct horse battery")
 	secret := tp.addWebClient(t, "web")
-	return tp, tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader), secret
+	return tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader), secret
 }
