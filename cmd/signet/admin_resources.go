@@ -384,7 +384,31 @@ func newAdminUserCmd(e *env, f *adminFlags) *cobra.Command {
 	setPassword.Flags().StringVar(&pf.passwordFile, "password-file", "", "read the password from the first line of this file (default: standard input)")
 	setPassword.Flags().BoolVar(&pf.gen, "generate", false, "generate a random password and print it")
 	setPassword.Flags().BoolVar(&pf.temporary, "temporary", false, "the user must change it at the next sign-in")
-	return realmFlag(adminGroup("user", "Manage users of a realm", create, list, get, update, del, setPassword), &realm)
+	enrollTOTP := &cobra.Command{Use: "enroll-totp USER", Short: "Give a user a new TOTP key and print its secret and otpauth URL (once)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				data, err := ac.call(ctx, "POST", path+"/totp", nil)
+				if err != nil || p.json {
+					return show(p)(data, err)
+				}
+				var en struct {
+					Secret string `json:"secret"`
+					URL    string `json:"otpauth_url"`
+				}
+				if err := json.Unmarshal(data, &en); err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(e.stdout, "TOTP enrolled for %s\n  secret: %s\n  URL (show as a QR code): %s\n", args[0], en.Secret, en.URL)
+				return err
+			})
+		}}
+	removeTOTP := &cobra.Command{Use: "remove-totp USER", Short: "Remove a user's TOTP key", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withUser(c, args[0], func(ctx context.Context, ac *adminClient, p printer, path string) error {
+				return done(e.stdout, "removed the TOTP key of "+args[0])(ac.call(ctx, "DELETE", path+"/totp", nil))
+			})
+		}}
+	return realmFlag(adminGroup("user", "Manage users of a realm", create, list, get, update, del, setPassword, enrollTOTP, removeTOTP), &realm)
 }
 
 var clientColumns = []column{{"CLIENT ID", "client_id"}, {"NAME", "name"}, {"AUTH METHOD", "token_endpoint_auth_method"}, {"GRANT TYPES", "grant_types"}, {"ENABLED", "enabled"}}

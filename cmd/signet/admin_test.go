@@ -176,6 +176,15 @@ func TestAdminCommandsAgainstDevServer(t *testing.T) {
 	if !strings.Contains(out, "password set for alice: ") {
 		t.Fatalf("set-password:\n%s", out)
 	}
+	out, _ = admin(0, "user", "enroll-totp", "--realm", "acme", "alice")
+	if !strings.Contains(out, "TOTP enrolled for alice") || !strings.Contains(out, "otpauth://totp/") {
+		t.Fatalf("enroll-totp:\n%s", out)
+	}
+	out, _ = admin(0, "user", "get", "--realm", "acme", "alice", "-o", "json")
+	if !strings.Contains(out, `"totp_enabled": true`) {
+		t.Fatalf("user after enroll-totp:\n%s", out)
+	}
+	admin(0, "user", "remove-totp", "--realm", "acme", "alice")
 	admin(0, "session", "list", "--realm", "acme", "alice")
 	admin(0, "session", "revoke", "--realm", "acme", "alice", "--all")
 	admin(0, "user", "delete", "--realm", "acme", "alice")

@@ -43,6 +43,7 @@ type API struct {
 	provider  *oidc.Provider
 	keys      *keys.Manager
 	passwords *password.Hasher
+	ring      *keys.Keyring
 	log       *slog.Logger
 	now       func() time.Time
 	openAPI   []byte
@@ -50,6 +51,9 @@ type API struct {
 
 // Option adjusts an API (test seams).
 type Option func(*API)
+
+// WithKeyring lets the API seal TOTP secrets (the server always sets it).
+func WithKeyring(ring *keys.Keyring) Option { return func(a *API) { a.ring = ring } }
 
 // WithClock sets the API's clock.
 func WithClock(now func() time.Time) Option { return func(a *API) { a.now = now } }
@@ -101,6 +105,8 @@ func (a *API) routes() []route {
 		{method: "PATCH", path: user, h: a.updateUser},
 		{method: "DELETE", path: user, h: a.deleteUser},
 		{method: "PUT", path: user + "/password", h: a.setPassword},
+		{method: "POST", path: user + "/totp", h: a.enrollTOTP},
+		{method: "DELETE", path: user + "/totp", h: a.removeTOTP},
 		{method: "GET", path: user + "/sessions", h: a.listSessions},
 		{method: "DELETE", path: user + "/sessions", h: a.revokeSessions},
 		{method: "DELETE", path: session, h: a.revokeSession},

@@ -88,7 +88,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := New(admin.URL, "", st, provider, km, pw, log)
+	api, err := New(admin.URL, "", st, provider, km, pw, log, WithKeyring(ring))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,7 +176,7 @@ func (s *Server) adminAPI(adminURL string) (*admin.API, error) {
 	if provider == nil {
 		provider = oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
 	}
-	return admin.New(adminURL, s.cfg.PathPrefix, s.store, provider, s.keys, s.passwords, s.log.With("component", "admin"))
+	return admin.New(adminURL, s.cfg.PathPrefix, s.store, provider, s.keys, s.passwords, s.log.With("component", "admin"), admin.WithKeyring(s.keyring))
 }
 
 func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
