@@ -51,7 +51,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 		"frontchannel_logout_supported":                            false,
 		"backchannel_logout_supported":                             false,
 	}
-	if registrationPolicy(realm) != RegistrationOff {
+	if RegistrationPolicy(realm) != RegistrationOff {
 		doc["registration_endpoint"] = p.registrationEndpoint(name)
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -47,7 +47,9 @@ const (
 // maxRegistrationBytes bounds a registration request body.
 const maxRegistrationBytes = 64 << 10
 
-func registrationPolicy(realm store.Realm) string {
+// RegistrationPolicy returns the realm's registration policy: the attribute's value when
+// it names a policy, RegistrationOff otherwise.
+func RegistrationPolicy(realm store.Realm) string {
 	switch v := realm.Attributes[RegistrationPolicyAttribute]; v {
 	case RegistrationToken, RegistrationOpen:
 		return v
@@ -301,7 +303,7 @@ func usesSecret(method string) bool {
 
 // checkRegistrationPolicy lets a registration through as the realm's policy says.
 func checkRegistrationPolicy(w http.ResponseWriter, r *http.Request, realm store.Realm) error {
-	switch registrationPolicy(realm) {
+	switch RegistrationPolicy(realm) {
 	case RegistrationOpen:
 		return nil
 	case RegistrationToken:
