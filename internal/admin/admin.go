@@ -99,6 +99,7 @@ func (a *API) routes() []route {
 		{method: "GET", path: realm, h: a.getRealm},
 		{method: "PATCH", path: realm, h: a.updateRealm},
 		{method: "DELETE", path: realm, h: a.deleteRealm},
+		{method: "POST", path: realm + "/registration-token", h: a.newRegistrationToken},
 		{method: "GET", path: realm + "/users", h: a.listUsers},
 		{method: "POST", path: realm + "/users", h: a.createUser},
 		{method: "GET", path: user, h: a.getUser},

@@ -66,6 +66,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	for name, typ := range map[string]reflect.Type{
 		"Problem": reflect.TypeFor[problemBody](), "Realm": reflect.TypeFor[Realm](),
 		"RealmCreate": reflect.TypeFor[RealmCreate](), "RealmPatch": reflect.TypeFor[RealmPatch](),
+		"RealmSettings": reflect.TypeFor[RealmSettings](), "RealmSettingsPatch": reflect.TypeFor[RealmSettingsPatch](),
+		"RegistrationToken": reflect.TypeFor[RegistrationToken](),
 		"User": reflect.TypeFor[User](), "UserCreate": reflect.TypeFor[UserCreate](), "UserPatch": reflect.TypeFor[UserPatch](),
 		"Profile": reflect.TypeFor[store.Profile](), "Address": reflect.TypeFor[store.Address](),
 		"PasswordSet": reflect.TypeFor[PasswordSet](), "Client": reflect.TypeFor[Client](),

@@ -15,6 +15,7 @@ type Realm struct {
 	DisplayName string            `json:"display_name"`
 	Enabled     bool              `json:"enabled"`
 	Attributes  map[string]string `json:"attributes"`
+	Settings    RealmSettings     `json:"settings"`
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Version     int64             `json:"version"`
@@ -23,23 +24,26 @@ type Realm struct {
 func realmJSON(r store.Realm) Realm {
 	return Realm{
 		Name: r.Name, DisplayName: r.DisplayName, Enabled: r.Enabled, Attributes: publicAttributes(r.Attributes),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+		Settings: realmSettings(r), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
 	}
 }
 
-// RealmCreate is the body of POST /realms.
+// RealmCreate is the body of POST /realms. Settings left out take their defaults.
 type RealmCreate struct {
-	Name        string            `json:"name"`
-	DisplayName string            `json:"display_name"`
-	Enabled     *bool             `json:"enabled"`
-	Attributes  map[string]string `json:"attributes"`
+	Name        string              `json:"name"`
+	DisplayName string              `json:"display_name"`
+	Enabled     *bool               `json:"enabled"`
+	Attributes  map[string]string   `json:"attributes"`
+	Settings    *RealmSettingsPatch `json:"settings"`
 }
 
-// RealmPatch is the body of PATCH /realms/{realm}: only the fields present change.
+// RealmPatch is the body of PATCH /realms/{realm}: only the fields present change,
+// within settings too.
 type RealmPatch struct {
-	DisplayName *string           `json:"display_name"`
-	Enabled     *bool             `json:"enabled"`
-	Attributes  map[string]string `json:"attributes"`
+	DisplayName *string             `json:"display_name"`
+	Enabled     *bool               `json:"enabled"`
+	Attributes  map[string]string   `json:"attributes"`
+	Settings    *RealmSettingsPatch `json:"settings"`
 }
 
 func realmWhat(name string) string { return fmt.Sprintf("realm %q", name) }
@@ -67,7 +71,13 @@ func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
 	if err := checkAttributes(in.Attributes); err != nil {
 		return err
 	}
+	if err := in.Settings.check(); err != nil {
+		return err
+	}
 	realm := store.Realm{Name: in.Name, DisplayName: in.DisplayName, Enabled: in.Enabled == nil || *in.Enabled, Attributes: in.Attributes}
+	if err := in.Settings.apply(&realm); err != nil {
+		return err
+	}
 	created, err := a.st.CreateRealm(r.Context(), realm)
 	if err != nil {
 		return storeError(err, realmWhat(in.Name))
@@ -102,6 +112,9 @@ func (a *API) updateRealm(w http.ResponseWriter, r *http.Request) error {
 	if err := checkAttributes(in.Attributes); err != nil {
 		return err
 	}
+	if err := in.Settings.check(); err != nil {
+		return err
+	}
 	if name == MasterRealm && in.Enabled != nil && !*in.Enabled {
 		return conflict("the master realm cannot be disabled: its tokens are how administrators sign in")
 	}
@@ -119,7 +132,8 @@ func (a *API) updateRealm(w http.ResponseWriter, r *http.Request) error {
 		if in.Attributes != nil {
 			cur.Attributes = replaceAttributes(cur.Attributes, in.Attributes)
 		}
-		return cur, nil
+		err := in.Settings.apply(&cur)
+		return cur, err
 	})
 	if err != nil {
 		return storeError(err, realmWhat(name))

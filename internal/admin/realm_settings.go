@@ -1,0 +1,147 @@
+package admin
+
+import (
+	"maps"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/signet-auth/signet/internal/login"
+	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/session"
+	"github.com/signet-auth/signet/internal/store"
+)
+
+// RealmSettings are the realm's policies as they apply: the values its reserved
+// attributes set, the defaults where they set none. Durations are seconds.
+type RealmSettings struct {
+	SSOIdleTimeout   int64  `json:"sso_idle_timeout"`
+	SSOMaxLifespan   int64  `json:"sso_max_lifespan"`
+	LockoutThreshold int    `json:"lockout_threshold"`
+	LockoutDuration  int64  `json:"lockout_duration"`
+	Registration     string `json:"registration"`
+}
+
+// RealmSettingsPatch changes realm settings: a field left out (or null) keeps its value.
+type RealmSettingsPatch struct {
+	SSOIdleTimeout   *int64  `json:"sso_idle_timeout"`
+	SSOMaxLifespan   *int64  `json:"sso_max_lifespan"`
+	LockoutThreshold *int    `json:"lockout_threshold"`
+	LockoutDuration  *int64  `json:"lockout_duration"`
+	Registration     *string `json:"registration"`
+}
+
+// Bounds of the realm settings.
+const (
+	minSSOTimeout      = time.Minute
+	maxSSOLifespan     = 365 * 24 * time.Hour
+	maxLockoutDuration = 24 * time.Hour
+	maxLockoutAttempts = 1000
+)
+
+// realmSettings reads the settings the way the packages that enforce them do, so the
+// representation shows what applies.
+func realmSettings(r store.Realm) RealmSettings {
+	idle, absolute := session.Timeouts(r)
+	threshold, lock := login.LockoutPolicy(r)
+	return RealmSettings{
+		SSOIdleTimeout: seconds(idle), SSOMaxLifespan: seconds(absolute),
+		LockoutThreshold: threshold, LockoutDuration: seconds(lock),
+		Registration: oidc.RegistrationPolicy(r),
+	}
+}
+
+// check refuses values out of range, each problem naming its field. The rule that
+// binds two fields (idle timeout within the lifespan) needs the stored realm: see
+// apply.
+func (s *RealmSettingsPatch) check() error {
+	if s == nil {
+		return nil
+	}
+	if err := checkSeconds("settings.sso_idle_timeout", s.SSOIdleTimeout, minSSOTimeout, maxSSOLifespan); err != nil {
+		return err
+	}
+	if err := checkSeconds("settings.sso_max_lifespan", s.SSOMaxLifespan, minSSOTimeout, maxSSOLifespan); err != nil {
+		return err
+	}
+	if n := s.LockoutThreshold; n != nil && (*n < 1 || *n > maxLockoutAttempts) {
+		return badRequest("settings.lockout_threshold must be between 1 and %d", maxLockoutAttempts)
+	}
+	if err := checkSeconds("settings.lockout_duration", s.LockoutDuration, time.Second, maxLockoutDuration); err != nil {
+		return err
+	}
+	if p := s.Registration; p != nil {
+		switch *p {
+		case oidc.RegistrationOff, oidc.RegistrationToken, oidc.RegistrationOpen:
+		default:
+			return badRequest("settings.registration must be %q, %q or %q", oidc.RegistrationOff, oidc.RegistrationToken, oidc.RegistrationOpen)
+		}
+	}
+	return nil
+}
+
+// checkSeconds refuses a number of seconds outside [lo, hi].
+func checkSeconds(field string, v *int64, lo, hi time.Duration) error {
+	if v != nil && (*v < seconds(lo) || *v > seconds(hi)) {
+		return badRequest("%s must be between %d and %d seconds", field, seconds(lo), seconds(hi))
+	}
+	return nil
+}
+
+// apply stores the given settings in the realm's reserved attributes, in the forms the
+// enforcing packages parse: Go durations and a decimal threshold. s must have passed
+// check.
+func (s *RealmSettingsPatch) apply(r *store.Realm) error {
+	if s == nil {
+		return nil
+	}
+	attrs := maps.Clone(r.Attributes)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	duration := func(attr string, v *int64) {
+		if v != nil {
+			attrs[attr] = (time.Duration(*v) * time.Second).String()
+		}
+	}
+	duration(session.AttrIdleTimeout, s.SSOIdleTimeout)
+	duration(session.AttrAbsoluteTimeout, s.SSOMaxLifespan)
+	duration(login.AttrLockoutDuration, s.LockoutDuration)
+	if s.LockoutThreshold != nil {
+		attrs[login.AttrLockoutThreshold] = strconv.Itoa(*s.LockoutThreshold)
+	}
+	if s.Registration != nil {
+		attrs[oidc.RegistrationPolicyAttribute] = *s.Registration
+	}
+	if s.SSOIdleTimeout != nil || s.SSOMaxLifespan != nil {
+		// Checked on the result, so a change of either one cannot break the rule.
+		idle, absolute := session.Timeouts(store.Realm{Attributes: attrs})
+		if idle > absolute {
+			return badRequest("settings.sso_idle_timeout (%d seconds) must not exceed settings.sso_max_lifespan (%d seconds)",
+				seconds(idle), seconds(absolute))
+		}
+	}
+	r.Attributes = attrs
+	return nil
+}
+
+// RegistrationToken is the answer to POST /realms/{realm}/registration-token: shown
+// once; only its hash is stored.
+type RegistrationToken struct {
+	InitialAccessToken string `json:"initial_access_token"`
+}
+
+// newRegistrationToken gives the realm a new initial access token for dynamic client
+// registration (RFC 7591 §3); the previous one stops working.
+func (a *API) newRegistrationToken(w http.ResponseWriter, r *http.Request) error {
+	realm, err := a.realm(r)
+	if err != nil {
+		return err
+	}
+	token, err := a.provider.GenerateInitialAccessToken(r.Context(), realm.Name)
+	if err != nil {
+		return storeError(err, realmWhat(realm.Name))
+	}
+	a.log.Info("admin change", "what", "registration token generated", "realm", realm.Name)
+	return writeJSON(w, http.StatusCreated, RegistrationToken{InitialAccessToken: token})
+}
