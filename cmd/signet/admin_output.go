@@ -32,6 +32,12 @@ type column struct{ header, field string }
 // object prints one resource: as JSON, or as a two-column table of its fields in the
 // order the API sent them.
 func (p printer) object(raw json.RawMessage) error {
+	return p.objectExpanded(raw, "", nil)
+}
+
+// objectExpanded is object, but a table shows the fields of the object in field nested
+// as rows of their own ("field.name"), each value rendered by show (nil: as cell does).
+func (p printer) objectExpanded(raw json.RawMessage, field string, show func(name string, v json.RawMessage) string) error {
 	if p.json {
 		return p.indent(raw)
 	}
@@ -39,9 +45,19 @@ func (p printer) object(raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
+	if show == nil {
+		show = func(_ string, v json.RawMessage) string { return cell(v) }
+	}
 	tw := tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\n", k, cell(fields[k]))
+		names, nested, err := orderedFields(fields[k])
+		if k != field || err != nil {
+			fmt.Fprintf(tw, "%s\t%s\n", k, cell(fields[k]))
+			continue
+		}
+		for _, n := range names {
+			fmt.Fprintf(tw, "%s.%s\t%s\n", k, n, show(n, nested[n]))
+		}
 	}
 	return tw.Flush()
 }

@@ -114,17 +114,75 @@ func (ch changed) set(flag, field string, v any) {
 
 var realmColumns = []column{{"NAME", "name"}, {"DISPLAY NAME", "display_name"}, {"ENABLED", "enabled"}, {"CREATED", "created_at"}}
 
+// realmDurations maps the realm settings that are durations (whole seconds in the API)
+// to their flags, which take Go durations.
+var realmDurations = map[string]string{
+	"sso_idle_timeout": "sso-idle-timeout", "sso_max_lifespan": "sso-max-lifespan", "lockout_duration": "lockout-duration",
+}
+
+// realmSettingsFlags adds the flags of the realm settings to realm create and update.
+func realmSettingsFlags(c *cobra.Command) {
+	c.Flags().Duration("sso-idle-timeout", 0, "SSO session idle timeout, e.g. 30m (at least 1m, at most the max lifespan)")
+	c.Flags().Duration("sso-max-lifespan", 0, "SSO session absolute timeout, e.g. 10h (1m to 8760h)")
+	c.Flags().Int("lockout-threshold", 0, "failed passwords or codes in a row that lock a user (1 to 1000)")
+	c.Flags().Duration("lockout-duration", 0, "how long a lock lasts, e.g. 5m (1s to 24h)")
+	c.Flags().String("registration", "", "dynamic client registration: off, token (needs the realm's registration token) or open")
+}
+
+// addRealmSettings puts the settings given on the command line into body; the API keeps
+// the others.
+func addRealmSettings(c *cobra.Command, body map[string]any) error {
+	ch := changes(c)
+	for field, flag := range realmDurations {
+		d, _ := c.Flags().GetDuration(flag)
+		if d%time.Second != 0 {
+			return usageErr(fmt.Errorf("--%s must be whole seconds, not %s", flag, d))
+		}
+		ch.set(flag, field, int64(d/time.Second))
+	}
+	threshold, _ := c.Flags().GetInt("lockout-threshold")
+	ch.set("lockout-threshold", "lockout_threshold", threshold)
+	registration, _ := c.Flags().GetString("registration")
+	ch.set("registration", "registration", registration)
+	if len(ch.body) > 0 {
+		body["settings"] = ch.body
+	}
+	return nil
+}
+
+// showRealm prints a realm; a table shows each setting on a line of its own, durations
+// as Go durations, as the flags take them.
+func showRealm(p printer) func(json.RawMessage, error) error {
+	return func(raw json.RawMessage, err error) error {
+		if err != nil {
+			return err
+		}
+		return p.objectExpanded(raw, "settings", func(name string, v json.RawMessage) string {
+			var secs int64
+			if _, ok := realmDurations[name]; ok && json.Unmarshal(v, &secs) == nil {
+				return (time.Duration(secs) * time.Second).String()
+			}
+			return cell(v)
+		})
+	}
+}
+
 func newAdminRealmCmd(e *env, f *adminFlags) *cobra.Command {
 	var display string
 	var disabled, enabled bool
 	create := &cobra.Command{Use: "create NAME", Short: "Create a realm", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			body := map[string]any{"name": args[0], "display_name": display, "enabled": !disabled}
+			if err := addRealmSettings(c, body); err != nil {
+				return err
+			}
 			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
-				return show(p)(ac.call(ctx, "POST", "/realms", map[string]any{"name": args[0], "display_name": display, "enabled": !disabled}))
+				return showRealm(p)(ac.call(ctx, "POST", "/realms", body))
 			})
 		}}
 	create.Flags().StringVar(&display, "display-name", "", "name shown to users")
 	create.Flags().BoolVar(&disabled, "disabled", false, "create the realm disabled")
+	realmSettingsFlags(create)
 	var limit int
 	list := &cobra.Command{Use: "list", Short: "List realms", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -136,27 +194,54 @@ func newAdminRealmCmd(e *env, f *adminFlags) *cobra.Command {
 	get := &cobra.Command{Use: "get NAME", Short: "Show a realm", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
-				return show(p)(ac.call(ctx, "GET", "/realms/"+esc(args[0]), nil))
+				return showRealm(p)(ac.call(ctx, "GET", "/realms/"+esc(args[0]), nil))
 			})
 		}}
-	update := &cobra.Command{Use: "update NAME", Short: "Change a realm's display name or enable/disable it", Args: cobra.ExactArgs(1),
+	update := &cobra.Command{Use: "update NAME", Short: "Change a realm: display name, enabled, settings", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ch := changes(c)
 			ch.set("display-name", "display_name", display)
 			ch.set("enabled", "enabled", enabled)
+			if err := addRealmSettings(c, ch.body); err != nil {
+				return err
+			}
 			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
-				return show(p)(ac.call(ctx, "PATCH", "/realms/"+esc(args[0]), ch.body))
+				return showRealm(p)(ac.call(ctx, "PATCH", "/realms/"+esc(args[0]), ch.body))
 			})
 		}}
 	update.Flags().StringVar(&display, "display-name", "", "name shown to users")
 	update.Flags().BoolVar(&enabled, "enabled", true, "enable (true) or disable (false) the realm")
+	realmSettingsFlags(update)
+	regToken := &cobra.Command{Use: "registration-token NAME", Short: "Make a new initial access token for dynamic client registration and print it (once)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
+				raw, err := ac.call(ctx, "POST", "/realms/"+esc(args[0])+"/registration-token", nil)
+				if err != nil {
+					return err
+				}
+				if p.json {
+					err = p.indent(raw)
+				} else {
+					var tok struct {
+						Token string `json:"initial_access_token"`
+					}
+					if err := json.Unmarshal(raw, &tok); err != nil {
+						return err
+					}
+					_, err = fmt.Fprintln(e.stdout, tok.Token)
+				}
+				fmt.Fprintf(e.stderr, "The token is shown only now: Signet keeps only its hash, and any earlier token no longer works.\n"+
+					"Clients register with it while the realm's registration policy is token (signet admin realm update %s --registration token).\n", args[0])
+				return err
+			})
+		}}
 	del := &cobra.Command{Use: "delete NAME", Short: "Delete a realm and everything in it", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return f.run(e, c, func(ctx context.Context, ac *adminClient, p printer) error {
 				return done(e.stdout, "deleted realm "+args[0])(ac.call(ctx, "DELETE", "/realms/"+esc(args[0]), nil))
 			})
 		}}
-	return adminGroup("realm", "Manage realms", create, list, get, update, del)
+	return adminGroup("realm", "Manage realms", create, list, get, update, del, regToken)
 }
 
 var userColumns = []column{{"ID", "id"}, {"USERNAME", "username"}, {"EMAIL", "email"}, {"ENABLED", "enabled"}, {"LOCKED", "locked"}}

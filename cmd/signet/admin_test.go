@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,19 @@ func adminEnv(t *testing.T, dir string) []string {
 	return []string{"SIGNET_DATA_DIR=" + dir, envAdminCredentials + "=" + filepath.Join(t.TempDir(), "credentials.json")}
 }
 
+// adminRunner returns a function that runs `signet admin args...` in env, fails the
+// test unless it exits with want, and returns its standard output and error.
+func adminRunner(t *testing.T, env []string) func(want int, args ...string) (string, string) {
+	return func(want int, args ...string) (string, string) {
+		t.Helper()
+		code, out, errOut := runCLI(t, env, append([]string{"admin"}, args...)...)
+		if code != want {
+			t.Fatalf("signet admin %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out, errOut
+	}
+}
+
 // TestAdminCommandsAgainstDevServer: with nothing but the data directory of a dev
 // server, `signet admin` finds the bootstrap credentials and manages realms, clients,
 // users, keys and sessions; errors from the API are printed readably and exit 1; usage
@@ -72,14 +86,7 @@ func TestAdminCommandsAgainstDevServer(t *testing.T) {
 	t.Parallel()
 	dir := devServer(t)
 	env := adminEnv(t, dir)
-	admin := func(want int, args ...string) (string, string) {
-		t.Helper()
-		code, out, errOut := runCLI(t, env, append([]string{"admin"}, args...)...)
-		if code != want {
-			t.Fatalf("signet admin %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out, errOut
-	}
+	admin := adminRunner(t, env)
 
 	out, _ := admin(0, "realm", "create", "acme", "--display-name", "ACME Corp")
 	if !strings.Contains(out, "acme") || !strings.Contains(out, "ACME Corp") {
@@ -231,6 +238,110 @@ func TestAdminCommandsAgainstDevServer(t *testing.T) {
 	}
 }
 
+// TestAdminRealmSettings: realm settings given as flags (durations as Go durations)
+// reach the API as seconds, only those given change, `realm get` shows them (a line each
+// in a table, the API's object with -o json), and bad values are refused. A
+// registration token printed by the CLI registers a client at the PUBLIC endpoint.
+func TestAdminRealmSettings(t *testing.T) {
+	t.Parallel()
+	dir := devServer(t)
+	admin := adminRunner(t, adminEnv(t, dir))
+	type settings struct {
+		Idle         int64  `json:"sso_idle_timeout"`
+		Lifespan     int64  `json:"sso_max_lifespan"`
+		Threshold    int    `json:"lockout_threshold"`
+		Lock         int64  `json:"lockout_duration"`
+		Registration string `json:"registration"`
+	}
+	read := func() settings {
+		t.Helper()
+		out, _ := admin(0, "realm", "get", "acme", "-o", "json")
+		var r struct {
+			Settings settings `json:"settings"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("realm get -o json: %v\n%s", err, out)
+		}
+		return r.Settings
+	}
+
+	admin(0, "realm", "create", "acme", "--lockout-threshold", "5")
+	if got, want := read(), (settings{1800, 36000, 5, 300, "off"}); got != want {
+		t.Fatalf("after create: %+v, want %+v", got, want)
+	}
+	admin(0, "realm", "update", "acme", "--sso-idle-timeout", "15m", "--sso-max-lifespan", "2h", "--lockout-duration", "90s", "--registration", "token")
+	if got, want := read(), (settings{900, 7200, 5, 90, "token"}); got != want {
+		t.Fatalf("after update: %+v, want %+v", got, want)
+	}
+	out, _ := admin(0, "realm", "get", "acme")
+	for _, want := range []string{"settings.sso_idle_timeout", "15m0s", "settings.sso_max_lifespan", "2h0m0s", "settings.lockout_threshold", "settings.registration"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("realm get lacks %q:\n%s", want, out)
+		}
+	}
+	_, errOut := admin(1, "realm", "update", "acme", "--sso-idle-timeout", "3h")
+	if !strings.Contains(errOut, "400") || !strings.Contains(errOut, "settings.sso_idle_timeout") {
+		t.Fatalf("idle timeout over the lifespan: %s", errOut)
+	}
+	_, errOut = admin(1, "realm", "update", "acme", "--registration", "maybe")
+	if !strings.Contains(errOut, "settings.registration") {
+		t.Fatalf("unknown registration policy: %s", errOut)
+	}
+	admin(1, "realm", "update", "acme", "--lockout-threshold", "0")
+	admin(2, "realm", "update", "acme", "--lockout-duration", "1500ms")
+	admin(2, "realm", "update", "acme", "--sso-idle-timeout", "soon")
+	if got, want := read(), (settings{900, 7200, 5, 90, "token"}); got != want {
+		t.Fatalf("refused updates changed the settings: %+v", got)
+	}
+
+	boot := readBootstrapFile(t, dir)
+	first, errOut := admin(0, "realm", "registration-token", "acme")
+	first = strings.TrimSpace(first)
+	if len(first) < 43 || !strings.Contains(errOut, "only its hash") {
+		t.Fatalf("registration-token printed %q, note %q", first, errOut)
+	}
+	if code := registerClient(t, boot, "acme", first); code != 201 {
+		t.Fatalf("registration with the printed token: %d", code)
+	}
+	out, _ = admin(0, "realm", "registration-token", "acme", "-o", "json")
+	var second struct {
+		Token string `json:"initial_access_token"`
+	}
+	if err := json.Unmarshal([]byte(out), &second); err != nil || second.Token == "" || second.Token == first {
+		t.Fatalf("registration-token -o json: %v %s", err, out)
+	}
+	if code := registerClient(t, boot, "acme", first); code != 401 {
+		t.Fatalf("registration with the replaced token: %d", code)
+	}
+	if code := registerClient(t, boot, "acme", second.Token); code != 201 {
+		t.Fatalf("registration with the new token: %d", code)
+	}
+	admin(1, "realm", "registration-token", "nope")
+}
+
+// registerClient registers a client at realm's dynamic registration endpoint on the dev
+// server with the initial access token and returns the status.
+func registerClient(t *testing.T, boot server.AdminBootstrap, realm, token string) int {
+	t.Helper()
+	hc, err := newHTTPClient(boot.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := strings.Replace(boot.TokenURL, "/realms/master/protocol/openid-connect/token", "/realms/"+realm+"/clients-registrations/openid-connect", 1)
+	req, err := http.NewRequest("POST", endpoint, strings.NewReader(`{"redirect_uris": ["https://rp.example/cb"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // TestAdminWithoutCredentials: with no URL and nothing saved, the command says what to
 // do and exits 2; bootstrap credentials are never sent to another server.
 func TestAdminWithoutCredentials(t *testing.T) {
@@ -249,7 +360,7 @@ func TestAdminWithoutCredentials(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "no credentials for https://elsewhere.example") {
 		t.Fatalf("bootstrap for another server: %d %s", code, errOut)
 	}
-	for _, args := range [][]string{{"admin", "--help"}, {"admin", "login", "--help"}, {"admin", "realm", "create", "--help"}, {"admin", "client", "rotate-secret", "--help"}, {"admin", "keys", "rotate", "--help"}} {
+	for _, args := range [][]string{{"admin", "--help"}, {"admin", "login", "--help"}, {"admin", "realm", "create", "--help"}, {"admin", "client", "rotate-secret", "--help"}, {"admin", "realm", "registration-token", "--help"}, {"admin", "keys", "rotate", "--help"}} {
 		if code, out, _ := runCLI(t, nil, args...); code != exitOK || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: exit %d, output %q", args, code, out)
 		}
