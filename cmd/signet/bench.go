@@ -53,6 +53,7 @@ func newBenchCmd(e *env) *cobra.Command {
 	token.Flags().IntVar(&o.serverCPU, "server-cpu", 0, "core the server (and the ES256 ceiling) runs on")
 	token.Flags().IntVar(&o.clientCPU, "client-cpu", 1, "core the load generator runs on")
 	token.Flags().BoolVar(&o.http2, "http2", false, "multiplex the requests over HTTP/2 instead of HTTP/1.1 keep-alive connections")
+	token.Flags().StringVar(&o.profileDir, "profile", "", "write the server's CPU profile (cpu.pprof) and allocation profile (allocs.pprof) to this directory")
 	// The two helpers run as child processes so each can be pinned to its core.
 	load := &cobra.Command{Use: "load", Hidden: true, Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return benchLoad(e, o) }}
@@ -76,6 +77,7 @@ type benchOpts struct {
 	tokenURL, caFile     string
 	secret               string
 	http2                bool
+	profileDir           string
 }
 
 // startPinned starts cmd with every thread confined to cpu: the affinity is set on this
@@ -109,7 +111,15 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	}
 	defer os.RemoveAll(dir)
 
-	server := exec.CommandContext(ctx, self, "serve", "--dev")
+	args := []string{"serve", "--dev"}
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		args = append(args, "--cpuprofile", filepath.Join(o.profileDir, "cpu.pprof"),
+			"--allocprofile", filepath.Join(o.profileDir, "allocs.pprof"))
+	}
+	server := exec.CommandContext(ctx, self, args...)
 	server.Env = append(os.Environ(), "GOMAXPROCS=1", "SIGNET_DATA_DIR="+filepath.Join(dir, "data"), "SIGNET_LOG_LEVEL=warn")
 	for _, ep := range config.Endpoints {
 		server.Env = append(server.Env, "SIGNET_"+string(ep)+"_ADDR=127.0.0.1:0")
@@ -122,15 +132,22 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	if err := startPinned(server, o.serverCPU); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	defer func() {
+	drained := make(chan struct{})
+	stopServer := sync.OnceValue(func() error {
 		_ = server.Process.Signal(syscall.SIGTERM)
-		_ = server.Wait()
-	}()
+		<-drained // Wait must not run before the pipe is read to the end
+		return server.Wait()
+	})
+	defer stopServer()
 	public, secret, ca, err := readDevBanner(stdout)
 	if err != nil {
+		close(drained)
 		return &exitError{code: exitFailure, err: err}
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	go func() {
+		_, _ = io.Copy(io.Discard, stdout)
+		close(drained)
+	}()
 
 	before, err := measureES256(ctx, e, self, o.serverCPU)
 	if err != nil {
@@ -152,7 +169,10 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	if err := json.Unmarshal([]byte(loadOut.String()), &lr); err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("load result: %w", err)}
 	}
-	_ = server.Process.Signal(syscall.SIGTERM) // free the core for the ceiling
+	// Free the core for the ceiling; the server writes its profiles as it exits.
+	if err := stopServer(); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("server: %w", err)}
+	}
 	after, err := measureES256(ctx, e, self, o.serverCPU)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
