@@ -106,9 +106,7 @@ func WriteJSONError(w http.ResponseWriter, r *http.Request, log *slog.Logger, er
 	oe := AsError(err)
 	logError(r, log, oe)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setNoStoreJSON(h)
 	if oe.Status == http.StatusUnauthorized && oe.Code == "invalid_client" {
 		// RFC 6749 §5.2: a 401 for client authentication names the scheme.
 		h.Set("WWW-Authenticate", `Basic realm="signet", charset="UTF-8"`)

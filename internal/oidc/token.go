@@ -67,7 +67,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return writeTokenResponse(w, &resp)
 }
 
 // parseForm reads an application/x-www-form-urlencoded body of bounded size. Parameters
@@ -94,10 +94,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 
 // writeJSON writes a protocol response; token responses must not be cached (RFC 6749 §5.1).
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setNoStoreJSON(w.Header())
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(v)
 }
