@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -80,14 +81,11 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
 		return InvalidRequest("the body must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return InvalidRequest("the body is not a valid form").WithCause(err)
-	}
-	for k, v := range r.PostForm {
-		if len(v) > 1 {
-			return InvalidRequest("parameter " + k + " is repeated")
+	if err := readPostForm(w, r); err != nil {
+		if rep, ok := errors.AsType[repeatedParamError](err); ok {
+			return InvalidRequest(rep.Error())
 		}
+		return InvalidRequest("the body is not a valid form").WithCause(err)
 	}
 	return nil
 }
