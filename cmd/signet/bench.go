@@ -163,12 +163,14 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	load.Env = append(os.Environ(), "GOMAXPROCS=1")
 	var loadOut strings.Builder
 	load.Stdout, load.Stderr = &loadOut, e.stderr
+	loadStart := time.Now()
 	if err := startPinned(load, o.clientCPU); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	if err := load.Wait(); err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("load: %w", err)}
 	}
+	loadTime := time.Since(loadStart)
 	cpuAfter, err := processCPU(server.Process.Pid)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
@@ -202,6 +204,10 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	fmt.Fprintf(e.stdout, "ratio: %.3f token requests per ES256 signature (target >= 0.5)\n", lr.RPS/sigs)
 	fmt.Fprintf(e.stdout, "CPU time: %.1f µs per request, %.1f µs per ES256 signature, ratio %.3f\n",
 		cpuPerReq/1e3, cpuPerSig/1e3, cpuPerSig/cpuPerReq)
+	// Below about 95 % the server was not the bottleneck (the load process, or other
+	// work on the machine, held it back), and the figures above understate it.
+	fmt.Fprintf(e.stdout, "busy during the load: server core %.0f %%, load core %.0f %%\n",
+		100*float64(cpuAfter-cpuBefore)/float64(loadTime), 100*lr.Busy)
 	if lr.Errors > 0 {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%d requests failed", lr.Errors)}
 	}
@@ -282,7 +288,10 @@ type loadResult struct {
 	OK     int64   `json:"ok"`
 	Errors int64   `json:"errors"`
 	// Warmup counts the requests before the measured time.
-	Warmup       int64 `json:"warmup"`
+	Warmup int64 `json:"warmup"`
+	// Busy is the load process's CPU time over the measured time: near 1, the load
+	// generator and not the server may have set the pace.
+	Busy         float64 `json:"busy"`
 	P50ms, P99ms float64
 }
 
@@ -321,7 +330,7 @@ func benchLoad(e *env, o benchOpts) error {
 	var mu sync.Mutex
 	var lat []time.Duration
 	deadline := time.Now().Add(o.duration)
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	for range o.connections {
 		wg.Go(func() {
@@ -341,8 +350,9 @@ func benchLoad(e *env, o benchOpts) error {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	res := loadResult{RPS: float64(ok.Load()) / elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(), Warmup: int64(o.connections)}
+	elapsed, cpu := time.Since(start), cpuTime()-cpuStart
+	res := loadResult{RPS: float64(ok.Load()) / elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(), Warmup: int64(o.connections),
+		Busy: float64(cpu) / float64(elapsed)}
 	if len(lat) > 0 {
 		sortDurations(lat)
 		res.P50ms = float64(lat[len(lat)/2]) / 1e6
