@@ -87,6 +87,7 @@ func newLogger(cfg config.Config, e *env) *slog.Logger {
 
 func newServeCmd(e *env) *cobra.Command {
 	var f configFlags
+	var prof profileFlags
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Signet node (every role, or those given with --roles)",
@@ -109,13 +110,22 @@ func newServeCmd(e *env) *cobra.Command {
 			if hup == nil {
 				hup = notifyHUP(c.Context())
 			}
-			if err := srv.Run(c.Context(), e.stdout, hup); err != nil {
+			stopProfile, err := prof.start()
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			err = srv.Run(c.Context(), e.stdout, hup)
+			if perr := stopProfile(); perr != nil {
+				err = errors.Join(err, perr)
+			}
+			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
 			return nil
 		},
 	}
 	f.register(c, true)
+	prof.register(c)
 	c.Flags().StringSliceVar(&f.roles, "roles", nil, "roles to run, comma-separated: "+fmt.Sprint(config.AllRoles))
 	return c
 }

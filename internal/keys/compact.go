@@ -9,7 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // CompactSigner produces compact JWS (RFC 7515 §7.1) for one key and one "typ" with the
@@ -47,10 +51,12 @@ func (s *CompactSigner) KID() string { return s.key.KID }
 // Sign returns header.payload.signature for payload.
 func (s *CompactSigner) Sign(payload []byte) (string, error) {
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(s.header)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
-	buf = append(buf, s.header...)
+	// A typical token is built on the stack; only the returned string is allocated.
+	var stack [1024]byte
+	buf := append(stack[:0], s.header...)
 	buf = enc.AppendEncode(buf, payload)
-	sig, err := s.signature(buf)
+	var sigBuf [64]byte
+	sig, err := s.signature(sigBuf[:0], buf)
 	if err != nil {
 		return "", fmt.Errorf("sign with %s: %w", s.key.KID, err)
 	}
@@ -59,29 +65,50 @@ func (s *CompactSigner) Sign(payload []byte) (string, error) {
 	return string(buf), nil
 }
 
-// signature signs the JWS signing input with the key's algorithm (RFC 7518 §3).
-func (s *CompactSigner) signature(input []byte) ([]byte, error) {
+// signature appends to dst the signature of the JWS signing input with the key's
+// algorithm (RFC 7518 §3).
+func (s *CompactSigner) signature(dst, input []byte) ([]byte, error) {
 	switch s.key.Alg {
 	case ES256:
 		digest := sha256.Sum256(input)
-		r, sv, err := ecdsa.Sign(rand.Reader, s.key.Private.(*ecdsa.PrivateKey), digest[:])
+		// SignASN1 rather than Sign: the DER form is parsed straight into R||S, without
+		// the big.Int round trip of Sign.
+		der, err := ecdsa.SignASN1(rand.Reader, s.key.Private.(*ecdsa.PrivateKey), digest[:])
 		if err != nil {
 			return nil, err
 		}
-		// RFC 7518 §3.4: R and S as 32-byte big-endian integers, concatenated.
-		out := make([]byte, 64)
-		r.FillBytes(out[:32])
-		sv.FillBytes(out[32:])
-		return out, nil
+		return appendRawECDSA(dst, der, 32)
 	case RS256:
 		digest := sha256.Sum256(input)
-		return rsa.SignPKCS1v15(rand.Reader, s.key.Private.(*rsa.PrivateKey), crypto.SHA256, digest[:])
+		sig, err := rsa.SignPKCS1v15(rand.Reader, s.key.Private.(*rsa.PrivateKey), crypto.SHA256, digest[:])
+		return append(dst, sig...), err
 	case PS256:
 		digest := sha256.Sum256(input)
-		return rsa.SignPSS(rand.Reader, s.key.Private.(*rsa.PrivateKey), crypto.SHA256, digest[:],
+		sig, err := rsa.SignPSS(rand.Reader, s.key.Private.(*rsa.PrivateKey), crypto.SHA256, digest[:],
 			&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		return append(dst, sig...), err
 	case EdDSA:
-		return ed25519.Sign(s.key.Private.(ed25519.PrivateKey), input), nil
+		return append(dst, ed25519.Sign(s.key.Private.(ed25519.PrivateKey), input)...), nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupportedAlg, s.key.Alg)
+}
+
+// appendRawECDSA appends an ASN.1 DER ECDSA signature as R||S, each a big-endian
+// integer of size bytes (RFC 7518 §3.4).
+func appendRawECDSA(dst, der []byte, size int) ([]byte, error) {
+	var inner cryptobyte.String
+	var r, sv []byte
+	in := cryptobyte.String(der)
+	if !in.ReadASN1(&inner, asn1.SEQUENCE) || !in.Empty() ||
+		!inner.ReadASN1Integer(&r) || !inner.ReadASN1Integer(&sv) || !inner.Empty() ||
+		len(r) > size || len(sv) > size {
+		return nil, errors.New("malformed ECDSA signature")
+	}
+	for _, v := range [2][]byte{r, sv} {
+		for range size - len(v) {
+			dst = append(dst, 0)
+		}
+		dst = append(dst, v...)
+	}
+	return dst, nil
 }

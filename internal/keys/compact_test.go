@@ -3,8 +3,12 @@ package keys
 import (
 	"bytes"
 	"encoding/base64"
+	"math/big"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // TestCompactSignerInterop: for every algorithm, the compact signer's tokens verify with
@@ -56,6 +60,38 @@ func BenchmarkCompactSignES256(b *testing.B) {
 	for b.Loop() {
 		if _, err := s.Sign(payload); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestAppendRawECDSA: R and S shorter than the field (leading zero bytes, about one
+// signature in 128) are left-padded; malformed or oversized DER is refused.
+func TestAppendRawECDSA(t *testing.T) {
+	t.Parallel()
+	der := func(r, s []byte) []byte {
+		var b cryptobyte.Builder
+		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1BigInt(new(big.Int).SetBytes(r))
+			b.AddASN1BigInt(new(big.Int).SetBytes(s))
+		})
+		return b.BytesOrPanic()
+	}
+	full := bytes.Repeat([]byte{0xff}, 32)
+	got, err := appendRawECDSA([]byte("x"), der([]byte{0x01, 0x02}, full), 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(append([]byte("x"), make([]byte, 30)...), 0x01, 0x02), full...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %x\nwant %x", got, want)
+	}
+	for name, bad := range map[string][]byte{
+		"too long":      der(bytes.Repeat([]byte{0x01}, 33), full),
+		"trailing data": append(der(full, full), 0),
+		"not DER":       []byte("not a signature"),
+	} {
+		if _, err := appendRawECDSA(nil, bad, 32); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,17 +31,29 @@ type Manager struct {
 
 	mu    sync.Mutex
 	cache map[string]*realmKeys
-	// signers keeps one compact signer per key and type ("kid\x00typ"): building one
-	// costs allocations on every token otherwise.
-	signers sync.Map
-	// signerRealm maps a kid to its realm, so deleted keys' signers can be dropped.
-	signerRealm sync.Map
 }
 
+// realmKeys is one loaded key set of a realm. It is replaced, never changed, when the
+// keys are re-read or rotated, so what is cached per algorithm goes with it.
 type realmKeys struct {
 	loaded time.Time
 	keys   []Stored
 	jwks   []byte
+
+	mu      sync.Mutex
+	signing map[Alg]*algSigning
+}
+
+// algSigning is the signing state of one algorithm in a loaded key set: its signing
+// key, the time until which planning the set again changes nothing (so the token
+// endpoint does not run Plan on every token), and one compact signer per token type.
+type algSigning struct {
+	// key and quiet are set before the state is shared and never change.
+	key   *Key
+	quiet time.Time
+
+	mu      sync.Mutex
+	signers map[string]*CompactSigner
 }
 
 // ManagerOption adjusts a Manager (test seams).
@@ -77,34 +88,82 @@ func NewManager(st store.SigningKeys, ring *Keyring, p Policy, opts ...ManagerOp
 // SigningKey returns the key that signs for alg in realm, creating the realm's keys of
 // that algorithm on first use and carrying out a due rotation.
 func (m *Manager) SigningKey(ctx context.Context, realm string, alg Alg) (*Key, error) {
-	rk, err := m.load(ctx, realm)
+	st, err := m.signing(ctx, realm, alg)
 	if err != nil {
 		return nil, err
 	}
-	if Plan(m.now(), m.policy, rk.keys, alg).Changes() {
-		if rk, err = m.rotate(ctx, realm, alg, false); err != nil {
-			return nil, err
-		}
-	}
-	return SigningKey(rk.keys, alg)
+	return st.key, nil
 }
 
 // Sign signs payload as a compact JWS of type typ with realm's current key for alg.
 func (m *Manager) Sign(ctx context.Context, realm string, alg Alg, typ string, payload []byte) (string, error) {
-	k, err := m.SigningKey(ctx, realm, alg)
+	st, err := m.signing(ctx, realm, alg)
 	if err != nil {
 		return "", err
 	}
-	id := k.KID + "\x00" + typ
-	s, ok := m.signers.Load(id)
-	if !ok {
-		signer, err := NewCompactSigner(k, typ)
-		if err != nil {
-			return "", err
-		}
-		s, _ = m.signers.LoadOrStore(id, signer)
+	s, err := st.signer(typ)
+	if err != nil {
+		return "", err
 	}
-	return s.(*CompactSigner).Sign(payload)
+	return s.Sign(payload)
+}
+
+// signing returns the signing state of alg in realm, carrying out a due rotation. Plan
+// is pure: until the NextCheck of a plan without changes, planning the same key set
+// again changes nothing, so it runs again only after that time or on a new key set.
+func (m *Manager) signing(ctx context.Context, realm string, alg Alg) (*algSigning, error) {
+	rk, err := m.load(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	rk.mu.Lock()
+	st := rk.signing[alg]
+	rk.mu.Unlock()
+	if st != nil && now.Before(st.quiet) {
+		return st, nil
+	}
+	pl := Plan(now, m.policy, rk.keys, alg)
+	if pl.Changes() {
+		if rk, err = m.rotate(ctx, realm, alg, false); err != nil {
+			return nil, err
+		}
+	}
+	k, err := SigningKey(rk.keys, alg)
+	if err != nil {
+		return nil, err
+	}
+	st = &algSigning{key: k}
+	// After a rotation rk is the old set; the next call plans the new one.
+	if !pl.Changes() && pl.Err == nil {
+		st.quiet = pl.NextCheck
+		rk.mu.Lock()
+		if rk.signing == nil {
+			rk.signing = map[Alg]*algSigning{}
+		}
+		rk.signing[alg] = st
+		rk.mu.Unlock()
+	}
+	return st, nil
+}
+
+// signer returns the compact signer for typ, building it once: building one costs
+// allocations on every token otherwise.
+func (st *algSigning) signer(typ string) (*CompactSigner, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s, ok := st.signers[typ]; ok {
+		return s, nil
+	}
+	s, err := NewCompactSigner(st.key, typ)
+	if err != nil {
+		return nil, err
+	}
+	if st.signers == nil {
+		st.signers = map[string]*CompactSigner{}
+	}
+	st.signers[typ] = s
+	return s, nil
 }
 
 // JWKS returns the realm's published key set as JSON (public keys only).
@@ -192,20 +251,6 @@ func (m *Manager) remember(realm string, stored []store.SigningKey) (*realmKeys,
 		return nil, fmt.Errorf("encode JWKS: %w", err)
 	}
 	rk := &realmKeys{loaded: m.now(), keys: ks, jwks: jwks}
-	live := map[string]bool{}
-	for _, k := range ks {
-		live[k.Key.KID] = true
-	}
-	m.signers.Range(func(id, _ any) bool {
-		kid, _, _ := strings.Cut(id.(string), "\x00")
-		if owner, ok := m.signerRealm.Load(kid); ok && owner == realm && !live[kid] {
-			m.signers.Delete(id)
-		}
-		return true
-	})
-	for kid := range live {
-		m.signerRealm.Store(kid, realm)
-	}
 	m.mu.Lock()
 	m.cache[realm] = rk
 	m.mu.Unlock()

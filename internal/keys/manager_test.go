@@ -236,3 +236,37 @@ func TestManagerSignFollowsRotation(t *testing.T) {
 		t.Fatal("signing continued with the retired key after a rotation")
 	}
 }
+
+// TestManagerSignPlansAgainWhenDue: with a key set cached for long, Sign skips planning
+// until the plan's next check, and rotates on schedule once that time has come.
+func TestManagerSignPlansAgainWhenDue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := testutil.NewClock(time.Now())
+	m, err := NewManager(newManagerStore(t), testRing(t), DefaultPolicy(), WithClock(clock.Now), WithRefresh(100*365*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kidOf := func() string {
+		tok, err := m.Sign(ctx, "demo", ES256, TypeAccessToken, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, _ := m.PublicKeys(ctx, "demo")
+		_, h, err := Verify(tok, set, []Alg{ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.KeyID
+	}
+	first := kidOf()
+	p := DefaultPolicy()
+	clock.Advance(p.RotationPeriod - time.Minute)
+	if kidOf() != first {
+		t.Fatal("rotated before the rotation period ended")
+	}
+	clock.Advance(2 * time.Minute)
+	if kidOf() == first {
+		t.Fatal("still signing with the old key after the rotation period")
+	}
+}

@@ -106,9 +106,7 @@ func WriteJSONError(w http.ResponseWriter, r *http.Request, log *slog.Logger, er
 	oe := AsError(err)
 	logError(r, log, oe)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setNoStoreJSON(h)
 	var bc errBearerChallenge
 	switch {
 	case errors.As(oe.Cause, &bc):

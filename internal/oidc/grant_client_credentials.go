@@ -24,9 +24,10 @@ func (p *Provider) clientCredentials(r *http.Request, realm store.Realm, c store
 	if ttl <= 0 {
 		ttl = defaultAccessTokenTTL
 	}
-	tok, err := p.mintAccessToken(r.Context(), realm.Name, accessClaims{Subject: c.ID, ClientID: c.ID, Scope: strings.Join(scopes, " ")}, ttl)
+	scope := strings.Join(scopes, " ")
+	tok, err := p.mintAccessToken(r.Context(), realm.Name, accessClaims{Subject: c.ID, ClientID: c.ID, Scope: scope}, ttl)
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()), Scope: strings.Join(scopes, " ")}, nil
+	return tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()), Scope: scope}, nil
 }

@@ -2,6 +2,10 @@ package oidc
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -41,4 +45,35 @@ func TestSecretHasher(t *testing.T) {
 	if a, b := RandomToken(16), RandomToken(16); a == b || len(a) != 22 {
 		t.Fatal("random tokens repeat")
 	}
+}
+
+// TestSecretHasherIsHMACSHA256: reused, concurrently used hashers still compute exactly
+// HMAC-SHA256 under the pepper, for secrets shorter and longer than their buffer.
+func TestSecretHasherIsHMACSHA256(t *testing.T) {
+	t.Parallel()
+	pepper := bytes.Repeat([]byte{9}, 32)
+	h, err := NewSecretHasher(pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for n := range 200 {
+				secret := strings.Repeat(string(rune('a'+i)), n)
+				m := hmac.New(sha256.New, pepper)
+				m.Write([]byte(secret))
+				want := m.Sum(nil)
+				if got := h.Hash(secret); !bytes.Equal(got, want) {
+					t.Errorf("secret of %d bytes: %x, want %x", n, got, want)
+					return
+				}
+				if !h.Verify(secret, want) {
+					t.Errorf("secret of %d bytes refused", n)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

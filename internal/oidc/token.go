@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -71,7 +72,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return writeTokenResponse(w, &resp)
 }
 
 // parseForm reads an application/x-www-form-urlencoded body of bounded size. Parameters
@@ -84,24 +85,18 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
 		return InvalidRequest("the body must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return InvalidRequest("the body is not a valid form").WithCause(err)
-	}
-	for k, v := range r.PostForm {
-		if len(v) > 1 {
-			return InvalidRequest("parameter " + k + " is repeated")
+	if err := readPostForm(w, r); err != nil {
+		if rep, ok := errors.AsType[repeatedParamError](err); ok {
+			return InvalidRequest(rep.Error())
 		}
+		return InvalidRequest("the body is not a valid form").WithCause(err)
 	}
 	return nil
 }
 
 // writeJSON writes a protocol response; token responses must not be cached (RFC 6749 §5.1).
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setNoStoreJSON(w.Header())
 	w.WriteHeader(status)
 	return json.NewEncoder(w).Encode(v)
 }

@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RequestIDHeader carries the request id in both directions.
@@ -18,8 +21,28 @@ type requestIDKey struct{}
 
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if s, ok := ctx.Value(requestIDKey{}).(*requestState); ok {
+		return s.id
+	}
+	return ""
+}
+
+// requestState is what Instrument keeps per request, in one allocation: it is the
+// request's context (carrying the request id), the status recorder, and the backing
+// of the X-Request-Id response header.
+type requestState struct {
+	context.Context
+	id       string
+	idHeader [1]string
+	rec      statusRecorder
+}
+
+// Value answers the request id key itself and asks the parent context for anything else.
+func (s *requestState) Value(key any) any {
+	if _, ok := key.(requestIDKey); ok {
+		return s
+	}
+	return s.Context.Value(key)
 }
 
 // Instrument wraps a listener's router (an *http.ServeMux, so that the matched route
@@ -27,15 +50,18 @@ func RequestID(ctx context.Context) string {
 // X-Request-Id, for correlation through a proxy), echoes it in the response, counts the
 // request and its latency per route pattern and status, and writes one access-log line.
 func (m *Metrics) Instrument(listener string, log *slog.Logger, mux *http.ServeMux) http.Handler {
+	routes := &routeMetrics{m: m, listener: listener, byKey: map[routeKey]routeSeries{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get(RequestIDHeader)
-		if !validRequestID(id) {
-			id = newRequestID()
+		s := &requestState{Context: r.Context(), id: r.Header.Get(RequestIDHeader)}
+		if !validRequestID(s.id) {
+			s.id = newRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
-		r2 := r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		s.idHeader[0] = s.id
+		w.Header()[RequestIDHeader] = s.idHeader[:]
+		r2 := r.WithContext(s)
+		rec := &s.rec
+		rec.ResponseWriter, rec.status = w, http.StatusOK
 		defer func() {
 			p := recover()
 			if p == nil {
@@ -45,37 +71,73 @@ func (m *Metrics) Instrument(listener string, log *slog.Logger, mux *http.ServeM
 				panic(p)
 			}
 			log.LogAttrs(r.Context(), slog.LevelError, "handler panic",
-				slog.String("listener", listener), slog.String("request_id", id),
+				slog.String("listener", listener), slog.String("request_id", s.id),
 				slog.String("route", r2.Pattern), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			if !rec.wroteHeader {
-				http.Error(rec, "internal server error (request "+id+")", http.StatusInternalServerError)
+				http.Error(rec, "internal server error (request "+s.id+")", http.StatusInternalServerError)
 			}
-			m.observe(listener, r2.Pattern, r.Method, rec.status, time.Since(start))
+			routes.observe(r2.Pattern, r.Method, rec.status, time.Since(start))
 		}()
 		mux.ServeHTTP(rec, r2)
 
 		elapsed := time.Since(start)
-		route := m.observe(listener, r2.Pattern, r.Method, rec.status, elapsed)
+		route := routes.observe(r2.Pattern, r.Method, rec.status, elapsed)
 		level := slog.LevelDebug
 		if rec.status >= 500 {
 			level = slog.LevelWarn
 		}
-		log.LogAttrs(r.Context(), level, "request",
-			slog.String("listener", listener), slog.String("request_id", id),
-			slog.String("method", r.Method), slog.String("route", route),
-			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
+		if log.Enabled(r.Context(), level) {
+			log.LogAttrs(r.Context(), level, "request",
+				slog.String("listener", listener), slog.String("request_id", s.id),
+				slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", rec.status), slog.Duration("duration", elapsed))
+		}
 	})
 }
 
+// routeMetrics holds one listener's request counter and latency histogram per route,
+// method and status, so a request costs a map lookup instead of the label hashing and
+// status formatting of WithLabelValues. Its size is bounded as the metrics' own label
+// sets are: route patterns, the methods methodLabel allows, status codes.
+type routeMetrics struct {
+	m        *Metrics
+	listener string
+	mu       sync.RWMutex
+	byKey    map[routeKey]routeSeries
+}
+
+type routeKey struct {
+	pattern, method string
+	status          int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
 // observe counts one request and returns its route label.
-func (m *Metrics) observe(listener, pattern, method string, status int, elapsed time.Duration) string {
+func (rm *routeMetrics) observe(pattern, method string, status int, elapsed time.Duration) string {
 	route := pattern
 	if route == "" {
 		route = "unmatched"
 	}
-	method, code := methodLabel(method), strconv.Itoa(status)
-	m.requests.WithLabelValues(listener, route, method, code).Inc()
-	m.duration.WithLabelValues(listener, route, method, code).Observe(elapsed.Seconds())
+	key := routeKey{route, methodLabel(method), status}
+	rm.mu.RLock()
+	series, ok := rm.byKey[key]
+	rm.mu.RUnlock()
+	if !ok {
+		code := strconv.Itoa(status)
+		series = routeSeries{
+			requests: rm.m.requests.WithLabelValues(rm.listener, key.pattern, key.method, code),
+			duration: rm.m.duration.WithLabelValues(rm.listener, key.pattern, key.method, code),
+		}
+		rm.mu.Lock()
+		rm.byKey[key] = series
+		rm.mu.Unlock()
+	}
+	series.requests.Inc()
+	series.duration.Observe(elapsed.Seconds())
 	return route
 }
 

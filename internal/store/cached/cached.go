@@ -10,14 +10,12 @@
 package cached
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -382,17 +380,34 @@ func cloneRealm(r store.Realm) store.Realm {
 }
 
 // cloneClient copies c so that no caller shares the cached slices and map. Clone keeps
-// nil and empty apart, so callers see exactly what the inner store returned.
+// nil and empty apart, so callers see exactly what the inner store returned. The string
+// slices share one new array, and the byte slices another, each copy capped so that an
+// append reallocates instead of running into the next: the token endpoint reads a
+// client on every request.
 func cloneClient(c store.Client) store.Client {
-	c.SecretHash = bytes.Clone(c.SecretHash)
-	c.JWKS = bytes.Clone(c.JWKS)
-	c.RegistrationTokenHash = bytes.Clone(c.RegistrationTokenHash)
-	c.RedirectURIs = slices.Clone(c.RedirectURIs)
-	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-	c.GrantTypes = slices.Clone(c.GrantTypes)
-	c.ResponseTypes = slices.Clone(c.ResponseTypes)
-	c.Scopes = slices.Clone(c.Scopes)
-	c.Contacts = slices.Clone(c.Contacts)
+	strs := make([]string, 0, len(c.RedirectURIs)+len(c.PostLogoutRedirectURIs)+len(c.GrantTypes)+
+		len(c.ResponseTypes)+len(c.Scopes)+len(c.Contacts))
+	c.RedirectURIs = carve(&strs, c.RedirectURIs)
+	c.PostLogoutRedirectURIs = carve(&strs, c.PostLogoutRedirectURIs)
+	c.GrantTypes = carve(&strs, c.GrantTypes)
+	c.ResponseTypes = carve(&strs, c.ResponseTypes)
+	c.Scopes = carve(&strs, c.Scopes)
+	c.Contacts = carve(&strs, c.Contacts)
+	bs := make([]byte, 0, len(c.SecretHash)+len(c.JWKS)+len(c.RegistrationTokenHash))
+	c.SecretHash = carve(&bs, c.SecretHash)
+	c.JWKS = carve(&bs, c.JWKS)
+	c.RegistrationTokenHash = carve(&bs, c.RegistrationTokenHash)
 	c.Attributes = maps.Clone(c.Attributes)
 	return c
+}
+
+// carve appends a copy of s to *backing, which has room for it, and returns the copy
+// with its capacity capped at its length; nil stays nil.
+func carve[T any](backing *[]T, s []T) []T {
+	if s == nil {
+		return nil
+	}
+	start := len(*backing)
+	*backing = append(*backing, s...)
+	return (*backing)[start:len(*backing):len(*backing)]
 }
