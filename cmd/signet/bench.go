@@ -35,7 +35,7 @@ import (
 func newBenchCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "bench", Short: "Measure Signet on this machine (loopback only)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErr(errors.New("bench needs a subcommand: token"))
+			return usageErr(errors.New("bench needs a subcommand: token or login"))
 		}}
 	var o benchOpts
 	token := &cobra.Command{
@@ -67,6 +67,7 @@ func newBenchCmd(e *env) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error { return benchES256(e, o) }}
 	es.Flags().DurationVar(&o.duration, "duration", 3*time.Second, "")
 	c.AddCommand(token, load, es)
+	addLoginBench(c, e)
 	return c
 }
 
@@ -105,49 +106,20 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	dir, err := os.MkdirTemp("", "signet-bench-")
-	if err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
-	defer os.RemoveAll(dir)
-
-	args := []string{"serve", "--dev"}
+	var extra []string
 	if o.profileDir != "" {
 		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
-		args = append(args, "--cpuprofile", filepath.Join(o.profileDir, "cpu.pprof"),
+		extra = append(extra, "--cpuprofile", filepath.Join(o.profileDir, "cpu.pprof"),
 			"--allocprofile", filepath.Join(o.profileDir, "allocs.pprof"))
 	}
-	server := exec.CommandContext(ctx, self, args...)
-	server.Env = append(os.Environ(), "GOMAXPROCS=1", "SIGNET_DATA_DIR="+filepath.Join(dir, "data"), "SIGNET_LOG_LEVEL=warn")
-	for _, ep := range config.Endpoints {
-		server.Env = append(server.Env, "SIGNET_"+string(ep)+"_ADDR=127.0.0.1:0")
-	}
-	stdout, err := server.StdoutPipe()
+	srv, err := startBenchServer(ctx, e, self, o.serverCPU, extra...)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	server.Stderr = e.stderr
-	if err := startPinned(server, o.serverCPU); err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
-	drained := make(chan struct{})
-	stopServer := sync.OnceValue(func() error {
-		_ = server.Process.Signal(syscall.SIGTERM)
-		<-drained // Wait must not run before the pipe is read to the end
-		return server.Wait()
-	})
-	defer stopServer()
-	public, secret, ca, err := readDevBanner(stdout)
-	if err != nil {
-		close(drained)
-		return &exitError{code: exitFailure, err: err}
-	}
-	go func() {
-		_, _ = io.Copy(io.Discard, stdout)
-		close(drained)
-	}()
+	defer srv.close()
+	server, stopServer, public, secret, ca := srv.cmd, srv.stop, srv.banner.public, srv.banner.secret, srv.banner.ca
 
 	before, err := measureES256(ctx, e, self, o.serverCPU)
 	if err != nil {
@@ -220,19 +192,25 @@ type esRate struct{ wall, cpu float64 }
 
 // measureES256 runs the ES256 ceiling in a child process pinned to cpu.
 func measureES256(ctx context.Context, e *env, self string, cpu int) (esRate, error) {
-	es := exec.CommandContext(ctx, self, "bench", "es256")
-	es.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return measureCeiling(ctx, e, self, cpu, "es256")
+}
+
+// measureCeiling runs the hidden `bench <name>` ceiling in a child process pinned to cpu;
+// it prints operations per second of wall-clock time and of its CPU time.
+func measureCeiling(ctx context.Context, e *env, self string, cpu int, name string) (esRate, error) {
+	c := exec.CommandContext(ctx, self, "bench", name)
+	c.Env = append(os.Environ(), "GOMAXPROCS=1")
 	var out strings.Builder
-	es.Stdout, es.Stderr = &out, e.stderr
-	if err := startPinned(es, cpu); err != nil {
+	c.Stdout, c.Stderr = &out, e.stderr
+	if err := startPinned(c, cpu); err != nil {
 		return esRate{}, err
 	}
-	if err := es.Wait(); err != nil {
-		return esRate{}, fmt.Errorf("es256: %w", err)
+	if err := c.Wait(); err != nil {
+		return esRate{}, fmt.Errorf("%s: %w", name, err)
 	}
 	var r esRate
 	if _, err := fmt.Sscan(out.String(), &r.wall, &r.cpu); err != nil {
-		return esRate{}, fmt.Errorf("es256 result: %w", err)
+		return esRate{}, fmt.Errorf("%s result: %w", name, err)
 	}
 	return r, nil
 }
@@ -264,23 +242,85 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// readDevBanner reads what `serve --dev` prints: the PUBLIC URL, the demo secret, the CA.
-func readDevBanner(r io.Reader) (public, secret, ca string, err error) {
+// devBanner is what `serve --dev` prints that the benches need.
+type devBanner struct {
+	public, secret, ca string
+	// user and password are the demo user's.
+	user, password string
+}
+
+// readDevBanner reads what `serve --dev` prints: the PUBLIC URL, the CA, the demo client's
+// secret and the demo user's password (the last line it needs).
+func readDevBanner(r io.Reader) (devBanner, error) {
+	var b devBanner
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "PUBLIC" {
-			public = f[1]
+			b.public = f[1]
 		}
 		if v, ok := strings.CutPrefix(line, "CA certificate: "); ok {
-			ca = v
+			b.ca = v
 		}
 		if v, ok := strings.CutPrefix(line, "client demo-app, secret "); ok {
-			secret = v
-			return public, secret, ca, nil
+			b.secret = v
+		}
+		if v, ok := strings.CutPrefix(line, "user "); ok {
+			if user, pw, ok := strings.Cut(v, ", password "); ok {
+				b.user, b.password = user, pw
+				return b, nil
+			}
 		}
 	}
-	return "", "", "", errors.New("the dev server exited before printing its URLs")
+	return devBanner{}, errors.New("the dev server exited before printing its URLs")
+}
+
+// benchServer is a `serve --dev` child pinned to one core with GOMAXPROCS=1.
+type benchServer struct {
+	cmd    *exec.Cmd
+	banner devBanner
+	// stop ends the server (SIGTERM, drain) once; close also removes its data.
+	stop  func() error
+	close func()
+}
+
+func startBenchServer(ctx context.Context, e *env, self string, cpu int, extraArgs ...string) (*benchServer, error) {
+	dir, err := os.MkdirTemp("", "signet-bench-")
+	if err != nil {
+		return nil, err
+	}
+	server := exec.CommandContext(ctx, self, append([]string{"serve", "--dev"}, extraArgs...)...)
+	server.Env = append(os.Environ(), "GOMAXPROCS=1", "SIGNET_DATA_DIR="+filepath.Join(dir, "data"), "SIGNET_LOG_LEVEL=warn")
+	for _, ep := range config.Endpoints {
+		server.Env = append(server.Env, "SIGNET_"+string(ep)+"_ADDR=127.0.0.1:0")
+	}
+	stdout, err := server.StdoutPipe()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	server.Stderr = e.stderr
+	if err := startPinned(server, cpu); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	drained := make(chan struct{})
+	stop := sync.OnceValue(func() error {
+		_ = server.Process.Signal(syscall.SIGTERM)
+		<-drained // Wait must not run before the pipe is read to the end
+		return server.Wait()
+	})
+	s := &benchServer{cmd: server, stop: stop, close: func() { _ = stop(); os.RemoveAll(dir) }}
+	if s.banner, err = readDevBanner(stdout); err != nil {
+		close(drained)
+		s.close()
+		return nil, err
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, stdout)
+		close(drained)
+	}()
+	return s, nil
 }
 
 type loadResult struct {

@@ -36,7 +36,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if code, out, _ := runCLI(t, nil, "version"); code != exitOK || !strings.HasPrefix(out, "signet ") {
 		t.Fatalf("version: %d %q", code, out)
 	}
-	for _, cmd := range [][]string{{"--help"}, {"serve", "--help"}, {"config", "check", "--help"}, {"config", "docs", "--help"}, {"migrate", "up", "--help"}, {"migrate", "status", "--help"}, {"version", "--help"}, {"keys", "generate-kek", "--help"}, {"bench", "token", "--help"}} {
+	for _, cmd := range [][]string{{"--help"}, {"serve", "--help"}, {"config", "check", "--help"}, {"config", "docs", "--help"}, {"migrate", "up", "--help"}, {"migrate", "status", "--help"}, {"version", "--help"}, {"keys", "generate-kek", "--help"}, {"bench", "token", "--help"}, {"bench", "login", "--help"}} {
 		if code, out, _ := runCLI(t, nil, cmd...); code != exitOK || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: exit %d, output %q", cmd, code, out)
 		}
@@ -312,12 +312,12 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 
 func TestReadDevBanner(t *testing.T) {
 	t.Parallel()
-	banner := "Signet dev is running in development mode.\n  PUBLIC  https://127.0.0.1:1234\n  CA certificate: /d/ca.pem\nDemo realm \"demo\": issuer https://127.0.0.1:1234/realms/demo\n  client demo-app, secret s3cr3t\n"
-	public, secret, ca, err := readDevBanner(strings.NewReader(banner))
-	if err != nil || public != "https://127.0.0.1:1234" || secret != "s3cr3t" || ca != "/d/ca.pem" {
-		t.Fatalf("%q %q %q %v", public, secret, ca, err)
+	banner := "Signet dev is running in development mode.\n  PUBLIC  https://127.0.0.1:1234\n  CA certificate: /d/ca.pem\nDemo realm \"demo\": issuer https://127.0.0.1:1234/realms/demo\n  client demo-app, secret s3cr3t\n  (for example: curl ...)\n  user demo, password pw d\n"
+	b, err := readDevBanner(strings.NewReader(banner))
+	if err != nil || b != (devBanner{public: "https://127.0.0.1:1234", secret: "s3cr3t", ca: "/d/ca.pem", user: "demo", password: "pw d"}) {
+		t.Fatalf("%+v %v", b, err)
 	}
-	if _, _, _, err := readDevBanner(strings.NewReader("nothing\n")); err == nil {
+	if _, err := readDevBanner(strings.NewReader("nothing\n")); err == nil {
 		t.Fatal("a banner without the demo client was accepted")
 	}
 }

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestBenchLoginFlow: the flow `signet bench login` repeats signs the demo user in on a
+// real dev server, login page through token, and gets an ID token; a wrong password is
+// an error, not a success.
+func TestBenchLoginFlow(t *testing.T) {
+	t.Parallel()
+	_, out := devServerWithOutput(t)
+	b, err := readDevBanner(strings.NewReader(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(b.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}}
+	o := loginLoadOpts{public: b.public, clientID: "demo-app", secret: b.secret, username: b.user, password: b.password, redirect: "http://127.0.0.1:9/callback"}
+	idt, err := loginFlow(context.Background(), transport, o)
+	if err != nil || strings.Count(idt, ".") != 2 {
+		t.Fatalf("flow: %q %v", idt, err)
+	}
+	o.password += "x"
+	if _, err := loginFlow(context.Background(), transport, o); err == nil {
+		t.Fatal("a wrong password completed the flow")
+	}
+}
