@@ -68,7 +68,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		"RealmCreate": reflect.TypeFor[RealmCreate](), "RealmPatch": reflect.TypeFor[RealmPatch](),
 		"RealmSettings": reflect.TypeFor[RealmSettings](), "RealmSettingsPatch": reflect.TypeFor[RealmSettingsPatch](),
 		"RegistrationToken": reflect.TypeFor[RegistrationToken](),
-		"User": reflect.TypeFor[User](), "UserCreate": reflect.TypeFor[UserCreate](), "UserPatch": reflect.TypeFor[UserPatch](),
+		"User":              reflect.TypeFor[User](), "UserCreate": reflect.TypeFor[UserCreate](), "UserPatch": reflect.TypeFor[UserPatch](),
 		"Profile": reflect.TypeFor[store.Profile](), "Address": reflect.TypeFor[store.Address](),
 		"PasswordSet": reflect.TypeFor[PasswordSet](), "Client": reflect.TypeFor[Client](),
 		"ClientWithSecret": reflect.TypeFor[ClientWithSecret](), "ClientSettings": reflect.TypeFor[ClientSettings](),

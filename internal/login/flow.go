@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -23,6 +24,8 @@ type Interaction struct {
 	ForceLogin bool
 	// ForceConsent: prompt=consent.
 	ForceConsent bool
+	// CreatedAt is when the request arrived: with ForceLogin, only a login after it counts.
+	CreatedAt time.Time
 	// RedirectOrigin is the origin of the client's redirect URI, where the last form
 	// submission ends up (the pages' CSP form-action must allow it).
 	RedirectOrigin string

@@ -311,7 +311,12 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
 		bad()
 		return
 	}
-	if !p.usable(u) {
+	allowed, err := p.reserveAttempt(ctx, q.realm, u.ID)
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	if !allowed {
 		p.passwords.VerifyDummy(ctx, pw)
 		bad()
 		return
@@ -322,13 +327,14 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	if !match {
-		p.recordFailure(ctx, q.realm, u.ID)
 		bad()
 		return
 	}
-	if err := p.recordSuccess(ctx, q.realm.Name, u, pw, rehash); err != nil {
-		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
-		return
+	if rehash {
+		if err := p.rehash(ctx, q.realm.Name, u.ID, pw); err != nil {
+			p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+			return
+		}
 	}
 	if len(u.TOTPSecret) > 0 {
 		if !p.saveState(w, r, q, state{Username: s.Username, UserID: u.ID}) {
@@ -349,8 +355,17 @@ func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request)
 		return
 	}
 	u, err := p.st.GetUser(ctx, q.realm.Name, s.UserID)
-	if err != nil || !p.usable(u) || len(u.TOTPSecret) == 0 {
+	if err != nil || len(u.TOTPSecret) == 0 {
 		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+		return
+	}
+	allowed, err := p.reserveAttempt(ctx, q.realm, u.ID)
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	if !allowed {
+		p.show(w, q, http.StatusUnauthorized, "login_totp", "login.title", view{Username: s.Username, Error: "login.error.invalid_code"})
 		return
 	}
 	secret, err := OpenTOTPSecret(p.ring, q.realm.Name, u.ID, u.TOTPSecret)
@@ -361,7 +376,6 @@ func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request)
 	err = p.otp.Verify(ctx, q.realm.Name+":"+u.ID, secret, strings.TrimSpace(r.PostForm.Get("otp")))
 	switch {
 	case errors.Is(err, totp.ErrInvalidCode):
-		p.recordFailure(ctx, q.realm, u.ID)
 		p.show(w, q, http.StatusUnauthorized, "login_totp", "login.title", view{Username: s.Username, Error: "login.error.invalid_code"})
 		return
 	case err != nil:
@@ -375,6 +389,12 @@ func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request)
 func (p *Pages) loggedIn(w http.ResponseWriter, r *http.Request, q *request, a session.Auth) {
 	ctx := r.Context()
 	_ = p.eph.Delete(ctx, stateKey(q.realm.Name, q.ix.ID))
+	// Every factor passed: only now the failure count starts again (a right password
+	// must not wipe out wrong TOTP codes).
+	if err := p.resetFailures(ctx, q.realm.Name, a.UserID); err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
 	s, err := p.sessions.Start(ctx, w, r, q.realm, a)
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
@@ -434,6 +454,11 @@ func (p *Pages) consent(w http.ResponseWriter, r *http.Request) {
 		p.failGone(w, r, q.locale, err, session.ErrNoSession)
 		return
 	}
+	if q.ix.ForceLogin && s.AuthTime.Before(q.ix.CreatedAt) {
+		// The request demands a fresh login; consent alone does not answer it.
+		http.Redirect(w, r, Path(p.prefix, q.realm.Name, q.ix.ID), http.StatusSeeOther)
+		return
+	}
 	if r.Method == http.MethodGet {
 		p.show(w, q, http.StatusOK, "consent", "consent.title", view{Scopes: q.ix.Scopes})
 		return
@@ -468,8 +493,6 @@ func (p *Pages) findUser(ctx context.Context, realm, name string) (store.User, e
 	return p.st.GetUserByUsername(ctx, realm, name)
 }
 
-func (p *Pages) usable(u store.User) bool { return u.Enabled && !p.now().Before(u.LockedUntil) }
-
 // LockoutPolicy returns the realm's failure threshold and lock duration.
 func LockoutPolicy(realm store.Realm) (threshold int, lock time.Duration) {
 	threshold, lock = DefaultLockoutThreshold, DefaultLockoutDuration
@@ -482,42 +505,63 @@ func LockoutPolicy(realm store.Realm) (threshold int, lock time.Duration) {
 	return threshold, lock
 }
 
-// recordFailure counts a failed attempt atomically and locks the user at the threshold,
-// so concurrent guesses cannot slip past it (CONFORMANCE §4.11).
-func (p *Pages) recordFailure(ctx context.Context, realm store.Realm, userID string) {
+// errNoAttempt ends a reservation without writing.
+var errNoAttempt = errors.New("login: no attempt allowed")
+
+// reserveAttempt counts a password or code attempt before it is checked, atomically, so
+// that concurrent guesses cannot slip past the threshold (CONFORMANCE §4.11): a user with
+// threshold failures since the last success is locked by the next attempt, which is
+// refused, as is every attempt while locked or disabled. Success resets the count
+// (resetFailures).
+func (p *Pages) reserveAttempt(ctx context.Context, realm store.Realm, userID string) (bool, error) {
 	threshold, lock := LockoutPolicy(realm)
 	now := p.now()
+	allowed := false
 	_, err := p.st.UpdateUser(ctx, realm.Name, userID, func(u store.User) (store.User, error) {
-		u.FailedLogins++
-		if u.FailedLogins >= threshold {
+		allowed = false
+		switch {
+		case !u.Enabled || now.Before(u.LockedUntil):
+			return u, errNoAttempt
+		case u.FailedLogins >= threshold:
 			u.LockedUntil, u.FailedLogins = now.Add(lock), 0
+			return u, nil
 		}
+		u.FailedLogins++
+		allowed = true
 		return u, nil
 	})
-	if err != nil {
-		p.log.Error("record failed login", "realm", realm.Name, "err", err)
+	switch {
+	case errors.Is(err, errNoAttempt), errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("count login attempt: %w", err)
 	}
+	return allowed, nil
 }
 
-// recordSuccess resets the failure count and upgrades an old hash, writing only when
-// something changes.
-func (p *Pages) recordSuccess(ctx context.Context, realm string, u store.User, pw string, rehash bool) error {
-	if u.FailedLogins == 0 && !rehash {
+// resetFailures clears the failure count after a complete login.
+func (p *Pages) resetFailures(ctx context.Context, realm, userID string) error {
+	_, err := p.st.UpdateUser(ctx, realm, userID, func(u store.User) (store.User, error) {
+		if u.FailedLogins == 0 {
+			return u, errNoAttempt
+		}
+		u.FailedLogins = 0
+		return u, nil
+	})
+	if errors.Is(err, errNoAttempt) {
 		return nil
 	}
-	newHash := ""
-	if rehash {
-		h, err := p.passwords.Hash(ctx, pw)
-		if err != nil {
-			return err
-		}
-		newHash = h
+	return err
+}
+
+// rehash stores a fresh hash of a password that matched an older hash's parameters.
+func (p *Pages) rehash(ctx context.Context, realm, userID, pw string) error {
+	h, err := p.passwords.Hash(ctx, pw)
+	if err != nil {
+		return err
 	}
-	_, err := p.st.UpdateUser(ctx, realm, u.ID, func(u store.User) (store.User, error) {
-		u.FailedLogins = 0
-		if newHash != "" {
-			u.PasswordHash = newHash
-		}
+	_, err = p.st.UpdateUser(ctx, realm, userID, func(u store.User) (store.User, error) {
+		u.PasswordHash = h
 		return u, nil
 	})
 	return err

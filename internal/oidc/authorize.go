@@ -86,7 +86,7 @@ func (p *Provider) authorizeErr(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.ID = RandomToken(16)
+	a.ID, a.CreatedAt = RandomToken(16), p.now().UnixMicro()
 	a.Browser = p.bindBrowser(w, r)
 	ctx := r.Context()
 	s, live, err := p.liveSession(ctx, r, realm)
@@ -149,8 +149,9 @@ func (p *Provider) bindBrowser(w http.ResponseWriter, r *http.Request) []byte {
 	v, ok := browserCookie.Get(r)
 	if !ok || len(v) < 22 || len(v) > 64 {
 		v = RandomToken(16)
-		_ = browserCookie.Set(w, v, browserCookieTTL)
 	}
+	// Set again every time, so the cookie outlives every pending request bound to it.
+	_ = browserCookie.Set(w, v, browserCookieTTL)
 	sum := sha256.Sum256([]byte(v))
 	return sum[:]
 }
@@ -224,6 +225,8 @@ type codeRecord struct {
 	Claims        json.RawMessage `json:"claims,omitempty"`
 	// GrantID is chosen when the code is issued, so a replay can revoke the grant.
 	GrantID string `json:"grant_id"`
+	// RedirectGiven: the request named redirect_uri, so the token request must too.
+	RedirectGiven bool `json:"redirect_given,omitempty"`
 }
 
 // issueCode makes a code for a and sends it to the client. Only the code's hash is a key.
@@ -233,7 +236,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, a *authRequ
 	rec := codeRecord{
 		ClientID: a.ClientID, RedirectURI: a.RedirectURI, Scopes: a.Scopes, Nonce: a.Nonce,
 		CodeChallenge: a.CodeChallenge, UserID: s.UserID, SessionID: s.ID, AuthTime: s.AuthTime.Unix(),
-		AMR: s.AMR, ACR: s.ACR, Claims: a.Claims, GrantID: RandomToken(16),
+		AMR: s.AMR, ACR: s.ACR, Claims: a.Claims, GrantID: RandomToken(16), RedirectGiven: a.RedirectGiven,
 	}
 	raw, err := json.Marshal(rec)
 	if err != nil {
@@ -343,6 +346,7 @@ func (p *Provider) Interaction(ctx context.Context, r *http.Request, realm store
 	return login.Interaction{
 		ID: a.ID, Client: c, Scopes: a.Scopes, LoginHint: a.LoginHint, UILocales: a.UILocales,
 		ForceLogin: a.ForceLogin, ForceConsent: a.hasPrompt("consent"), RedirectOrigin: origin(a.RedirectURI),
+		CreatedAt: time.UnixMicro(a.CreatedAt),
 	}, nil
 }
 
@@ -371,7 +375,10 @@ func (p *Provider) Complete(w http.ResponseWriter, r *http.Request, realm store.
 	if err != nil {
 		return err
 	}
-	if s.UserID == "" {
+	// A request that demanded a fresh login (prompt=login, max_age, an id_token_hint for
+	// someone else) completes only with a login made after it: the consent page of an
+	// older session must not answer it.
+	if s.UserID == "" || a.ForceLogin && s.AuthTime.UnixMicro() < a.CreatedAt {
 		return login.ErrInteractionGone
 	}
 	if err := p.issueCode(w, r, a, s); err != nil {

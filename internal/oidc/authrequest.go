@@ -46,7 +46,12 @@ type authRequest struct {
 	// Browser is the SHA-256 of the browser-binding cookie (CONFORMANCE §4.8).
 	Browser []byte `json:"browser"`
 	// ForceLogin: prompt=login, or max_age or id_token_hint ruled out the current session.
-	ForceLogin bool `json:"force_login,omitempty"`
+	// RedirectGiven: redirect_uri was in the request (not the client's only one by default).
+	RedirectGiven bool `json:"redirect_given,omitempty"`
+	// Only a login after CreatedAt (Unix microseconds, as sessions store auth_time) then
+	// completes the request.
+	ForceLogin bool  `json:"force_login,omitempty"`
+	CreatedAt  int64 `json:"created_at"`
 }
 
 func (a *authRequest) hasPrompt(p string) bool { return slices.Contains(a.Prompt, p) }
@@ -158,7 +163,7 @@ func (p *Provider) parseAuthRequest(ctx context.Context, realm store.Realm, v ur
 	}
 	a := &authRequest{
 		Realm: realm.Name, ClientID: c.ID, RedirectURI: redirect, State: v.Get("state"),
-		ResponseMode: ResponseModeQuery, MaxAge: -1,
+		ResponseMode: ResponseModeQuery, MaxAge: -1, RedirectGiven: v.Get("redirect_uri") != "",
 	}
 	fail := func(e *Error) (*authRequest, store.Client, error) { return nil, c, &redirectError{err: e, req: a} }
 	switch m := v.Get("response_mode"); m {
@@ -309,6 +314,17 @@ func (p *Provider) requestObject(ctx context.Context, realm string, c store.Clie
 		}
 		if payload, err = p.verifyWithClientKeys(ctx, c, raw, algs); err != nil {
 			return nil, bad("the request object signature does not verify").WithCause(err)
+		}
+		// RFC 9101 §4: a signed request object names its client as issuer and this
+		// provider as audience, and may not have expired.
+		var rc struct {
+			Issuer   string   `json:"iss"`
+			Audience audience `json:"aud"`
+			Expiry   int64    `json:"exp"`
+		}
+		if json.Unmarshal(payload, &rc) != nil || rc.Issuer != c.ID || !audienceHas(rc.Audience, p.Issuer(realm)) ||
+			rc.Expiry != 0 && rc.Expiry <= p.now().Unix() {
+			return nil, bad("the signed request object needs iss = client_id, aud = the issuer and an exp in the future")
 		}
 	}
 	var claims map[string]any

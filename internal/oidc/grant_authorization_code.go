@@ -53,7 +53,8 @@ func (p *Provider) authorizationCode(r *http.Request, realm store.Realm, c store
 		return tokenResponse{}, errCodeInvalid
 	}
 	switch ru := r.PostForm.Get("redirect_uri"); {
-	case ru == "" && !(len(c.RedirectURIs) == 1 && c.RedirectURIs[0] == rec.RedirectURI):
+	case ru == "" && rec.RedirectGiven:
+		// RFC 6749 §4.1.3: required when the authorization request included it.
 		return tokenResponse{}, InvalidRequest("redirect_uri is required")
 	case ru != "" && ru != rec.RedirectURI:
 		return tokenResponse{}, InvalidGrant("redirect_uri differs from the authorization request")
@@ -70,6 +71,12 @@ func (p *Provider) authorizationCode(r *http.Request, realm store.Realm, c store
 	if err != nil {
 		return tokenResponse{}, err
 	}
+	// A logout between the code and its redemption ends what the code would start.
+	if _, err := p.st.GetSession(ctx, realm.Name, rec.SessionID); errors.Is(err, store.ErrNotFound) {
+		return tokenResponse{}, InvalidGrant("the session of this code has ended")
+	} else if err != nil {
+		return tokenResponse{}, err
+	}
 	now := p.now()
 	g := store.Grant{
 		Realm: realm.Name, ID: rec.GrantID, ClientID: c.ID, UserID: u.ID, SessionID: rec.SessionID,
@@ -78,7 +85,13 @@ func (p *Provider) authorizationCode(r *http.Request, realm store.Realm, c store
 	}
 	refresh := ""
 	if slices.Contains(c.GrantTypes, "refresh_token") {
-		secret := RandomToken(32)
+		hasher, err := p.peppers.Hasher(ctx, realm.Name)
+		if err != nil {
+			return tokenResponse{}, err
+		}
+		// Every generation's secret is derived, the first too, so a replayed token of any
+		// generation is recognised as one (and revokes the family).
+		secret := refreshSuccessor(hasher, g)
 		sum := sha256.Sum256([]byte(secret))
 		g.RefreshHash = sum[:]
 		refresh = g.ID + "." + secret

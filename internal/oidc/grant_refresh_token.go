@@ -115,7 +115,7 @@ func refreshSuccessor(h *SecretHasher, g store.Grant) string {
 // earlier generations (the last 100 are checked).
 func olderGeneration(h *SecretHasher, g store.Grant, secret string) bool {
 	found := 0
-	for gen := g.RefreshGeneration - 2; gen >= 1 && gen >= g.RefreshGeneration-101; gen-- {
+	for gen := g.RefreshGeneration - 2; gen >= 0 && gen >= g.RefreshGeneration-101; gen-- {
 		old := g
 		old.RefreshGeneration = gen
 		found |= subtle.ConstantTimeCompare([]byte(refreshSuccessor(h, old)), []byte(secret))

@@ -55,8 +55,8 @@ func parseClaimsRequest(raw []byte) claimsRequest {
 }
 
 // userClaims returns the user's claims released by scopes, plus the ones requested by
-// name in extra (the claims parameter).
-func userClaims(u store.User, scopes []string, extra map[string]json.RawMessage) map[string]any {
+// name in extra (the claims parameter) whose scope is in allowed (the client's scopes).
+func userClaims(u store.User, scopes, allowed []string, extra map[string]json.RawMessage) map[string]any {
 	all := map[string]any{}
 	pr := u.Profile
 	put := func(name string, v any, set bool) {
@@ -90,13 +90,26 @@ func userClaims(u store.User, scopes []string, extra map[string]json.RawMessage)
 			}
 		}
 	}
+	// A claim asked for by name (the claims parameter) is released only if its scope is
+	// one the client may have: the parameter picks claims, it does not widen access.
 	for name := range extra {
-		if v, ok := all[name]; ok {
+		if v, ok := all[name]; ok && slices.Contains(allowed, claimScope[name]) {
 			out[name] = v
 		}
 	}
 	return out
 }
+
+// claimScope is the scope each releasable claim belongs to.
+var claimScope = func() map[string]string {
+	m := map[string]string{}
+	for scope, claims := range scopeClaims {
+		for _, c := range claims {
+			m[c] = scope
+		}
+	}
+	return m
+}()
 
 // idTokenInput is what an ID token states besides the user's claims.
 type idTokenInput struct {
@@ -127,7 +140,7 @@ func (p *Provider) mintIDToken(ctx context.Context, realm string, in idTokenInpu
 		ttl = defaultIDTokenTTL
 	}
 	now := p.now()
-	c := userClaims(in.user, in.scopes, parseClaimsRequest(in.claims).IDToken)
+	c := userClaims(in.user, in.scopes, in.client.Scopes, parseClaimsRequest(in.claims).IDToken)
 	c["iss"] = p.Issuer(realm)
 	c["sub"] = in.user.ID
 	c["aud"] = in.client.ID
@@ -188,6 +201,8 @@ type idTokenClaims struct {
 	Subject   string   `json:"sub"`
 	Audience  audience `json:"aud"`
 	SessionID string   `json:"sid"`
+	IssuedAt  int64    `json:"iat"`
+	Expiry    int64    `json:"exp"`
 }
 
 // verifyIDToken checks signature (a realm key, never "none"), type and issuer.
@@ -207,8 +222,9 @@ func (p *Provider) verifyIDToken(ctx context.Context, realm, token string) (idTo
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return idTokenClaims{}, err
 	}
-	if c.Issuer != p.Issuer(realm) || c.Subject == "" {
-		return idTokenClaims{}, fmt.Errorf("id token: wrong issuer or no subject")
+	// iat and exp: every ID token has them, a signed userinfo response does not.
+	if c.Issuer != p.Issuer(realm) || c.Subject == "" || c.IssuedAt == 0 || c.Expiry == 0 || len(c.Audience) == 0 {
+		return idTokenClaims{}, fmt.Errorf("id token: wrong issuer, or no subject, audience, iat or exp")
 	}
 	return c, nil
 }

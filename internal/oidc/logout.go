@@ -66,7 +66,10 @@ func (p *Provider) logoutErr(w http.ResponseWriter, r *http.Request) error {
 	}
 	locale := p.render.Catalog().Negotiate(v.Get("ui_locales"), r.Header.Get("Accept-Language"))
 	browser := session.BrowserID(r, realm.Name)
-	confirmed := hint != "" && (hinted.SessionID == "" || browser == "" || hinted.SessionID == browser)
+	// Without a session there is nothing to confirm. With one, only an ID token of this
+	// very session logs out without asking: a hint must not let another site end a
+	// session it did not see (another session's token, a signed userinfo response).
+	confirmed := browser == "" || hint != "" && hinted.SessionID != "" && hinted.SessionID == browser
 	if !confirmed && browser != "" {
 		if r.Method != http.MethodPost || v.Get("confirm") == "" {
 			return p.render.RenderView(w, http.StatusOK, web.View{

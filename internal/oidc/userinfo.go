@@ -55,12 +55,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return bearerError(InvalidToken("the access token is not valid"), "invalid_token")
 	}
-	claims := userClaims(u, b.Scopes, parseClaimsRequest(g.Claims).UserInfo)
-	claims["sub"] = u.ID
 	c, err := p.st.GetClient(ctx, realm.Name, b.ClientID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	claims := userClaims(u, b.Scopes, c.Scopes, parseClaimsRequest(g.Claims).UserInfo)
+	claims["sub"] = u.ID
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	if alg := keys.Alg(c.UserinfoSignedResponseAlg); alg != "" && alg != "none" {

@@ -48,9 +48,15 @@ type Auth struct {
 	ACR string
 }
 
+// Store is what the manager needs: sessions, and revoking the grants of one that ends.
+type Store interface {
+	store.Sessions
+	RevokeUserGrants(ctx context.Context, realm, userID, sessionID, reason string, at time.Time) (int, error)
+}
+
 // Manager creates, finds and ends sessions.
 type Manager struct {
-	st  store.Sessions
+	st  Store
 	now func() time.Time
 }
 
@@ -61,7 +67,7 @@ type Option func(*Manager)
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
 // New returns a manager over st.
-func New(st store.Sessions, opts ...Option) *Manager {
+func New(st Store, opts ...Option) *Manager {
 	m := &Manager{st: st, now: time.Now}
 	for _, o := range opts {
 		o(m)
@@ -162,7 +168,10 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		fallthrough
 	default:
 		if err == nil {
+			// Another user logs in on this browser: the old session ends, and with it
+			// what was granted in it.
 			_ = m.st.DeleteSession(ctx, realm.Name, old.ID)
+			_, _ = m.st.RevokeUserGrants(ctx, realm.Name, old.UserID, old.ID, "another user logged in", now)
 		} else if !errors.Is(err, ErrNoSession) && !errors.Is(err, store.ErrNotFound) {
 			return store.Session{}, err
 		}
