@@ -266,6 +266,11 @@ func TestAdminLoginThroughTheLoginPage(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	b := testutil.NewBrowser(t, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}, "")
 	p := b.Login(b.Get(authURL), "admin", password)
+	// The one-time password must be replaced at the first sign-in.
+	if !strings.Contains(p.Body, `name="new_password"`) {
+		t.Fatalf("the one-time password was not replaced at the first sign-in:\n%s", p.Body)
+	}
+	p = b.Submit(p, "update_password", url.Values{"new_password": {"the administrator's own"}, "confirm_password": {"the administrator's own"}})
 	if p.Status != http.StatusOK || !strings.HasPrefix(p.URL.String(), "http://127.0.0.1:") {
 		t.Fatalf("after the login page: %d at %s\n%s", p.Status, p.URL, p.Body)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/password"
 	"github.com/signet-auth/signet/internal/store"
@@ -32,7 +33,7 @@ const (
 	ReservedPrefix = "signet."
 	// PasswordTemporaryAttribute marks a user whose password must be changed at the next
 	// sign-in (an administrator set it, or it is the bootstrap password).
-	PasswordTemporaryAttribute = "signet.password_temporary"
+	PasswordTemporaryAttribute = login.AttrPasswordTemporary
 )
 
 // API serves the admin API.

@@ -27,6 +27,10 @@ import (
 	"github.com/signet-auth/signet/internal/web"
 )
 
+// AttrPasswordTemporary marks a user (attribute "true") whose password must be changed at
+// the next sign-in: an administrator set it, or it is the bootstrap password.
+const AttrPasswordTemporary = "signet.password_temporary"
+
 // Realm attributes of the lockout policy.
 const (
 	AttrLockoutThreshold = "signet.lockout_threshold"
@@ -109,8 +113,11 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 // state is a login in progress, kept per pending request.
 type state struct {
 	Username string `json:"username,omitempty"`
-	// UserID is set once the password was right and a second factor is due.
+	// UserID is set once the password was right and a second factor or a new password
+	// is due.
 	UserID string `json:"user_id,omitempty"`
+	// MustChange: the password was right but temporary; a new one comes next.
+	MustChange bool `json:"must_change,omitempty"`
 }
 
 func stateKey(realm, id string) string { return "login:" + realm + ":" + id }
@@ -244,6 +251,8 @@ func (p *Pages) authenticate(w http.ResponseWriter, r *http.Request) {
 		p.password(w, r, q)
 	case "otp":
 		p.secondFactor(w, r, q)
+	case "update_password":
+		p.updatePassword(w, r, q)
 	default:
 		p.fail(w, r, q.locale, http.StatusBadRequest, "error.bad_request", nil)
 	}
@@ -336,14 +345,69 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
 			return
 		}
 	}
-	if len(u.TOTPSecret) > 0 {
-		if !p.saveState(w, r, q, state{Username: s.Username, UserID: u.ID}) {
+	if u.Attributes[AttrPasswordTemporary] == "true" {
+		if !p.saveState(w, r, q, state{Username: s.Username, UserID: u.ID, MustChange: true}) {
 			return
 		}
-		p.show(w, q, http.StatusOK, "login_totp", "login.title", view{Username: s.Username})
+		p.show(w, q, http.StatusOK, "login_update_password", "login.title", view{Username: s.Username})
+		return
+	}
+	p.afterPassword(w, r, q, s.Username, u)
+}
+
+// afterPassword asks for the second factor if the user has one, else logs the user in.
+func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, q *request, username string, u store.User) {
+	if len(u.TOTPSecret) > 0 {
+		if !p.saveState(w, r, q, state{Username: username, UserID: u.ID}) {
+			return
+		}
+		p.show(w, q, http.StatusOK, "login_totp", "login.title", view{Username: username})
 		return
 	}
 	p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPassword}, ACR: ACRSingle})
+}
+
+// updatePassword replaces a temporary password (Keycloak's "update password" required
+// action): the new one must follow the policy and be typed twice. Like every password
+// change it revokes the user's earlier grants.
+func (p *Pages) updatePassword(w http.ResponseWriter, r *http.Request, q *request) {
+	ctx := r.Context()
+	s, ok := p.loadState(ctx, q)
+	if !ok || !s.MustChange || s.UserID == "" {
+		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+		return
+	}
+	pw, again := r.PostForm.Get("new_password"), r.PostForm.Get("confirm_password")
+	again2 := func(key string) {
+		p.show(w, q, http.StatusBadRequest, "login_update_password", "login.title", view{Username: s.Username, Error: key})
+	}
+	if pw != again {
+		again2("login.error.passwords_differ")
+		return
+	}
+	if err := password.ValidatePolicy(pw); err != nil {
+		again2("login.error.password_policy")
+		return
+	}
+	hash, err := p.passwords.Hash(ctx, pw)
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	now := p.now()
+	u, err := p.st.UpdateUser(ctx, q.realm.Name, s.UserID, func(u store.User) (store.User, error) {
+		u.PasswordHash, u.PasswordChangedAt = hash, now
+		delete(u.Attributes, AttrPasswordTemporary)
+		return u, nil
+	})
+	if err == nil {
+		_, err = p.st.RevokeUserGrants(ctx, q.realm.Name, u.ID, "", "password changed", now)
+	}
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	p.afterPassword(w, r, q, s.Username, u)
 }
 
 // secondFactor checks a TOTP code after a correct password.

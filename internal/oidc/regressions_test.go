@@ -187,3 +187,39 @@ func TestCodeRedemptionRules(t *testing.T) {
 		t.Fatalf("token request without the redirect_uri the authorization request had: %d %v", status, body)
 	}
 }
+
+// A temporary password (set by an administrator) must be replaced at the next sign-in:
+// the new one is typed twice and follows the policy; afterwards it is the password, the
+// mark is gone, and the old one no longer works.
+func TestTemporaryPasswordMustBeChanged(t *testing.T) {
+	t.Parallel()
+	tp := newTestProvider(t)
+	u := tp.addUser(t, "alice", "temporary pass 1", func(u *store.User) {
+		u.Attributes = map[string]string{login.AttrPasswordTemporary: "true"}
+	})
+	secret := tp.addWebClient(t, "web")
+	r := tp.newRP(t, "web", secret, oauth2.AuthStyleInHeader)
+	b := tp.newBrowser(t)
+	verifier := oauth2.GenerateVerifier()
+	p := b.Login(b.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "temporary pass 1")
+	if !strings.Contains(p.Body, `name="new_password"`) {
+		t.Fatalf("no password change after a temporary password:\n%s", p.Body)
+	}
+	if q := b.Submit(p, "update_password", url.Values{"new_password": {"a brand new secret"}, "confirm_password": {"a different one!"}}); q.Status != http.StatusBadRequest {
+		t.Fatalf("differing passwords: %d", q.Status)
+	}
+	if q := b.Submit(p, "update_password", url.Values{"new_password": {"short"}, "confirm_password": {"short"}}); q.Status != http.StatusBadRequest {
+		t.Fatalf("a too short password: %d", q.Status)
+	}
+	resp := callback(t, b.Submit(p, "update_password", url.Values{"new_password": {"a brand new secret"}, "confirm_password": {"a brand new secret"}}))
+	r.tokens(t, resp.Get("code"), verifier)
+	got, err := tp.st.GetUser(context.Background(), "demo", u.ID)
+	if err != nil || got.Attributes[login.AttrPasswordTemporary] != "" || got.PasswordChangedAt.IsZero() {
+		t.Fatalf("after the change: %+v %v", got, err)
+	}
+	b2 := tp.newBrowser(t)
+	if p := b2.Login(b2.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "temporary pass 1"); p.Status != http.StatusUnauthorized {
+		t.Fatalf("the temporary password still works: %d", p.Status)
+	}
+	callback(t, b2.Login(b2.Get(r.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), "alice", "a brand new secret"))
+}

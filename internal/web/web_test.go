@@ -107,7 +107,7 @@ var escapingCases = map[string]any{
 	},
 	"landing":        struct{ Version string }{evil},
 	"error":          struct{ Code, Message string }{evil, evil},
-	"login_username": loginCase, "login_password": loginCase, "login_totp": loginCase, "consent": loginCase,
+	"login_username": loginCase, "login_password": loginCase, "login_totp": loginCase, "consent": loginCase, "login_update_password": loginCase,
 	"logout_confirm": map[string]any{"Action": evil, "CSRF": evil, "Params": map[string]string{evil: evil}},
 	"logged_out":     nil,
 }
