@@ -45,6 +45,27 @@ func (a *API) enrollTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.setTOTP(w, r, u, sealed, "totp enrolled"); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, TOTPEnrollment{Secret: key.Secret, URL: key.URL})
+}
+
+// removeTOTP takes the user's TOTP key away; the password alone signs in again.
+func (a *API) removeTOTP(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.user(r)
+	if err != nil {
+		return err
+	}
+	if err := a.setTOTP(w, r, u, nil, "totp removed"); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusNoContent, nil)
+}
+
+// setTOTP stores the user's sealed TOTP secret (nil: none) under If-Match, logs the
+// change and sets the new ETag.
+func (a *API) setTOTP(w http.ResponseWriter, r *http.Request, u store.User, sealed []byte, what string) error {
 	match := ifMatch(r)
 	updated, err := a.st.UpdateUser(r.Context(), u.Realm, u.ID, func(cur store.User) (store.User, error) {
 		if err := match(cur.Version); err != nil {
@@ -56,29 +77,7 @@ func (a *API) enrollTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, userWhat(u.Realm, u.ID))
 	}
-	a.log.Info("admin change", "what", "totp enrolled", "realm", u.Realm, "user", u.ID)
+	a.log.Info("admin change", "what", what, "realm", u.Realm, "user", u.ID)
 	w.Header().Set("ETag", etag(updated.Version))
-	return writeJSON(w, http.StatusCreated, TOTPEnrollment{Secret: key.Secret, URL: key.URL})
-}
-
-// removeTOTP takes the user's TOTP key away; the password alone signs in again.
-func (a *API) removeTOTP(w http.ResponseWriter, r *http.Request) error {
-	u, err := a.user(r)
-	if err != nil {
-		return err
-	}
-	match := ifMatch(r)
-	updated, err := a.st.UpdateUser(r.Context(), u.Realm, u.ID, func(cur store.User) (store.User, error) {
-		if err := match(cur.Version); err != nil {
-			return cur, err
-		}
-		cur.TOTPSecret = nil
-		return cur, nil
-	})
-	if err != nil {
-		return storeError(err, userWhat(u.Realm, u.ID))
-	}
-	a.log.Info("admin change", "what", "totp removed", "realm", u.Realm, "user", u.ID)
-	w.Header().Set("ETag", etag(updated.Version))
-	return writeJSON(w, http.StatusNoContent, nil)
+	return nil
 }

@@ -305,11 +305,8 @@ var formPostScriptHash = func() string {
 
 func (p *Provider) formPost(w http.ResponseWriter, action string, params url.Values) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+formPostScriptHash+
+	web.SecurityHeadersWithCSP(h, "default-src 'none'; script-src "+formPostScriptHash+
 		"; form-action "+origin(action)+"; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)

@@ -366,5 +366,9 @@ func TestOIDCCLoginPageHonoursLocaleAndHint(t *testing.T) {
 				t.Errorf("login page without %s", h)
 			}
 		}
+		// The last form redirects to the client, which CSP form-action must allow.
+		if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://rp.example;") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("login page CSP %q", csp)
+		}
 	})
 }

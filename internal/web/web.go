@@ -123,16 +123,13 @@ type View struct {
 // Render writes page name in English with data, the security headers and the status code.
 // The title is literal text.
 func (r *Renderer) Render(w http.ResponseWriter, status int, name, title string, data any) error {
-	return r.render(w, status, name, DefaultLocale, title, data)
+	return r.render(w, status, name, DefaultLocale, title, data, ContentSecurityPolicy)
 }
 
 // RenderView writes v in its locale with the security headers and the status code.
 func (r *Renderer) RenderView(w http.ResponseWriter, status int, v View) error {
 	locale := r.catalog.resolve(v.Locale)
-	if len(v.FormActions) > 0 {
-		w.Header().Set("Content-Security-Policy", CSPWithFormActions(v.FormActions))
-	}
-	return r.render(w, status, v.Name, locale, r.catalog.T(locale, v.TitleKey), v.Data)
+	return r.render(w, status, v.Name, locale, r.catalog.T(locale, v.TitleKey), v.Data, CSPWithFormActions(v.FormActions))
 }
 
 // CSPWithFormActions is ContentSecurityPolicy with more form-action sources. Anything that
@@ -156,7 +153,7 @@ func isOrigin(o string) bool {
 }
 
 // render executes into a buffer first, so a template error never leaves half a page.
-func (r *Renderer) render(w http.ResponseWriter, status int, name, locale, title string, data any) error {
+func (r *Renderer) render(w http.ResponseWriter, status int, name, locale, title string, data any, csp string) error {
 	t, ok := r.pages[locale][name]
 	if !ok {
 		return fmt.Errorf("render: no page %q", name)
@@ -167,11 +164,7 @@ func (r *Renderer) render(w http.ResponseWriter, status int, name, locale, title
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	h := w.Header()
-	csp := h.Get("Content-Security-Policy")
-	SecurityHeaders(h)
-	if csp != "" {
-		h.Set("Content-Security-Policy", csp) // RenderView's, with the page's form actions
-	}
+	SecurityHeadersWithCSP(h, csp)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", locale)
 	w.Header().Set("Cache-Control", "no-store")
@@ -181,8 +174,12 @@ func (r *Renderer) render(w http.ResponseWriter, status int, name, locale, title
 }
 
 // SecurityHeaders sets the headers every page carries (CSP, framing, sniffing, referrer).
-func SecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+func SecurityHeaders(h http.Header) { SecurityHeadersWithCSP(h, ContentSecurityPolicy) }
+
+// SecurityHeadersWithCSP is SecurityHeaders with a page's own policy (one that still
+// forbids framing, such as the form_post page's or CSPWithFormActions').
+func SecurityHeadersWithCSP(h http.Header, csp string) {
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
