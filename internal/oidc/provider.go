@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/signet-auth/signet/internal/ephemeral"
@@ -116,6 +117,29 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+oc+"/logout", p.logout)
 	mux.HandleFunc("POST "+oc+"/logout", p.logout)
 	p.registrationRoutes(mux, r) // register.go
+}
+
+// SimpleRoute reports whether a request goes to one of the JSON protocol endpoints,
+// whose handlers read a small form and answer with a small body written in full: the
+// requests the listener may serve on its fast HTTP/1.1 path (internal/h1).
+func (p *Provider) SimpleRoute(method, path string) bool {
+	rest, ok := strings.CutPrefix(path, p.prefix+"/realms/")
+	if !ok {
+		return false
+	}
+	realm, endpoint, ok := strings.Cut(rest, "/")
+	if !ok || realm == "" {
+		return false
+	}
+	switch endpoint {
+	case "protocol/openid-connect/token", "protocol/openid-connect/token/introspect", "protocol/openid-connect/revoke":
+		return method == http.MethodPost
+	case "protocol/openid-connect/userinfo":
+		return method == http.MethodPost || method == http.MethodGet
+	case "protocol/openid-connect/certs", ".well-known/openid-configuration", ".well-known/oauth-authorization-server":
+		return method == http.MethodGet
+	}
+	return false
 }
 
 func (p *Provider) jsonEndpoint(h HandlerFunc) http.Handler { return JSONHandler(p.log, h) }

@@ -353,3 +353,32 @@ func TestDiscoveryAndCerts(t *testing.T) {
 func (tp *testProvider) mustRealm(name string) store.Realm {
 	return store.Realm{Name: name, Enabled: true}
 }
+
+func TestSimpleRoute(t *testing.T) {
+	t.Parallel()
+	p := &Provider{prefix: "/auth"}
+	for _, tc := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/auth/realms/demo/protocol/openid-connect/token", true},
+		{"POST", "/auth/realms/demo/protocol/openid-connect/token/introspect", true},
+		{"POST", "/auth/realms/demo/protocol/openid-connect/revoke", true},
+		{"GET", "/auth/realms/demo/protocol/openid-connect/userinfo", true},
+		{"POST", "/auth/realms/demo/protocol/openid-connect/userinfo", true},
+		{"GET", "/auth/realms/demo/protocol/openid-connect/certs", true},
+		{"GET", "/auth/realms/demo/.well-known/openid-configuration", true},
+		{"GET", "/auth/realms/demo/.well-known/oauth-authorization-server", true},
+		{"GET", "/auth/realms/demo/protocol/openid-connect/token", false},
+		{"GET", "/auth/realms/demo/protocol/openid-connect/auth", false},
+		{"POST", "/auth/realms/demo/protocol/openid-connect/logout", false},
+		{"GET", "/auth/realms/demo/login-actions/authenticate", false},
+		{"POST", "/realms/demo/protocol/openid-connect/token", false},
+		{"POST", "/auth/realms//protocol/openid-connect/token", false},
+		{"POST", "/auth/realms/demo/x/protocol/openid-connect/token", false},
+	} {
+		if got := p.SimpleRoute(tc.method, tc.path); got != tc.want {
+			t.Errorf("SimpleRoute(%s %s) = %v, want %v", tc.method, tc.path, got, tc.want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/signet-auth/signet/internal/admin"
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/h1"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/tlsconf"
@@ -28,6 +29,7 @@ type listener struct {
 	cfg       config.Listener
 	mux       *http.ServeMux
 	srv       *http.Server
+	fast      *h1.Server // PUBLIC only: serves srv's simple protocol requests itself
 	tls       *tlsconf.Source
 	ln        net.Listener
 	publicURL string
@@ -79,6 +81,13 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		l.srv.Protocols.SetHTTP1(true)
 		l.srv.Protocols.SetUnencryptedHTTP2(true)
 	}
+	if ep == config.Public && s.provider != nil {
+		cfg := h1.Config{HTTP: l.srv, Simple: s.provider.SimpleRoute}
+		if l.tls != nil {
+			cfg.TLS = l.srv.TLSConfig
+		}
+		l.fast = h1.New(cfg)
+	}
 	return l, nil
 }
 
@@ -88,7 +97,9 @@ func (l *listener) serve(died chan<- error) {
 	ln := l.ln
 	go func() {
 		var err error
-		if l.tls != nil {
+		if l.fast != nil {
+			err = l.fast.Serve(ln)
+		} else if l.tls != nil {
 			err = l.srv.ServeTLS(ln, "", "")
 		} else {
 			err = l.srv.Serve(ln)
@@ -114,8 +125,12 @@ func (l *listener) check(context.Context) error {
 
 // stop stops accepting, drains in-flight requests until ctx ends, then closes what is left.
 func (l *listener) stop(ctx context.Context) error {
-	err := l.srv.Shutdown(ctx)
-	if err != nil {
+	var err error
+	if l.fast != nil {
+		if err = l.fast.Shutdown(ctx); err != nil {
+			_ = l.fast.Close()
+		}
+	} else if err = l.srv.Shutdown(ctx); err != nil {
 		_ = l.srv.Close()
 	}
 	if serveErr := <-l.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {

@@ -1,0 +1,380 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// maxBody bounds the body of a fast request; a longer one goes to net/http.
+const maxBody = 64 << 10
+
+// readBufferSize is the per-connection read buffer; a request head that does not fit
+// goes to net/http.
+const readBufferSize = 4 << 10
+
+// maxKeptOutput is the largest response buffer a connection keeps between requests.
+const maxKeptOutput = 64 << 10
+
+// conn is one accepted connection while the fast path serves it.
+type conn struct {
+	srv  *Server
+	rwc  net.Conn // *tls.Conn when the listener has TLS
+	tls  *tls.ConnectionState
+	ctx  context.Context
+	br   *bufio.Reader
+	out  []byte
+	body []byte
+	// idle is true while the connection waits for a request; Shutdown closes it then.
+	idle atomic.Bool
+	// remote is RemoteAddr().String(), once.
+	remote string
+}
+
+func (c *conn) serve() {
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			_ = c.rwc.Close()
+		}
+		c.srv.untrack(c)
+	}()
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		if d := c.srv.cfg.HTTP.ReadHeaderTimeout; d > 0 {
+			_ = tc.SetDeadline(time.Now().Add(d))
+		}
+		if err := tc.HandshakeContext(c.srv.baseCtx); err != nil {
+			// net/http calls Handshake again, gets the same error and answers or logs
+			// it as it does for every listener.
+			handedOff = true
+			c.srv.handoff.give(tc)
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		if st.NegotiatedProtocol == "h2" {
+			handedOff = true
+			c.srv.handoff.give(tc)
+			return
+		}
+		c.tls = &st
+	}
+	c.remote = c.rwc.RemoteAddr().String()
+	c.ctx = context.WithValue(c.srv.baseCtx, http.ServerContextKey, c.srv.cfg.HTTP)
+	c.ctx = context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	c.ctx = c.srv.cfg.HTTP.ConnContext(c.ctx, c.rwc)
+	c.br = bufio.NewReaderSize(c.rwc, readBufferSize)
+	for {
+		req, err := c.next()
+		if errors.Is(err, errNotSimple) {
+			handedOff = true
+			c.srv.handoff.give(&prefixConn{Conn: c.rwc, br: c.br, tls: c.tls})
+			return
+		}
+		if err != nil {
+			return
+		}
+		if !c.handle(req) {
+			return
+		}
+	}
+}
+
+// errNotSimple sends a request, and its connection from then on, to net/http.
+var errNotSimple = errors.New("not a simple request")
+
+// next waits for the next request and returns it with its body read, or errNotSimple
+// with nothing consumed.
+func (c *conn) next() (*http.Request, error) {
+	hs := c.srv.cfg.HTTP
+	c.idle.Store(true)
+	if c.srv.closing.Load() {
+		return nil, net.ErrClosed
+	}
+	if d := hs.IdleTimeout; d > 0 {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+	}
+	if c.br.Buffered() == 0 {
+		// Let the other connections' handlers run first: by the time this one reads,
+		// its client has usually sent the next request, and the read that would find
+		// nothing and park in the poller is saved.
+		runtime.Gosched()
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, err
+	}
+	if !c.idle.CompareAndSwap(true, false) {
+		return nil, net.ErrClosed // Shutdown closed it meanwhile
+	}
+	if d := hs.ReadHeaderTimeout; d > 0 {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+	}
+	head, err := c.peekHead()
+	if err != nil {
+		return nil, err
+	}
+	h, ok := parseHead(head, c.srv.cfg.Simple)
+	if !ok {
+		return nil, errNotSimple
+	}
+	_, _ = c.br.Discard(len(head))
+	req := &http.Request{
+		Method:        h.method,
+		URL:           &url.URL{Path: h.path, RawQuery: h.query},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h.header,
+		Body:          http.NoBody,
+		ContentLength: h.contentLength,
+		Close:         h.close,
+		Host:          h.host,
+		RemoteAddr:    c.remote,
+		RequestURI:    h.target,
+		TLS:           c.tls,
+	}
+	if h.contentLength > 0 {
+		// The body is read before the handler runs, under the head's deadline, so a
+		// slow body cannot hold the handler.
+		b := make([]byte, h.contentLength)
+		if _, err := io.ReadFull(c.br, b); err != nil {
+			return nil, err
+		}
+		req.Body = &bodyReader{b: b}
+	}
+	return req.WithContext(c.ctx), nil
+}
+
+// peekHead returns the request head through its blank line without consuming it. A
+// head that is not plainly well-formed, or does not fit the buffer, is errNotSimple.
+func (c *conn) peekHead() ([]byte, error) {
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		n, st := scanHead(buf)
+		switch {
+		case st == headComplete:
+			return buf[:n], nil
+		case st == headNotSimple, len(buf) == c.br.Size():
+			return nil, errNotSimple
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, errNotSimple // a truncated request: net/http answers it
+			}
+			return nil, err
+		}
+	}
+}
+
+// handle runs the handler and writes its response; it reports whether the connection
+// stays open for another request.
+func (c *conn) handle(req *http.Request) (keep bool) {
+	w := &response{header: make(http.Header, 8), body: c.body[:0]}
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				c.srv.logf("http: panic serving %v: %v\n%s", c.remote, p, debug.Stack())
+			}
+			keep = false
+		}
+	}()
+	c.srv.handler.ServeHTTP(w, req)
+	keep = !req.Close && !c.srv.closing.Load()
+	c.out, keep = w.appendTo(c.out[:0], c.srv.date(), keep)
+	_, err := c.rwc.Write(c.out)
+	if cap(c.out) > maxKeptOutput {
+		c.out = nil
+	}
+	c.body = w.body[:0]
+	if cap(c.body) > maxKeptOutput {
+		c.body = nil
+	}
+	return keep && err == nil
+}
+
+// response is the http.ResponseWriter of a fast request: it buffers the whole
+// response, which the connection writes once the handler returns.
+type response struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.status != 0 || code < 200 || code > 999 {
+		return // superfluous, or informational (simple routes send none)
+	}
+	w.status = code
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+// appendTo appends the status line, headers and body to b as net/http would write them
+// for a response of known length. keep says whether the connection may stay open; the
+// handler can only turn that off, with Connection: close.
+func (w *response) appendTo(b []byte, date []byte, keep bool) ([]byte, bool) {
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	if text := http.StatusText(status); text != "" {
+		b = append(b, text...)
+	} else {
+		b = append(b, "status code "...)
+		b = strconv.AppendInt(b, int64(status), 10)
+	}
+	b = append(b, "\r\n"...)
+
+	var keysBuf [16]string
+	keys := keysBuf[:0]
+	for k := range w.header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	hasDate, hasType := false, false
+	for _, k := range keys {
+		switch k {
+		case "Content-Length", "Transfer-Encoding":
+			continue // the length is the buffered body's
+		case "Connection":
+			for _, v := range w.header[k] {
+				if hasToken(v, "close") {
+					keep = false
+				}
+			}
+			continue
+		case "Date":
+			hasDate = true
+		case "Content-Type":
+			hasType = true
+		}
+		if !validFieldName(k) {
+			continue
+		}
+		for _, v := range w.header[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendFieldValue(b, v)
+			b = append(b, "\r\n"...)
+		}
+	}
+	body := w.body
+	if !bodyAllowed(status) {
+		body = nil
+	} else {
+		if !hasType && len(body) > 0 {
+			b = append(b, "Content-Type: "...)
+			b = append(b, http.DetectContentType(body)...)
+			b = append(b, "\r\n"...)
+		}
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	if !hasDate {
+		b = append(b, "Date: "...)
+		b = append(b, date...)
+		b = append(b, "\r\n"...)
+	}
+	if !keep {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, body...), keep
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// appendFieldValue appends v with CR and LF turned into spaces, as net/http does, so a
+// value cannot split the response.
+func appendFieldValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		ch := v[i]
+		if ch == '\r' || ch == '\n' {
+			ch = ' '
+		}
+		b = append(b, ch)
+	}
+	return b
+}
+
+// bodyReader is a fast request's body, read in full before the handler runs.
+type bodyReader struct {
+	b []byte
+	i int
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	if r.i >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.i:])
+	r.i += n
+	if r.i == len(r.b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (r *bodyReader) Close() error { return nil }
+
+// prefixConn is a connection handed to net/http: it first yields what the fast path
+// read but did not consume, then reads the connection itself.
+type prefixConn struct {
+	net.Conn
+	br  *bufio.Reader
+	tls *tls.ConnectionState
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if p.br != nil {
+		if p.br.Buffered() > 0 {
+			return p.br.Read(b)
+		}
+		p.br = nil
+	}
+	return p.Conn.Read(b)
+}
+
+// date returns the Date header value, formatted at most once a second.
+func (s *Server) date() []byte {
+	now := time.Now()
+	if d := s.dateCache.Load(); d != nil && d.unix == now.Unix() {
+		return d.value
+	}
+	d := &cachedDate{unix: now.Unix(), value: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	s.dateCache.Store(d)
+	return d.value
+}
+
+type cachedDate struct {
+	unix  int64
+	value []byte
+}
