@@ -498,4 +498,3 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatal("still accepting after Shutdown")
 	}
 }
-
