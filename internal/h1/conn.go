@@ -33,7 +33,13 @@ type conn struct {
 	rwc  net.Conn // *tls.Conn when the listener has TLS
 	tls  *tls.ConnectionState
 	ctx  context.Context
-	br   *bufio.Reader
+	// blank is an empty request carrying ctx: net/http offers no other way to set a
+	// request's context than WithContext, which copies, so each request starts as a
+	// copy of this one instead.
+	blank *http.Request
+	br    *bufio.Reader
+	// resp is reused: a ResponseWriter may not be used once ServeHTTP has returned.
+	resp response
 	out  []byte
 	body []byte
 	// idle is true while the connection waits for a request; Shutdown closes it then.
@@ -74,6 +80,8 @@ func (c *conn) serve() {
 	c.ctx = context.WithValue(c.srv.baseCtx, http.ServerContextKey, c.srv.cfg.HTTP)
 	c.ctx = context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
 	c.ctx = c.srv.cfg.HTTP.ConnContext(c.ctx, c.rwc)
+	c.blank = new(http.Request).WithContext(c.ctx)
+	c.resp.header = make(http.Header, 8)
 	c.br = bufio.NewReaderSize(c.rwc, readBufferSize)
 	for {
 		req, err := c.next()
@@ -129,31 +137,30 @@ func (c *conn) next() (*http.Request, error) {
 		return nil, errNotSimple
 	}
 	_, _ = c.br.Discard(len(head))
-	req := &http.Request{
-		Method:        h.method,
-		URL:           &url.URL{Path: h.path, RawQuery: h.query},
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h.header,
-		Body:          http.NoBody,
-		ContentLength: h.contentLength,
-		Close:         h.close,
-		Host:          h.host,
-		RemoteAddr:    c.remote,
-		RequestURI:    h.target,
-		TLS:           c.tls,
-	}
+	// One allocation holds the request, its URL and its body reader.
+	a := &requestAlloc{req: *c.blank, url: url.URL{Path: h.path, RawQuery: h.query}}
+	req := &a.req
+	req.Method, req.URL, req.RequestURI = h.method, &a.url, h.target
+	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
+	req.Header, req.Host, req.Close = h.header, h.host, h.close
+	req.RemoteAddr, req.TLS = c.remote, c.tls
+	req.Body, req.ContentLength = http.NoBody, h.contentLength
 	if h.contentLength > 0 {
 		// The body is read before the handler runs, under the head's deadline, so a
 		// slow body cannot hold the handler.
-		b := make([]byte, h.contentLength)
-		if _, err := io.ReadFull(c.br, b); err != nil {
+		a.body.b = make([]byte, h.contentLength)
+		if _, err := io.ReadFull(c.br, a.body.b); err != nil {
 			return nil, err
 		}
-		req.Body = &bodyReader{b: b}
+		req.Body = &a.body
 	}
-	return req.WithContext(c.ctx), nil
+	return req, nil
+}
+
+type requestAlloc struct {
+	req  http.Request
+	url  url.URL
+	body bodyReader
 }
 
 // peekHead returns the request head through its blank line without consuming it. A
@@ -180,7 +187,9 @@ func (c *conn) peekHead() ([]byte, error) {
 // handle runs the handler and writes its response; it reports whether the connection
 // stays open for another request.
 func (c *conn) handle(req *http.Request) (keep bool) {
-	w := &response{header: make(http.Header, 8), body: c.body[:0]}
+	w := &c.resp
+	clear(w.header)
+	w.status, w.body = 0, c.body[:0]
 	defer func() {
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
