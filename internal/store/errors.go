@@ -40,7 +40,10 @@ func WrapError(ctx context.Context, err error, classify func(error) error, forma
 }
 
 func isStoreError(err error) bool {
-	for _, sentinel := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrInvalidCursor, ErrUnavailable, ErrSchemaNewer} {
+	for _, sentinel := range []error{
+		ErrNotFound, ErrConflict, ErrInvalid, ErrInvalidCursor, ErrUnavailable, ErrSchemaNewer,
+		ErrActivationRedeemed, ErrActivationExpired, ErrActivationRealm, ErrDeviceLimit,
+	} {
 		if errors.Is(err, sentinel) {
 			return true
 		}

@@ -2,9 +2,11 @@ package store
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestPageRequest(t *testing.T) {
@@ -39,5 +41,52 @@ func TestNewPage(t *testing.T) {
 	}
 	if after, err := DecodeCursor("n", p.Next); after != "3" || err != nil {
 		t.Errorf("Next decodes to %q, %v; want 3", after, err)
+	}
+}
+
+func TestPageByTime(t *testing.T) {
+	t.Parallel()
+	at, id, limit, err := PageRequestByTime("device", ListOptions{})
+	if !at.Equal(minTime) || id != "" || limit != DefaultPageSize || err != nil {
+		t.Errorf("first page = %v, %q, %d, %v; want the earliest storable time, \"\", %d, nil", at, id, limit, err, DefaultPageSize)
+	}
+	type item struct {
+		at time.Time
+		id string
+	}
+	// Times before 1970 and IDs holding the separator survive the round trip.
+	for _, last := range []item{
+		{time.Date(2031, 2, 3, 4, 5, 6, 789123000, time.UTC), "d|1"},
+		{time.Date(1900, 1, 1, 0, 0, 0, 1000, time.UTC), "x"},
+	} {
+		p := NewPageByTime("device", []item{{}, last, {}}, 2, func(i item) (time.Time, string) { return i.at, i.id })
+		at, id, _, err := PageRequestByTime("device", ListOptions{Cursor: p.Next})
+		if !at.Equal(last.at) || at.Location() != time.UTC || id != last.id || err != nil {
+			t.Errorf("cursor after %v %q reads %v %q, %v", last.at, last.id, at, id, err)
+		}
+	}
+	for _, cursor := range []string{
+		EncodeCursor("user", "1|a"), EncodeCursor("device", "1"), EncodeCursor("device", "1|"),
+		EncodeCursor("device", "x|a"), EncodeCursor("device", "|a"), "***",
+	} {
+		if _, _, _, err := PageRequestByTime("device", ListOptions{Cursor: cursor}); !errors.Is(err, ErrInvalidCursor) {
+			t.Errorf("cursor %q error = %v, want ErrInvalidCursor", cursor, err)
+		}
+	}
+}
+
+func TestPageBySeq(t *testing.T) {
+	t.Parallel()
+	if before, limit, err := PageRequestBySeq("audit", ListOptions{Limit: 7}); before != math.MaxInt64 || limit != 7 || err != nil {
+		t.Errorf("first page = %d, %d, %v; want MaxInt64, 7, nil", before, limit, err)
+	}
+	p := NewPageBySeq("audit", []int64{9, 5, 2}, 2, func(n int64) int64 { return n })
+	if before, _, err := PageRequestBySeq("audit", ListOptions{Cursor: p.Next}); before != 5 || err != nil {
+		t.Errorf("cursor after 5 reads %d, %v", before, err)
+	}
+	for _, cursor := range []string{EncodeCursor("device", "5"), EncodeCursor("audit", "five"), EncodeCursor("audit", "1|2")} {
+		if _, _, err := PageRequestBySeq("audit", ListOptions{Cursor: cursor}); !errors.Is(err, ErrInvalidCursor) {
+			t.Errorf("cursor %q error = %v, want ErrInvalidCursor", cursor, err)
+		}
 	}
 }

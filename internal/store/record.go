@@ -11,8 +11,8 @@ import (
 )
 
 // record is what the shared create, update and scan steps need of a stored type: Realm,
-// User, Client, Session, Grant or Consent. Each keeps the fields that no query looks at
-// in one JSON document column.
+// User, Client, Session, Grant, Consent, Device, ActivationCode, AuditEvent or
+// AuthnRequest. Each keeps the fields that no query looks at in one JSON document column.
 type record[T any] interface {
 	*T
 	Validate() error
@@ -30,10 +30,10 @@ type record[T any] interface {
 
 // PrepareCreate returns r as a back end stores it on creation (for a Consent, on every
 // put), with its JSON document: validated, normalized, and stamped with now: Version 1
-// and UpdatedAt now where the type has them; CreatedAt now, except that the CreatedAt of
-// a Session or Grant and the GrantedAt of a Consent stay as the caller set them unless
-// zero. T is Realm, User, Client, Session, Grant or Consent. An invalid record is an
-// error wrapping ErrInvalid.
+// and UpdatedAt now where the type has them; CreatedAt (an AuditEvent's At) now, except
+// that the CreatedAt of a Session, Grant or AuthnRequest and the GrantedAt of a Consent
+// stay as the caller set them unless zero. T is a record type (see record). An invalid
+// record is an error wrapping ErrInvalid.
 func PrepareCreate[T any, P record[T]](r T, now time.Time) (T, []byte, error) {
 	p := P(&r)
 	p.normalize()

@@ -110,6 +110,10 @@ type Store interface {
 	Sessions
 	Grants
 	Consents
+	Devices
+	ActivationCodes
+	AuditLog
+	AuthnRequests
 	Migrator
 	// Ping checks that the database answers; it wraps ErrUnavailable when it does not.
 	Ping(ctx context.Context) error

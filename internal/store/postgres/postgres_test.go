@@ -150,6 +150,10 @@ func TestNameCollation(t *testing.T) {
 		"sessions.realm", "sessions.id", "sessions.user_id",
 		"grants.realm", "grants.id", "grants.client_id", "grants.user_id", "grants.session_id",
 		"consents.realm", "consents.user_id", "consents.client_id",
+		"devices.realm", "devices.id", "devices.user_id",
+		"activation_codes.realm", "activation_codes.id", "activation_codes.user_id",
+		"audit_events.realm", "audit_events.user_id", "audit_events.device_id",
+		"authn_requests.realm", "authn_requests.id", "authn_requests.user_id",
 	} {
 		table, column, _ := strings.Cut(col, ".")
 		var collation *string

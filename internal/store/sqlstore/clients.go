@@ -65,7 +65,7 @@ func (s *Store) UpdateClient(ctx context.Context, realm, id string, fn func(stor
 
 // DeleteClient removes the client with its grants and consents.
 func (s *Store) DeleteClient(ctx context.Context, realm, id string) error {
-	return s.deleteOne(ctx, fmt.Sprintf("delete client %q in realm %q", id, realm),
+	return s.execOne(ctx, fmt.Sprintf("delete client %q in realm %q", id, realm),
 		`DELETE FROM clients WHERE realm = $1 AND client_id = $2`, realm, id)
 }
 

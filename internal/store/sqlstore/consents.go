@@ -33,7 +33,7 @@ func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 
 // DeleteConsent removes the consent or returns ErrNotFound.
 func (s *Store) DeleteConsent(ctx context.Context, realm, userID, clientID string) error {
-	return s.deleteOne(ctx, fmt.Sprintf("delete consent of user %q to client %q in realm %q", userID, clientID, realm),
+	return s.execOne(ctx, fmt.Sprintf("delete consent of user %q to client %q in realm %q", userID, clientID, realm),
 		`DELETE FROM consents WHERE realm = $1 AND user_id = $2 AND client_id = $3`, realm, userID, clientID)
 }
 

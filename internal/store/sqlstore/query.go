@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/signet-auth/signet/internal/store"
@@ -43,14 +45,30 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int, error
 	return int(n), err
 }
 
-// deleteOne runs a DELETE of one record and returns the error for op: ErrNotFound when
-// there was nothing to delete.
-func (s *Store) deleteOne(ctx context.Context, op string, query string, args ...any) error {
+// execOne runs a statement that changes (deletes, updates) one record and returns the
+// error for op: ErrNotFound when it changed nothing.
+func (s *Store) execOne(ctx context.Context, op string, query string, args ...any) error {
 	n, err := s.exec(ctx, query, args...)
 	if err == nil && n == 0 {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
 	return s.wrapErr(ctx, err, "%s", op)
+}
+
+// transact runs fn in one write transaction and commits it when fn returns nil. Errors
+// of Begin and Commit are wrapped for op; fn's come back as they are. The transaction
+// holds SQLite's only write connection, so fn must not write through this store.
+func (s *Store) transact(ctx context.Context, op string, fn func(Tx) error) error {
+	tx, err := s.writer.Begin(ctx)
+	if err != nil {
+		return s.wrapErr(ctx, err, "%s", op)
+	}
+	// A no-op after Commit; otherwise it ends the transaction even when ctx is done.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return s.wrapErr(ctx, tx.Commit(ctx), "%s", op)
 }
 
 // update reads a record with read, computes its successor with prepare and stores that
@@ -65,27 +83,65 @@ func (s *Store) deleteOne(ctx context.Context, op string, query string, args ...
 func update[T, D any](ctx context.Context, s *Store, op string,
 	read func(Tx) (T, error), prepare func(T) (T, D, error), write func(Tx, T, D) error,
 ) (T, error) {
-	var zero T
-	tx, err := s.writer.Begin(ctx)
+	var next T
+	err := s.transact(ctx, op, func(tx Tx) error {
+		old, err := read(tx)
+		if err != nil {
+			return s.wrapErr(ctx, err, "%s", op)
+		}
+		var extra D
+		if next, extra, err = prepare(old); err != nil {
+			return err
+		}
+		return s.wrapErr(ctx, write(tx, next, extra), "%s", op)
+	})
 	if err != nil {
-		return zero, s.wrapErr(ctx, err, "%s", op)
-	}
-	// A no-op after Commit; otherwise it ends the transaction even when ctx is done.
-	defer tx.Rollback(context.WithoutCancel(ctx))
-
-	old, err := read(tx)
-	if err != nil {
-		return zero, s.wrapErr(ctx, err, "%s", op)
-	}
-	next, extra, err := prepare(old)
-	if err != nil {
+		var zero T
 		return zero, err
 	}
-	if err := write(tx, next, extra); err != nil {
-		return zero, s.wrapErr(ctx, err, "%s", op)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return zero, s.wrapErr(ctx, err, "%s", op)
-	}
 	return next, nil
+}
+
+// filter is one optional condition of a listing: column equals value, unless value is
+// empty.
+type filter struct{ column, value string }
+
+// where appends the values of the non-empty filters to args and returns their
+// conditions, each starting with AND.
+func where(args *[]any, filters ...filter) string {
+	var conds strings.Builder
+	for _, f := range filters {
+		if f.value != "" {
+			*args = append(*args, f.value)
+			fmt.Fprintf(&conds, " AND %s = $%d", f.column, len(*args))
+		}
+	}
+	return conds.String()
+}
+
+// limitClause appends limit to args and returns the LIMIT clause that takes it. Build
+// the query before passing args on: a call's operands may be read before it runs.
+func limitClause(args *[]any, limit int) string {
+	*args = append(*args, limit)
+	return ` LIMIT $` + strconv.Itoa(len(*args))
+}
+
+// listByTime returns one page of the listing kind: the rows of from (a SELECT of the
+// columns scan reads) in realm that match filters, ordered by created_at, then id,
+// which key returns of an item.
+func listByTime[T any](ctx context.Context, s *Store, op, kind, from string, scan func(Row) (T, error),
+	key func(T) (time.Time, string), realm string, opts store.ListOptions, filters ...filter,
+) (store.Page[T], error) {
+	afterTime, afterID, limit, err := store.PageRequestByTime(kind, opts)
+	if err != nil {
+		return store.Page[T]{}, s.wrapErr(ctx, err, "%s", op)
+	}
+	args := []any{realm, s.timeValue(afterTime), afterID}
+	query := from + ` WHERE realm = $1 AND (created_at, id) > ($2, $3)` + where(&args, filters...)
+	query += ` ORDER BY created_at, id` + limitClause(&args, limit+1)
+	items, err := queryAll(ctx, s.reader, scan, query, args...)
+	if err != nil {
+		return store.Page[T]{}, s.wrapErr(ctx, err, "%s", op)
+	}
+	return store.NewPageByTime(kind, items, limit, key), nil
 }

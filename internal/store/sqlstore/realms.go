@@ -64,7 +64,7 @@ func (s *Store) UpdateRealm(ctx context.Context, name string, fn func(store.Real
 
 // DeleteRealm removes the realm, and everything in it, or returns ErrNotFound.
 func (s *Store) DeleteRealm(ctx context.Context, name string) error {
-	return s.deleteOne(ctx, fmt.Sprintf("delete realm %q", name), `DELETE FROM realms WHERE name = $1`, name)
+	return s.execOne(ctx, fmt.Sprintf("delete realm %q", name), `DELETE FROM realms WHERE name = $1`, name)
 }
 
 // scanRealm reads one row of realmColumns.

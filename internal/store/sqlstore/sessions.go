@@ -65,7 +65,7 @@ func (s *Store) UpdateSession(ctx context.Context, realm, id string, fn func(sto
 
 // DeleteSession removes the session or returns ErrNotFound.
 func (s *Store) DeleteSession(ctx context.Context, realm, id string) error {
-	return s.deleteOne(ctx, fmt.Sprintf("delete session %q in realm %q", id, realm),
+	return s.execOne(ctx, fmt.Sprintf("delete session %q in realm %q", id, realm),
 		`DELETE FROM sessions WHERE realm = $1 AND id = $2`, realm, id)
 }
 

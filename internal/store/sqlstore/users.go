@@ -92,7 +92,7 @@ func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.
 
 // DeleteUser removes the user with their sessions, grants and consents.
 func (s *Store) DeleteUser(ctx context.Context, realm, id string) error {
-	return s.deleteOne(ctx, fmt.Sprintf("delete user %q in realm %q", id, realm),
+	return s.execOne(ctx, fmt.Sprintf("delete user %q in realm %q", id, realm),
 		`DELETE FROM users WHERE realm = $1 AND id = $2`, realm, id)
 }
 

@@ -15,7 +15,9 @@ var cascadeTests = []testCase{
 }
 
 // populate fills a realm with users u1 and u2, clients c1 and c2, a signing key, and for
-// each user a session s-<user>, grants g-<user>-<client> and consents to both clients;
+// each user a session s-<user>, grants g-<user>-<client> and consents to both clients, a
+// device d-<user> enrolled with code code-d-<user>, an unused activation code a-<user>,
+// an authentication request q-<user>, and the audit rows of the codes and the device;
 // plus a client_credentials grant g-machine of c1.
 func populate(t *testing.T, s store.Store, realm string) {
 	t.Helper()
@@ -29,6 +31,11 @@ func populate(t *testing.T, s store.Store, realm string) {
 			must(t, s.CreateGrant, g)
 			putConsent(t, s, store.Consent{Realm: realm, UserID: user, ClientID: client, Scopes: []string{"openid"}})
 		}
+		enroll(t, s, realm, user, newDevice("d-"+user, int(user[1])))
+		createCode(t, s, realm, "a-"+user, user)
+		r := newAuthn(realm, "q-"+user, user, instant(0))
+		r.ClientID = "c1"
+		must(t, s.CreateAuthnRequest, r)
 	}
 	must(t, s.CreateGrant, newGrant(realm, "g-machine", "c1", ""))
 }
@@ -85,6 +92,28 @@ func inventory(t *testing.T, s store.Store, realm string) map[string]bool {
 	if _, err := s.GetGrant(ctx, realm, "g-machine"); err == nil {
 		found["grant:g-machine"] = true
 	}
+	for _, d := range listDevices(t, s, realm, store.DeviceFilter{}, 0) {
+		found["device:"+d.ID] = true
+	}
+	for _, c := range listCodes(t, s, realm, "", 0) {
+		found["code:"+c.ID] = true
+	}
+	for _, user := range []string{"u1", "u2"} {
+		if _, err := s.GetAuthnRequest(ctx, realm, "q-"+user); err == nil {
+			found["authn:q-"+user] = true
+		}
+		pending, err := s.ListPendingAuthnRequests(ctx, realm, user, enrollNow, 0)
+		ok(t, "ListPendingAuthnRequests", err)
+		for _, r := range pending {
+			found["authn:"+r.ID] = true
+		}
+	}
+	events := listAll(t, "ListAuditEvents", func(opts store.ListOptions) (store.Page[store.AuditEvent], error) {
+		return s.ListAuditEvents(ctx, realm, store.AuditFilter{}, opts)
+	}, 0)
+	for _, e := range events {
+		found[auditItem(e.Action, e.UserID, e.DeviceID, e.Detail[store.DetailActivationID])] = true
+	}
 	return found
 }
 
@@ -100,6 +129,16 @@ func everything(t *testing.T, drop ...string) map[string]bool {
 			all["consent:"+user+"-"+client] = true
 		}
 	}
+	for _, user := range []string{"u1", "u2"} {
+		for _, item := range []string{
+			"device:d-" + user, "code:a-" + user, "code:code-d-" + user, "authn:q-" + user,
+			auditItem("activation_created", user, "", "code-d-"+user),
+			auditItem("enrolled", user, "d-"+user, "code-d-"+user),
+			auditItem("activation_created", user, "", "a-"+user),
+		} {
+			all[item] = true
+		}
+	}
 	for _, d := range drop {
 		if !all[d] {
 			t.Fatalf("everything: unknown item %s", d)
@@ -107,6 +146,11 @@ func everything(t *testing.T, drop ...string) map[string]bool {
 		delete(all, d)
 	}
 	return all
+}
+
+// auditItem names an audit event in an inventory.
+func auditItem(action, userID, deviceID, activationID string) string {
+	return fmt.Sprintf("audit:%s:%s:%s:%s", action, userID, deviceID, activationID)
 }
 
 func checkInventory(t *testing.T, s store.Store, realm string, want map[string]bool) {
@@ -144,7 +188,9 @@ func testCascadeUser(t *testing.T, s store.Store) {
 	populate(t, s, "r")
 	populate(t, s, "r2")
 	ok(t, "DeleteUser", s.DeleteUser(t.Context(), "r", "u1"))
-	checkInventory(t, s, "r", everything(t, "user:u1", "session:s-u1", "grant:g-u1-c1", "grant:g-u1-c2", "consent:u1-c1", "consent:u1-c2"))
+	// The audit rows about the user and their device stay: they record what happened.
+	checkInventory(t, s, "r", everything(t, "user:u1", "session:s-u1", "grant:g-u1-c1", "grant:g-u1-c2", "consent:u1-c1", "consent:u1-c2",
+		"device:d-u1", "code:a-u1", "code:code-d-u1", "authn:q-u1"))
 	checkInventory(t, s, "r2", everything(t))
 }
 

@@ -118,6 +118,27 @@ func checkUpdateMissing[T any](t *testing.T, what string, update func(context.Co
 	}
 }
 
+// refusal is an update function that the store must refuse with an error wrapping
+// target; errRefused, fn's own error, must come back unchanged.
+type refusal[T any] struct {
+	what   string
+	fn     func(T) (T, error)
+	target error
+}
+
+// checkRefusals fails the test unless update (UpdateUser, UpdateDevice...) refuses each
+// of refusals as it must.
+func checkRefusals[T any](t *testing.T, what string, update func(fn func(T) (T, error)) (T, error), refusals []refusal[T]) {
+	t.Helper()
+	for _, r := range refusals {
+		_, err := update(r.fn)
+		wantErr(t, what+" with "+r.what, err, r.target)
+		if r.target == errRefused && err != errRefused {
+			t.Errorf("%s error = %v, want fn's error unchanged", what, err)
+		}
+	}
+}
+
 // checkNow fails the test unless at, a time the store took from its clock, lies between
 // before and now.
 func checkNow(t *testing.T, what string, at, before time.Time) {

@@ -71,6 +71,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	tests = append(tests, sessionTests...)
 	tests = append(tests, grantTests...)
 	tests = append(tests, consentTests...)
+	tests = append(tests, deviceTests...)
+	tests = append(tests, activationTests...)
+	tests = append(tests, authnTests...)
 	tests = append(tests, cascadeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

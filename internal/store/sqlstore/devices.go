@@ -1,0 +1,113 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/signet-auth/signet/internal/store"
+)
+
+const (
+	deviceColumns = `realm, id, user_id, public_key, state, data, created_at, updated_at, last_seen_at, version`
+	deviceSelect  = `SELECT ` + deviceColumns + ` FROM devices`
+)
+
+// GetDevice returns the device or ErrNotFound.
+func (s *Store) GetDevice(ctx context.Context, realm, id string) (store.Device, error) {
+	d, err := s.scanDevice(s.reader.QueryRow(ctx, deviceSelect+` WHERE realm = $1 AND id = $2`, realm, id))
+	if err != nil {
+		return store.Device{}, s.wrapErr(ctx, err, "get device %q in realm %q", id, realm)
+	}
+	return d, nil
+}
+
+// ListDevices returns the realm's devices that match f, ordered by CreatedAt, then ID.
+func (s *Store) ListDevices(ctx context.Context, realm string, f store.DeviceFilter, opts store.ListOptions) (store.Page[store.Device], error) {
+	op := fmt.Sprintf("list devices in realm %q", realm)
+	if err := store.ValidDeviceFilter(f); err != nil {
+		return store.Page[store.Device]{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return listByTime(ctx, s, op, "device", deviceSelect, s.scanDevice,
+		func(d store.Device) (time.Time, string) { return d.CreatedAt, d.ID },
+		realm, opts, filter{"user_id", f.UserID}, filter{"state", string(f.State)})
+}
+
+// deviceAudit is what UpdateDevice writes beside the device.
+type deviceAudit struct {
+	data      []byte
+	event     store.AuditEvent
+	eventData []byte
+}
+
+// UpdateDevice applies fn to the stored device in one locking transaction (see update),
+// which also writes a's audit row.
+func (s *Store) UpdateDevice(ctx context.Context, realm, id string, a store.Audit, fn func(store.Device) (store.Device, error)) (store.Device, error) {
+	op := fmt.Sprintf("update device %q in realm %q", id, realm)
+	if err := a.Validate(); err != nil {
+		return store.Device{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return update(ctx, s, op,
+		func(tx Tx) (store.Device, error) {
+			return s.scanDevice(tx.QueryRow(ctx, deviceSelect+` WHERE realm = $1 AND id = $2`+s.dialect.RowLock, realm, id))
+		},
+		func(old store.Device) (store.Device, deviceAudit, error) {
+			now := s.now()
+			d, data, err := store.PrepareUpdate(old, fn, now)
+			if err != nil {
+				return store.Device{}, deviceAudit{}, err
+			}
+			event, eventData, err := store.PrepareAudit(a, realm, d.UserID, id, "", now)
+			return d, deviceAudit{data, event, eventData}, err
+		},
+		func(tx Tx, d store.Device, w deviceAudit) error {
+			_, err := tx.Exec(ctx, `UPDATE devices SET public_key = $1, state = $2, data = $3, updated_at = $4,
+				last_seen_at = $5, version = $6 WHERE realm = $7 AND id = $8`,
+				d.PublicKey, string(d.State), string(w.data), s.timeValue(d.UpdatedAt), s.timeValue(d.LastSeenAt), d.Version, realm, id)
+			if err != nil {
+				return err
+			}
+			return s.insertAudit(ctx, tx, w.event, w.eventData)
+		})
+}
+
+// DeleteDevice removes the device and writes a's audit row.
+func (s *Store) DeleteDevice(ctx context.Context, realm, id string, a store.Audit) error {
+	return s.deleteAudited(ctx, fmt.Sprintf("delete device %q in realm %q", id, realm), a, realm, id, "",
+		`DELETE FROM devices WHERE realm = $1 AND id = $2 RETURNING user_id`, realm, id)
+}
+
+// TouchDevice moves LastSeenAt forward to seen; a later LastSeenAt stays.
+func (s *Store) TouchDevice(ctx context.Context, realm, id string, seen time.Time) error {
+	op := fmt.Sprintf("touch device %q in realm %q", id, realm)
+	if err := store.ValidLastSeen(seen); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	// Every matching row counts as changed, kept value or not, so a missing device is
+	// the only way to change nothing.
+	return s.execOne(ctx, op, `UPDATE devices SET last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $1
+		THEN $1 ELSE last_seen_at END WHERE realm = $2 AND id = $3`, s.timeValue(seen), realm, id)
+}
+
+// scanDevice reads one row of deviceColumns.
+func (s *Store) scanDevice(src Row) (store.Device, error) {
+	var (
+		d     store.Device
+		state string
+		data  []byte
+	)
+	err := src.Scan(&d.Realm, &d.ID, &d.UserID, &d.PublicKey, &state, &data,
+		s.timeDest(&d.CreatedAt), s.timeDest(&d.UpdatedAt), s.timeDest(&d.LastSeenAt), &d.Version)
+	if err != nil {
+		return store.Device{}, err
+	}
+	d.State = store.DeviceState(state)
+	return store.Scanned(d, data)
+}
+
+func (s *Store) insertDevice(ctx context.Context, tx Tx, d store.Device, data []byte) error {
+	_, err := tx.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		d.Realm, d.ID, d.UserID, d.PublicKey, string(d.State), string(data),
+		s.timeValue(d.CreatedAt), s.timeValue(d.UpdatedAt), s.timeValue(d.LastSeenAt), d.Version)
+	return err
+}
