@@ -50,6 +50,16 @@ type env struct {
 	stderr  io.Writer
 	// hup delivers SIGHUP (re-read certificates); nil in tests.
 	hup <-chan struct{}
+	// stdin is what interactive commands read; nil means the process's standard input.
+	stdin io.Reader
+}
+
+// input is what interactive commands read.
+func (e *env) input() io.Reader {
+	if e.stdin != nil {
+		return e.stdin
+	}
+	return os.Stdin
 }
 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
@@ -86,7 +96,7 @@ func newRoot(e *env) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(e), newConfigCmd(e), newMigrateCmd(e), newKeysCmd(e), newAdminCmd(e), newBenchCmd(e), newVersionCmd(e))
+	root.AddCommand(newServeCmd(e), newConfigCmd(e), newMigrateCmd(e), newKeysCmd(e), newAdminCmd(e), newBenchCmd(e), newAuthenticatorCmd(e), newVersionCmd(e))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
 	return root
 }

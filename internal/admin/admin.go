@@ -48,6 +48,7 @@ type API struct {
 	log       *slog.Logger
 	now       func() time.Time
 	openAPI   []byte
+	devices   *Devices
 }
 
 // Option adjusts an API (test seams).
@@ -92,6 +93,7 @@ func (a *API) routes() []route {
 		user    = realm + "/users/{user}"
 		client  = realm + "/clients/{client}"
 		session = user + "/sessions/{session}"
+		dev     = realm + "/devices/{device}"
 	)
 	return []route{
 		{method: "GET", path: "/openapi.json", h: a.serveOpenAPI, public: true},
@@ -120,6 +122,14 @@ func (a *API) routes() []route {
 		{method: "POST", path: client + "/secret", h: a.regenerateSecret},
 		{method: "GET", path: realm + "/keys", h: a.listKeys},
 		{method: "POST", path: realm + "/keys/rotate", h: a.rotateKeys},
+		{method: "POST", path: user + "/activations", h: a.createActivation},
+		{method: "GET", path: user + "/activations", h: a.listActivations},
+		{method: "DELETE", path: realm + "/activations/{activation}", h: a.deleteActivation},
+		{method: "GET", path: realm + "/devices", h: a.listDevices},
+		{method: "GET", path: dev, h: a.getDevice},
+		{method: "PATCH", path: dev, h: a.updateDevice},
+		{method: "DELETE", path: dev, h: a.deleteDevice},
+		{method: "GET", path: realm + "/audit", h: a.listAudit},
 	}
 }
 

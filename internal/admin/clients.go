@@ -387,15 +387,9 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := a.st.ListClients(r.Context(), realm.Name, opts)
-	if err != nil {
-		return storeError(err, "client listing")
-	}
-	return writeJSON(w, http.StatusOK, pageOf(p, clientJSON))
+	return writeListing(w, r, "client listing", func(opts store.ListOptions) (store.Page[store.Client], error) {
+		return a.st.ListClients(r.Context(), realm.Name, opts)
+	}, clientJSON)
 }
 
 func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {

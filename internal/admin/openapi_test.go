@@ -77,6 +77,10 @@ func TestOpenAPIDocument(t *testing.T) {
 		"RealmPage": reflect.TypeFor[page[Realm]](), "UserPage": reflect.TypeFor[page[User]](),
 		"ClientPage": reflect.TypeFor[page[Client]](), "KeyPage": reflect.TypeFor[page[Key]](),
 		"SessionPage": reflect.TypeFor[page[Session]](),
+		"Activation":  reflect.TypeFor[Activation](), "ActivationCreate": reflect.TypeFor[ActivationCreate](),
+		"ActivationPage": reflect.TypeFor[page[Activation]](), "Device": reflect.TypeFor[Device](),
+		"DevicePatch": reflect.TypeFor[DevicePatch](), "DevicePage": reflect.TypeFor[page[Device]](),
+		"AuditEvent": reflect.TypeFor[AuditEvent](), "AuditPage": reflect.TypeFor[page[AuditEvent]](),
 	} {
 		schema, ok := schemas[name]
 		if !ok {

@@ -28,6 +28,19 @@ func pageOf[S, T any](p store.Page[S], conv func(S) T) page[T] {
 	return out
 }
 
+// writeListing answers a listing: ?limit= and ?cursor= read, the store's page converted.
+func writeListing[S, T any](w http.ResponseWriter, r *http.Request, what string, list func(store.ListOptions) (store.Page[S], error), conv func(S) T) error {
+	opts, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	p, err := list(opts)
+	if err != nil {
+		return storeError(err, what)
+	}
+	return writeJSON(w, http.StatusOK, pageOf(p, conv))
+}
+
 // listOptions reads ?limit= (1 to store.MaxPageSize; larger is clamped) and ?cursor=.
 func listOptions(r *http.Request) (store.ListOptions, error) {
 	q := r.URL.Query()

@@ -29,10 +29,10 @@ const maxKeptOutput = 64 << 10
 
 // conn is one accepted connection while the fast path serves it.
 type conn struct {
-	srv  *Server
-	rwc  net.Conn // *tls.Conn when the listener has TLS
-	tls  *tls.ConnectionState
-	ctx  context.Context
+	srv *Server
+	rwc net.Conn // *tls.Conn when the listener has TLS
+	tls *tls.ConnectionState
+	ctx context.Context
 	// blank is an empty request carrying ctx: net/http offers no other way to set a
 	// request's context than WithContext, which copies, so each request starts as a
 	// copy of this one instead.

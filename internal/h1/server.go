@@ -23,12 +23,10 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-)
 
-// errTooManyFiles is the accept error that passes once connections close.
-var errTooManyFiles = syscall.EMFILE
+	"github.com/signet-auth/signet/internal/listen"
+)
 
 // Config is what a Server needs.
 type Config struct {
@@ -112,33 +110,14 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	go func() { s.served <- s.cfg.HTTP.Serve(s.handoff) }()
 
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return http.ErrServerClosed
-			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, errTooManyFiles) {
-				// Out of descriptors or a transient error: back off as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.logf("h1: Accept error: %v; retrying in %v", err, backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		if s.cfg.TLS != nil {
-			c = tls.Server(c, s.cfg.TLS)
-		}
+	return listen.Loop(ln, s.cfg.TLS, s.closing.Load, s.logf, func(c net.Conn) bool {
 		fc := &conn{srv: s, rwc: c}
 		if !s.track(fc) {
-			_ = c.Close()
-			return http.ErrServerClosed
+			return false
 		}
 		go fc.serve()
-	}
+		return true
+	})
 }
 
 // Shutdown stops accepting, lets net/http drain its connections, closes idle fast

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,21 +16,25 @@ import (
 
 	"github.com/signet-auth/signet/internal/admin"
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/h1"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/tlsconf"
 	"github.com/signet-auth/signet/internal/version"
 	"github.com/signet-auth/signet/internal/web"
+	"github.com/signet-auth/signet/sigma"
 )
 
 // listener is one endpoint: its own http.Server, TLS source and router.
 type listener struct {
-	ep        config.Endpoint
-	cfg       config.Listener
-	mux       *http.ServeMux
-	srv       *http.Server
-	fast      *h1.Server // PUBLIC only: serves srv's simple protocol requests itself
+	ep  config.Endpoint
+	cfg config.Listener
+	mux *http.ServeMux
+	srv *http.Server
+	// own serves the listener instead of srv: the fast HTTP/1.1 path in front of srv on
+	// PUBLIC, the device channel on DEVICE.
+	own       servable
 	tls       *tlsconf.Source
 	ln        net.Listener
 	publicURL string
@@ -44,6 +49,10 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		opts, err := tlsOptions(lc, s.log.With("listener", string(ep)))
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", ep, err)
+		}
+		if ep == config.Device {
+			// WebSocket (RFC 6455) runs over HTTP/1.1; offering h2 would strand clients.
+			opts.NextProtos = []string{"http/1.1"}
 		}
 		src, err := tlsconf.New(opts)
 		if err != nil {
@@ -81,14 +90,36 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		l.srv.Protocols.SetHTTP1(true)
 		l.srv.Protocols.SetUnencryptedHTTP2(true)
 	}
-	if ep == config.Public && s.provider != nil {
+	switch {
+	case ep == config.Public && s.provider != nil:
 		cfg := h1.Config{HTTP: l.srv, Simple: s.provider.SimpleRoute}
 		if l.tls != nil {
 			cfg.TLS = l.srv.TLSConfig
 		}
-		l.fast = h1.New(cfg)
+		l.own = h1.New(cfg)
+	case ep == config.Device:
+		cfg := device.Config{
+			Store: s.store, Ephemeral: s.eph, Keys: s.channelKeys, Pepper: s.devicePepper,
+			Log: s.log.With("component", "device"), Prefix: s.cfg.PathPrefix,
+		}
+		if l.tls != nil {
+			cfg.TLS = l.srv.TLSConfig
+		}
+		dev, err := device.New(cfg)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("listener %s: %w", ep, err)
+		}
+		l.own, s.devices = dev, dev
 	}
 	return l, nil
+}
+
+// servable is a server that takes the listener over from the http.Server.
+type servable interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // serve serves the bound listener in the background. If serving ends other than by
@@ -97,8 +128,8 @@ func (l *listener) serve(died chan<- error) {
 	ln := l.ln
 	go func() {
 		var err error
-		if l.fast != nil {
-			err = l.fast.Serve(ln)
+		if l.own != nil {
+			err = l.own.Serve(ln)
 		} else if l.tls != nil {
 			err = l.srv.ServeTLS(ln, "", "")
 		} else {
@@ -126,9 +157,9 @@ func (l *listener) check(context.Context) error {
 // stop stops accepting, drains in-flight requests until ctx ends, then closes what is left.
 func (l *listener) stop(ctx context.Context) error {
 	var err error
-	if l.fast != nil {
-		if err = l.fast.Shutdown(ctx); err != nil {
-			_ = l.fast.Close()
+	if l.own != nil {
+		if err = l.own.Shutdown(ctx); err != nil {
+			_ = l.own.Close()
 		}
 	} else if err = l.srv.Shutdown(ctx); err != nil {
 		_ = l.srv.Close()
@@ -191,7 +222,12 @@ func (s *Server) adminAPI(adminURL string) (*admin.API, error) {
 	if provider == nil {
 		provider = oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
 	}
-	return admin.New(adminURL, s.cfg.PathPrefix, s.store, provider, s.keys, s.passwords, s.log.With("component", "admin"), admin.WithKeyring(s.keyring))
+	fp := sigma.Fingerprint(s.channelKeys[0].Public().(*ecdsa.PublicKey))
+	return admin.New(adminURL, s.cfg.PathPrefix, s.store, provider, s.keys, s.passwords, s.log.With("component", "admin"),
+		admin.WithKeyring(s.keyring), admin.WithDevices(admin.Devices{
+			PublicURL: s.endpointURL(config.Device), Pepper: s.devicePepper,
+			Fingerprint: func() ([32]byte, error) { return fp, nil },
+		}))
 }
 
 func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {

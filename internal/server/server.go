@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/oidc"
@@ -70,6 +72,11 @@ type Server struct {
 	keyring  *keys.Keyring
 	keys     *keys.Manager
 	provider *oidc.Provider
+	// channelKeys are the device channel's keys (current first), devicePepper keys the
+	// hash of activation codes; both are loaded when the node runs the device or admin role.
+	channelKeys  []crypto.Signer
+	devicePepper []byte
+	devices      *device.Server
 	// passwords hashes user passwords (Argon2id) for the seeds and the admin API.
 	passwords *password.Hasher
 	// adminPassword is the master administrator's one-time password while it waits to
@@ -163,6 +170,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	if s.passwords, err = password.New(password.DefaultParams()); err != nil {
 		return err
+	}
+	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleAdmin) {
+		if s.channelKeys, err = device.LoadChannelKeys(openCtx, s.store, s.keyring); err != nil {
+			return fmt.Errorf("device channel keys: %w", err)
+		}
+		s.devicePepper = s.keyring.Primary().DeriveKey("device activation codes")
 	}
 	if err := s.seedMaster(openCtx); err != nil {
 		return fmt.Errorf("seed the master realm: %w", err)

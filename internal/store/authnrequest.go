@@ -85,6 +85,7 @@ func (r *AuthnRequest) key() string {
 func (r *AuthnRequest) normalize() {
 	r.AuthorizationDetails = cloneBytes(r.AuthorizationDetails)
 	r.Signature = cloneBytes(r.Signature)
+	r.DeviceKey = cloneBytes(r.DeviceKey)
 	r.Origin = cloneMap(r.Origin)
 	timestamps(&r.CreatedAt, &r.ExpiresAt, &r.AnsweredAt)
 }
@@ -102,7 +103,11 @@ func (r *AuthnRequest) document() any {
 		Origin         *map[string]string `json:"origin"`
 		DeviceID       *string            `json:"device_id"`
 		SignedAt       *int64             `json:"signed_at"`
-	}{&r.ClientID, &r.Kind, &r.BindingMessage, &r.MatchNumber, &r.Origin, &r.DeviceID, &r.SignedAt}
+		SignedDecision *string            `json:"signed_decision"`
+		AnsweredNumber *string            `json:"answered_number"`
+		DeviceKey      *[]byte            `json:"device_key"`
+	}{&r.ClientID, &r.Kind, &r.BindingMessage, &r.MatchNumber, &r.Origin, &r.DeviceID, &r.SignedAt,
+		&r.SignedDecision, &r.AnsweredNumber, &r.DeviceKey}
 }
 
 // PrepareAuthnRequest is PrepareCreate for a new authentication request, whose State is

@@ -61,6 +61,10 @@ type DeviceFilter struct {
 // Devices stores enrolled devices. EnrollDevice (ActivationCodes) creates them.
 type Devices interface {
 	GetDevice(ctx context.Context, realm, id string) (Device, error)
+	// FindDevice returns the device with this id in whichever realm holds it: ids are
+	// unique across realms (a create with a taken id is ErrConflict), and the channel
+	// handshake names a device by its id alone.
+	FindDevice(ctx context.Context, id string) (Device, error)
 	// ListDevices returns the realm's devices that match f, ordered by CreatedAt, then
 	// ID. A State that is not a DeviceState is ErrInvalid.
 	ListDevices(ctx context.Context, realm string, f DeviceFilter, opts ListOptions) (Page[Device], error)
@@ -219,7 +223,14 @@ type AuthnRequest struct {
 	// SignedAt the unix time inside the signed statement.
 	Signature []byte
 	SignedAt  int64
-	Version   int64
+	// SignedDecision ("approve" or "deny") and AnsweredNumber are the decision and the
+	// number inside the signed statement (a wrong number is signed as an approval and
+	// recorded as AuthnDenied), and DeviceKey the answering device's public key, so the
+	// receipt verifies later even if the device is removed.
+	SignedDecision string
+	AnsweredNumber string
+	DeviceKey      []byte
+	Version        int64
 }
 
 // AuthnRequests stores authentication requests.

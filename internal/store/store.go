@@ -114,6 +114,7 @@ type Store interface {
 	ActivationCodes
 	AuditLog
 	AuthnRequests
+	ChannelKeys
 	Migrator
 	// Ping checks that the database answers; it wraps ErrUnavailable when it does not.
 	Ping(ctx context.Context) error

@@ -22,6 +22,15 @@ func (s *Store) GetDevice(ctx context.Context, realm, id string) (store.Device, 
 	return d, nil
 }
 
+// FindDevice returns the device with this id in any realm.
+func (s *Store) FindDevice(ctx context.Context, id string) (store.Device, error) {
+	d, err := s.scanDevice(s.reader.QueryRow(ctx, deviceSelect+` WHERE id = $1`, id))
+	if err != nil {
+		return store.Device{}, s.wrapErr(ctx, err, "find device %q", id)
+	}
+	return d, nil
+}
+
 // ListDevices returns the realm's devices that match f, ordered by CreatedAt, then ID.
 func (s *Store) ListDevices(ctx context.Context, realm string, f store.DeviceFilter, opts store.ListOptions) (store.Page[store.Device], error) {
 	op := fmt.Sprintf("list devices in realm %q", realm)

@@ -206,7 +206,7 @@ func testActivationPurge(t *testing.T, s store.Store) {
 			ok(t, "CreateActivationCode "+id, err)
 		}
 		for id, at := range map[string]time.Time{"redeemed-before": cutoff.Add(-time.Minute), "redeemed-after": cutoff.Add(time.Minute)} {
-			_, err := s.EnrollDevice(t.Context(), realm, codeHash(realm, id), at, 0, newDevice("d-"+id, len(id)), audit("enrolled"))
+			_, err := s.EnrollDevice(t.Context(), realm, codeHash(realm, id), at, 0, newDevice(realm+"-d-"+id, len(id)), audit("enrolled"))
 			ok(t, "EnrollDevice "+id, err)
 		}
 	}

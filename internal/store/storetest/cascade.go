@@ -31,7 +31,7 @@ func populate(t *testing.T, s store.Store, realm string) {
 			must(t, s.CreateGrant, g)
 			putConsent(t, s, store.Consent{Realm: realm, UserID: user, ClientID: client, Scopes: []string{"openid"}})
 		}
-		enroll(t, s, realm, user, newDevice("d-"+user, int(user[1])))
+		enroll(t, s, realm, user, newDevice(deviceOf(realm, user), int(user[1])))
 		createCode(t, s, realm, "a-"+user, user)
 		r := newAuthn(realm, "q-"+user, user, instant(0))
 		r.ClientID = "c1"
@@ -117,8 +117,12 @@ func inventory(t *testing.T, s store.Store, realm string) map[string]bool {
 	return found
 }
 
+// deviceOf names the device a populated realm's user enrolled: device ids are unique
+// across realms.
+func deviceOf(realm, user string) string { return realm + "-d-" + user }
+
 // everything is the inventory of a populated realm, less what drop names.
-func everything(t *testing.T, drop ...string) map[string]bool {
+func everything(t *testing.T, realm string, drop ...string) map[string]bool {
 	t.Helper()
 	all := map[string]bool{"realm": true, "key:k1": true, "grant:g-machine": true}
 	for _, user := range []string{"u1", "u2"} {
@@ -131,9 +135,9 @@ func everything(t *testing.T, drop ...string) map[string]bool {
 	}
 	for _, user := range []string{"u1", "u2"} {
 		for _, item := range []string{
-			"device:d-" + user, "code:a-" + user, "code:code-d-" + user, "authn:q-" + user,
-			auditItem("activation_created", user, "", "code-d-"+user),
-			auditItem("enrolled", user, "d-"+user, "code-d-"+user),
+			"device:" + deviceOf(realm, user), "code:a-" + user, "code:code-" + deviceOf(realm, user), "authn:q-" + user,
+			auditItem("activation_created", user, "", "code-"+deviceOf(realm, user)),
+			auditItem("enrolled", user, deviceOf(realm, user), "code-"+deviceOf(realm, user)),
 			auditItem("activation_created", user, "", "a-"+user),
 		} {
 			all[item] = true
@@ -171,10 +175,10 @@ func checkInventory(t *testing.T, s store.Store, realm string, want map[string]b
 func testCascadeRealm(t *testing.T, s store.Store) {
 	populate(t, s, "gone")
 	populate(t, s, "kept")
-	checkInventory(t, s, "gone", everything(t))
+	checkInventory(t, s, "gone", everything(t, "gone"))
 	ok(t, "DeleteRealm", s.DeleteRealm(t.Context(), "gone"))
 	checkInventory(t, s, "gone", map[string]bool{})
-	checkInventory(t, s, "kept", everything(t))
+	checkInventory(t, s, "kept", everything(t, "kept"))
 	// The realm can be made again, empty.
 	mustCreate(t, s, store.Realm{Name: "gone"})
 	checkInventory(t, s, "gone", map[string]bool{"realm": true})
@@ -189,15 +193,15 @@ func testCascadeUser(t *testing.T, s store.Store) {
 	populate(t, s, "r2")
 	ok(t, "DeleteUser", s.DeleteUser(t.Context(), "r", "u1"))
 	// The audit rows about the user and their device stay: they record what happened.
-	checkInventory(t, s, "r", everything(t, "user:u1", "session:s-u1", "grant:g-u1-c1", "grant:g-u1-c2", "consent:u1-c1", "consent:u1-c2",
-		"device:d-u1", "code:a-u1", "code:code-d-u1", "authn:q-u1"))
-	checkInventory(t, s, "r2", everything(t))
+	checkInventory(t, s, "r", everything(t, "r", "user:u1", "session:s-u1", "grant:g-u1-c1", "grant:g-u1-c2", "consent:u1-c1", "consent:u1-c2",
+		"device:r-d-u1", "code:a-u1", "code:code-r-d-u1", "authn:q-u1"))
+	checkInventory(t, s, "r2", everything(t, "r2"))
 }
 
 func testCascadeClient(t *testing.T, s store.Store) {
 	populate(t, s, "r")
 	populate(t, s, "r2")
 	ok(t, "DeleteClient", s.DeleteClient(t.Context(), "r", "c1"))
-	checkInventory(t, s, "r", everything(t, "client:c1", "grant:g-u1-c1", "grant:g-u2-c1", "grant:g-machine", "consent:u1-c1", "consent:u2-c1"))
-	checkInventory(t, s, "r2", everything(t))
+	checkInventory(t, s, "r", everything(t, "r", "client:c1", "grant:g-u1-c1", "grant:g-u2-c1", "grant:g-machine", "consent:u1-c1", "consent:u2-c1"))
+	checkInventory(t, s, "r2", everything(t, "r2"))
 }

@@ -23,6 +23,7 @@ var deviceTests = []testCase{
 	{"DeviceEnrollConcurrent", testDeviceEnrollConcurrent},
 	{"DeviceEnrollLimitConcurrent", testDeviceEnrollLimitConcurrent},
 	{"DeviceNotFound", testDeviceNotFound},
+	{"DeviceFind", testDeviceFind},
 	{"DeviceUpdate", testDeviceUpdate},
 	{"DeviceUpdateRefused", testDeviceUpdateRefused},
 	{"DeviceTouch", testDeviceTouch},
@@ -301,8 +302,8 @@ func testDeviceEnrollConflict(t *testing.T, s store.Store) {
 		"r activation_created by admin user=u2 device= map[activation_id:a2]",
 		"r enrolled by admin user=u1 device=d1 map[activation_id:code-d1]",
 		"r activation_created by admin user=u1 device= map[activation_id:code-d1]")
-	// Another realm has its own IDs and keys.
-	enroll(t, s, "other", "u1", newDevice("d1", 1))
+	// Another realm has its own keys; IDs are unique across realms (testDeviceFind).
+	enroll(t, s, "other", "u1", newDevice("d9", 1))
 }
 
 // testDeviceEnrollConcurrent redeems one code from many goroutines at once, each with its
@@ -404,6 +405,18 @@ func testDeviceEnrollLimitConcurrent(t *testing.T, s store.Store) {
 			t.Errorf("%s: %d codes redeemed, want %d", user, redeemed, limit)
 		}
 	}
+}
+
+// testDeviceFind: a device is found by its id alone, and an id is unique across realms.
+func testDeviceFind(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	world(t, s, "other")
+	d := enroll(t, s, "r", "u1", newDevice("d1", 1))
+	checkStored(t, "FindDevice", func(ctx context.Context, _, id string) (store.Device, error) { return s.FindDevice(ctx, id) }, "", "d1", d)
+	wantErr(t, "FindDevice(missing)", second(s.FindDevice(t.Context(), "missing")), store.ErrNotFound)
+	createCode(t, s, "other", "a9", "u1")
+	_, err := s.EnrollDevice(t.Context(), "other", codeHash("other", "a9"), enrollNow, 0, newDevice("d1", 2), audit("enrolled"))
+	wantErr(t, "EnrollDevice with an id taken in another realm", err, store.ErrConflict)
 }
 
 func testDeviceNotFound(t *testing.T, s store.Store) {
@@ -703,7 +716,7 @@ func testAuditListPages(t *testing.T, s store.Store) {
 	world(t, s, "other")
 	enroll(t, s, "r", "u1", newDevice("d1", 1))
 	enroll(t, s, "r", "u2", newDevice("d2", 2))
-	enroll(t, s, "other", "u1", newDevice("d1", 1))
+	enroll(t, s, "other", "u1", newDevice("o1", 1))
 	for _, action := range []string{"renamed", "locked", "unlocked"} {
 		_, err := s.UpdateDevice(t.Context(), "r", "d1", audit(action), func(d store.Device) (store.Device, error) { return d, nil })
 		ok(t, "UpdateDevice "+action, err)

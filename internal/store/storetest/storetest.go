@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	tests = append(tests, grantTests...)
 	tests = append(tests, consentTests...)
 	tests = append(tests, deviceTests...)
+	tests = append(tests, channelKeyTests...)
 	tests = append(tests, activationTests...)
 	tests = append(tests, authnTests...)
 	tests = append(tests, cascadeTests...)

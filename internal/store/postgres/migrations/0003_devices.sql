@@ -17,6 +17,8 @@ CREATE TABLE devices (
 	FOREIGN KEY (realm, user_id) REFERENCES users (realm, id) ON DELETE CASCADE
 );
 CREATE UNIQUE INDEX devices_public_key ON devices (realm, public_key);
+-- A device id is unique across realms: the channel handshake names a device by its id alone.
+CREATE UNIQUE INDEX devices_id ON devices (id);
 CREATE INDEX devices_created ON devices (realm, created_at, id);
 -- Serves a user's listing and the count of their devices at enrollment.
 CREATE INDEX devices_user ON devices (realm, user_id, created_at, id);
@@ -75,3 +77,12 @@ CREATE TABLE authn_requests (
 CREATE INDEX authn_requests_pending ON authn_requests (realm, user_id, state, expires_at);
 CREATE INDEX authn_requests_expires ON authn_requests (expires_at);
 CREATE INDEX authn_requests_answered ON authn_requests (answered_at);
+
+-- The device channel's static keys (not per realm: one channel serves every realm),
+-- sealed under the key-encryption key. id is the key's fingerprint.
+CREATE TABLE channel_keys (
+	id         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+	sealed     BYTEA       NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL,
+	retired_at TIMESTAMPTZ
+);

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-auth/signet/internal/device"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/sqlite"
+	"github.com/signet-auth/signet/sigma"
+)
+
+// discardPublisher drops request notices: the test's own store handle shares no
+// ephemeral store with the server, so the device finds the request by listing.
+type discardPublisher struct{}
+
+func (discardPublisher) Publish(context.Context, string, []byte) error { return nil }
+
+// TestAuthenticatorAgainstDevServer, tried as a new user would: an administrator creates
+// an activation code with `signet admin activation create`, `signet authenticator
+// enroll` redeems it over the device channel of a dev server (TLS, dev CA), a request
+// waits for the offline device, `signet authenticator run --once --approve-all`
+// approves it, and the stored signature verifies against the device key. The device
+// then shows in `signet admin device list`, its last device is not locked without
+// --force, and the audit log records the enrollment and the lock.
+func TestAuthenticatorAgainstDevServer(t *testing.T) {
+	t.Parallel()
+	dir := devServer(t)
+	admin := adminRunner(t, adminEnv(t, dir))
+	png := filepath.Join(t.TempDir(), "qr.png")
+	out, _ := admin(exitOK, "activation", "create", "--realm", "demo", "--user", "demo", "--png", png, "-o", "json")
+	var act struct {
+		URL  string `json:"url"`
+		Code string `json:"code"`
+	}
+	if err := json.Unmarshal([]byte(out), &act); err != nil || act.URL == "" || len(act.Code) != 26 {
+		t.Fatalf("activation create: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Fatalf("QR PNG: %v", err)
+	}
+	// The table form draws the QR code in the terminal.
+	out, _ = admin(exitOK, "activation", "create", "--realm", "demo", "--user", "demo")
+	if !strings.Contains(out, "█") || !strings.Contains(out, "signet authenticator enroll '") {
+		t.Fatalf("activation create without -o json:\n%s", out)
+	}
+
+	profile := filepath.Join(t.TempDir(), "authenticator.json")
+	env := []string{"SIGNET_AUTHENTICATOR_PASSPHRASE=correct horse battery staple"}
+	ca := filepath.Join(dir, "dev-ca", "ca.pem")
+	auth := func(want int, args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, env, append([]string{"authenticator", "--profile", profile, "--ca", ca}, args...)...)
+		if code != want {
+			t.Fatalf("signet authenticator %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out
+	}
+	if out := auth(exitOK, "enroll", act.URL, "--name", "laptop"); !strings.Contains(out, `enrolled device`) || !strings.Contains(out, `"laptop"`) {
+		t.Fatalf("enroll: %s", out)
+	}
+	// The code is single use.
+	if code, _, errOut := runCLI(t, env, "authenticator", "--profile", filepath.Join(t.TempDir(), "p.json"), "--ca", ca, "enroll", act.URL); code != exitFailure || !strings.Contains(errOut, "used already") {
+		t.Fatalf("second enrollment with one code: exit %d, %s", code, errOut)
+	}
+	if out := auth(exitOK, "list"); !strings.Contains(out, "laptop") || !strings.Contains(out, "demo") {
+		t.Fatalf("list: %s", out)
+	}
+
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "signet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.GetUserByUsername(context.Background(), "demo", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := device.CreateRequest(context.Background(), st, discardPublisher{}, time.Now(), device.NewRequest{
+		Realm: "demo", UserID: u.ID, ClientID: "demo-client", Kind: "login", Text: "Sign in to the demo app",
+		Origin: map[string]string{"ip": "192.0.2.10"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = auth(exitOK, "run", "--once", "--approve-all")
+	if !strings.Contains(out, "Sign in to the demo app") || !strings.Contains(out, "ip=192.0.2.10") || !strings.Contains(out, "approved") {
+		t.Fatalf("run: %s", out)
+	}
+	stored, err := st.GetAuthnRequest(context.Background(), "demo", req.ID)
+	if err != nil || stored.State != store.AuthnApproved {
+		t.Fatalf("request after run: %v %v", stored.State, err)
+	}
+	rc, err := device.ReceiptFor(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sigmaKey(rc.DeviceKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sigma.VerifyApproval(pub, rc.Statement, rc.Signature); err != nil {
+		t.Fatalf("the stored approval does not verify: %v", err)
+	}
+
+	out, _ = admin(exitOK, "device", "list", "--realm", "demo", "--user", "demo", "-o", "json")
+	var devices []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(out), &devices); err != nil || len(devices) != 1 || devices[0].State != "active" {
+		t.Fatalf("device list: %v\n%s", err, out)
+	}
+	id := devices[0].ID
+	if _, errOut := admin(exitFailure, "device", "lock", "--realm", "demo", id); !strings.Contains(errOut, "last active device") {
+		t.Fatalf("locking the last device without --force: %s", errOut)
+	}
+	admin(exitOK, "device", "lock", "--realm", "demo", id, "--force")
+	// A locked device cannot connect.
+	if code, _, errOut := runCLI(t, env, "authenticator", "--profile", profile, "--ca", ca, "run", "--once"); code != exitFailure {
+		t.Fatalf("a locked device connected: exit %d %s", code, errOut)
+	}
+	out, _ = admin(exitOK, "device", "audit", "--realm", "demo")
+	for _, want := range []string{"enrolled", "locked", "activation_created"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func sigmaKey(point []byte) (*ecdsa.PublicKey, error) {
+	return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+}

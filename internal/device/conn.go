@@ -1,0 +1,282 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/sigma"
+	"github.com/signet-auth/signet/sigma/message"
+)
+
+// conn is one device connection.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	ip  string
+
+	// wmu serializes writes: answers from the reading goroutine and notices from the hub.
+	wmu    sync.Mutex
+	closed bool
+	sess   *sigma.Session
+
+	// After the handshake: the registered device, or the key of one enrolling.
+	enrollKey *ecdsa.PublicKey
+	dev       store.Device
+	user      store.User
+}
+
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	c.ip = remoteIP(c.nc.RemoteAddr())
+	s := c.srv
+	_ = c.nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			s.log.Debug("device: TLS handshake failed", "ip", c.ip, "err", err)
+			return
+		}
+	}
+	up := ws.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 512,
+		OnRequest: func(uri []byte) error {
+			path, _, _ := bytes.Cut(uri, []byte("?"))
+			if string(path) != s.cfg.Prefix+Path {
+				return ws.RejectConnectionError(ws.RejectionStatus(404), ws.RejectionReason("no device channel at this path"))
+			}
+			return nil
+		},
+	}
+	if _, err := up.Upgrade(c.nc); err != nil {
+		s.log.Debug("device: WebSocket upgrade refused", "ip", c.ip, "err", err)
+		return
+	}
+	if ok, err := s.allow(ctx, "handshake", c.ip, s.cfg.HandshakesPerIP); !ok {
+		if err != nil {
+			s.log.Warn("device: rate limit unavailable", "err", err)
+		}
+		c.closeWith(ws.StatusPolicyViolation, "too many handshakes")
+		return
+	}
+	if err := c.handshake(ctx); err != nil {
+		s.log.Info("device: handshake refused", "ip", c.ip, "err", err)
+		c.closeWith(ws.StatusPolicyViolation, "handshake failed")
+		return
+	}
+	if c.enrollKey == nil {
+		_ = s.cfg.Store.TouchDevice(ctx, c.dev.Realm, c.dev.ID, s.cfg.Now())
+		s.hub.add(c)
+	}
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		msg, err := c.readMessage()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("device: connection ends", "device", c.dev.ID, "err", err)
+			}
+			return
+		}
+		plain, err := c.sess.Open(msg)
+		if err != nil {
+			s.log.Info("device: frame refused; closing", "device", c.dev.ID, "err", err)
+			c.closeWith(ws.StatusPolicyViolation, "bad frame")
+			return
+		}
+		if !c.dispatch(ctx, plain) {
+			return
+		}
+	}
+}
+
+// handshake runs SIGMA-I: ClientHello, ServerHello, ClientFinish.
+func (c *conn) handshake(ctx context.Context) error {
+	s := c.srv
+	var found store.Device
+	var lookupErr error
+	hs, err := sigma.NewServer(sigma.ServerConfig{
+		Keys:         s.cfg.Keys,
+		MaxPlaintext: s.cfg.MaxMessage,
+		LookupDevice: func(id [16]byte) (*ecdsa.PublicKey, error) {
+			found, lookupErr = s.lookupDevice(ctx, id)
+			if lookupErr != nil {
+				return nil, lookupErr
+			}
+			return parsePoint(found.PublicKey)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	hello, err := c.readMessage()
+	if err != nil {
+		return fmt.Errorf("read ClientHello: %w", err)
+	}
+	reply, err := hs.Respond(hello)
+	if err != nil {
+		return err
+	}
+	if err := c.writeFrame(reply); err != nil {
+		return fmt.Errorf("write ServerHello: %w", err)
+	}
+	finish, err := c.readMessage()
+	if err != nil {
+		return fmt.Errorf("read ClientFinish: %w", err)
+	}
+	sess, id, err := hs.Complete(finish)
+	if err != nil {
+		return err
+	}
+	c.sess = sess
+	if id.Enrolling() {
+		c.enrollKey = id.PublicKey
+		return nil
+	}
+	c.dev = found
+	c.user, err = s.activeUser(ctx, found.Realm, found.UserID)
+	return err
+}
+
+// lookupDevice finds a registered device that may connect.
+func (s *Server) lookupDevice(ctx context.Context, id [16]byte) (store.Device, error) {
+	d, err := s.cfg.Store.FindDevice(ctx, encodeID(id))
+	if err != nil {
+		return store.Device{}, err
+	}
+	if d.State != store.DeviceActive {
+		return store.Device{}, fmt.Errorf("device %s is %s", d.ID, d.State)
+	}
+	return d, nil
+}
+
+// activeUser loads a user who may use a device now: enabled and not locked.
+func (s *Server) activeUser(ctx context.Context, realm, id string) (store.User, error) {
+	u, err := s.cfg.Store.GetUser(ctx, realm, id)
+	if err != nil {
+		return store.User{}, err
+	}
+	if !u.Enabled || s.cfg.Now().Before(u.LockedUntil) {
+		return store.User{}, errUserDisabled
+	}
+	return u, nil
+}
+
+var errUserDisabled = errors.New("the user is disabled or locked")
+
+// readMessage reads one complete binary message, answering pings and refusing what the
+// channel does not use: unmasked, fragmented, text and oversized messages.
+func (c *conn) readMessage() ([]byte, error) {
+	max := int64(c.srv.cfg.MaxMessage) + sigma.FrameOverhead
+	for {
+		h, err := ws.ReadHeader(c.nc)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !h.Masked || h.Rsv != 0:
+			c.closeWith(ws.StatusProtocolError, "")
+			return nil, errors.New("unmasked frame or reserved bits")
+		case h.OpCode.IsControl() && (h.Length > 125 || !h.Fin):
+			c.closeWith(ws.StatusProtocolError, "")
+			return nil, errors.New("bad control frame")
+		case h.OpCode.IsData() && h.Length > max:
+			c.closeWith(ws.StatusMessageTooBig, "")
+			return nil, fmt.Errorf("message of %d bytes", h.Length)
+		case h.OpCode == ws.OpText || h.OpCode == ws.OpContinuation || h.OpCode.IsData() && !h.Fin:
+			c.closeWith(ws.StatusUnsupportedData, "binary messages only, unfragmented")
+			return nil, errors.New("text or fragmented message")
+		case h.OpCode.IsReserved():
+			c.closeWith(ws.StatusProtocolError, "")
+			return nil, errors.New("reserved opcode")
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(c.nc, payload); err != nil {
+			return nil, err
+		}
+		ws.Cipher(payload, h.Mask, 0)
+		switch h.OpCode {
+		case ws.OpBinary:
+			return payload, nil
+		case ws.OpPing:
+			if err := c.writeRaw(ws.OpPong, payload); err != nil {
+				return nil, err
+			}
+		case ws.OpClose:
+			code, _ := ws.ParseCloseFrameData(payload)
+			c.closeWith(code, "")
+			return nil, io.EOF
+		}
+	}
+}
+
+// writeFrame writes one binary message (a sigma message or frame).
+func (c *conn) writeFrame(b []byte) error { return c.writeRaw(ws.OpBinary, b) }
+
+func (c *conn) writeRaw(op ws.OpCode, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(op, payload)
+}
+
+func (c *conn) writeLocked(op ws.OpCode, payload []byte) error {
+	if c.closed {
+		return net.ErrClosed
+	}
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(payload))}
+	buf := bytes.NewBuffer(make([]byte, 0, ws.HeaderSize(h)+len(payload)))
+	_ = ws.WriteHeader(buf, h)
+	buf.Write(payload)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	_, err := c.nc.Write(buf.Bytes())
+	return err
+}
+
+// send seals v and writes it; it reports whether the connection is still usable.
+func (c *conn) send(v *message.Envelope) bool {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		c.srv.log.Error("device: encode message", "err", err)
+		return false
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	frame, err := c.sess.Seal(plain)
+	if err != nil {
+		return false
+	}
+	return c.writeLocked(ws.OpBinary, frame) == nil
+}
+
+// closeWith sends a close frame (best effort) and closes the connection.
+func (c *conn) closeWith(code ws.StatusCode, reason string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return
+	}
+	_ = c.writeLocked(ws.OpClose, ws.NewCloseFrameBody(code, reason))
+	c.closed = true
+	_ = c.nc.Close()
+}
+
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}

@@ -1,0 +1,289 @@
+package device
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/ephemeral/memory"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/store/testdb"
+	"github.com/signet-auth/signet/sigma"
+)
+
+// harness is a device server on loopback (plain WebSocket: the channel needs no TLS)
+// over a real store, with a realm and a user.
+type harness struct {
+	t       *testing.T
+	st      store.Store
+	srv     *Server
+	url     string // the DEVICE public URL
+	user    store.User
+	realm   string
+	serveCh chan error
+}
+
+func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {
+	t.Helper()
+	ctx := context.Background()
+	st := testdb.Open(t, backend)
+	if _, err := st.CreateRealm(ctx, store.Realm{Name: "demo", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, store.User{Realm: "demo", ID: "u-alice", Username: "alice", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateClient(ctx, store.Client{Realm: "demo", ID: "bank-app", Name: "Bank", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eph := memory.New()
+	t.Cleanup(func() { eph.Close() })
+	pepper := make([]byte, 32)
+	_, _ = rand.Read(pepper)
+	cfg := Config{Store: st, Ephemeral: eph, Keys: []crypto.Signer{key}, Pepper: pepper}
+	if tune != nil {
+		tune(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, st: st, srv: srv, url: "http://" + ln.Addr().String(), user: u, realm: "demo", serveCh: make(chan error, 1)}
+	go func() { h.serveCh <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-h.serveCh; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return h
+}
+
+func (h *harness) activation() Activation {
+	h.t.Helper()
+	a, err := h.srv.CreateActivation(context.Background(), h.url, ActivationRequest{Realm: h.realm, UserID: h.user.ID, Actor: "test"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return a
+}
+
+// newRequestListener collects requests the server pushes.
+type requestListener struct {
+	reqs   chan *authenticator.Request
+	closed chan string
+}
+
+func newRequestListener() *requestListener {
+	return &requestListener{reqs: make(chan *authenticator.Request, 16), closed: make(chan string, 1)}
+}
+func (l *requestListener) OnRequest(r *authenticator.Request) { l.reqs <- r }
+func (l *requestListener) OnClosed(err string)                { l.closed <- err }
+
+func eachBackend(t *testing.T, f func(t *testing.T, backend string)) {
+	t.Parallel()
+	for _, b := range testdb.Backends {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			f(t, b)
+		})
+	}
+}
+
+// The issue's end-to-end path: an activation code, enrollment with the SDK, a
+// connection, a request created afterwards delivered in-band, an approval, and the
+// stored signature checked against the device key.
+func TestEnrollConnectApprove(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend, nil)
+		act := h.activation()
+		if !strings.HasPrefix(act.URL, h.url+"/enroll#") || len(act.Code) != 26 {
+			t.Fatalf("activation %q, code %q", act.URL, act.Code)
+		}
+		keys := authenticator.NewMemoryKeyStore()
+		app := authenticator.New(keys)
+		s, err := app.Enroll(act.URL, &authenticator.Enrollment{DisplayName: "Alice's phone", Platform: "android", PushProvider: "fcm", PushToken: "tok-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := s.Identity()
+		s.Close()
+		if id.UserID != h.user.ID || id.Realm != "demo" || id.Username != "alice" {
+			t.Fatalf("identity %+v", id)
+		}
+		d, err := h.st.GetDevice(context.Background(), "demo", id.DeviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.DisplayName != "Alice's phone" || d.Platform != "android" || d.PushToken != "tok-1" || d.State != store.DeviceActive {
+			t.Fatalf("stored device %+v", d)
+		}
+
+		// Connect again as the registered device and wait for a request.
+		s, err = app.Connect(id, &authenticator.Enrollment{AppVersion: "1.2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		l := newRequestListener()
+		s.SetListener(l)
+		r, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app",
+			Kind: "transaction", Text: "Pay 120.00 EUR to ACME", AuthorizationDetails: []byte(`[{"type":"payment","amount":"120.00"}]`),
+			Origin: map[string]string{"ip": "192.0.2.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *authenticator.Request
+		select {
+		case got = <-l.reqs:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the request was not delivered to the connected device")
+		}
+		if got.ID != r.ID || got.Text != "Pay 120.00 EUR to ACME" || got.ClientName != "Bank" || got.Origin("ip") != "192.0.2.1" {
+			t.Fatalf("delivered %+v", got)
+		}
+		state, err := s.Approve(got, "")
+		if err != nil || state != "approved" {
+			t.Fatalf("approve: %q, %v", state, err)
+		}
+		stored, err := h.st.GetAuthnRequest(context.Background(), "demo", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := ReceiptFor(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := parsePoint(rc.DeviceKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		point, _ := keys.PublicKey(id.KeyAlias)
+		if string(point) != string(rc.DeviceKey) {
+			t.Fatal("the receipt names another key than the device's")
+		}
+		if err := sigma.VerifyApproval(pub, rc.Statement, rc.Signature); err != nil {
+			t.Fatalf("stored signature does not verify: %v", err)
+		}
+		// A second answer is refused.
+		if _, err := s.Deny(got); !isServerError(err, "already_answered") {
+			t.Fatalf("second answer: %v", err)
+		}
+	})
+}
+
+func isServerError(err error, code string) bool {
+	var se *authenticator.ServerError
+	return errors.As(err, &se) && se.Code == code
+}
+
+// A request created while the device is offline waits for it (store and forward).
+func TestOfflineDeviceGetsPendingOnConnect(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend, nil)
+		app := authenticator.New(authenticator.NewMemoryKeyStore())
+		s, err := app.Enroll(h.activation().URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := s.Identity()
+		s.Close()
+		r, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app",
+			Kind: "login", Text: "Sign in to Bank", MatchNumber: "42"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err = app.Connect(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		list, err := s.Pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if list.Len() != 1 || list.Get(0).ID != r.ID || list.Get(0).NumberChoiceCount() != 3 {
+			t.Fatalf("pending: %d", list.Len())
+		}
+		full, err := s.Fetch(r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for i := range full.NumberChoiceCount() {
+			found = found || full.NumberChoice(i) == "42"
+		}
+		if !found {
+			t.Fatal("the matching number is not among the choices")
+		}
+		// A wrong number denies.
+		if _, err := s.Approve(full, "13"); !isServerError(err, "wrong_number") {
+			t.Fatalf("wrong number: %v", err)
+		}
+		stored, _ := h.st.GetAuthnRequest(context.Background(), "demo", r.ID)
+		if stored.State != store.AuthnDenied {
+			t.Fatalf("after a wrong number the request is %s", stored.State)
+		}
+	})
+}
+
+// 100 concurrent redemptions of one activation code enroll exactly one device.
+func TestConcurrentEnrollmentsOneCode(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend, func(c *Config) { c.EnrollmentsPerIP = 1000; c.HandshakesPerIP = 1000 })
+		act := h.activation()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, used := 0, 0
+		var other []error
+		for range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(act.URL, nil)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					ok++
+					s.Close()
+				case isServerError(err, "code_used"):
+					used++
+				default:
+					other = append(other, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 1 || used != 99 || len(other) > 0 {
+			t.Fatalf("%d enrolled, %d refused as used, others: %v", ok, used, other)
+		}
+		page, err := h.st.ListDevices(context.Background(), "demo", store.DeviceFilter{UserID: h.user.ID}, store.ListOptions{})
+		if err != nil || len(page.Items) != 1 {
+			t.Fatalf("%d devices, %v", len(page.Items), err)
+		}
+	})
+}

@@ -1,0 +1,221 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/sigma"
+	"github.com/signet-auth/signet/sigma/message"
+)
+
+// dispatch handles one decrypted message; it reports whether the connection goes on.
+func (c *conn) dispatch(ctx context.Context, plain []byte) bool {
+	var in message.Envelope
+	dec := json.NewDecoder(bytes.NewReader(plain))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		return c.fail(in.ID, message.ErrCodeBadRequest, "the message is not a valid JSON object of a known shape")
+	}
+	if c.enrollKey != nil && in.Type != message.TypeEnroll && in.Type != message.TypePing {
+		return c.fail(in.ID, message.ErrCodeNotAllowed, "this session may only enroll")
+	}
+	if c.enrollKey == nil && in.Type == message.TypeEnroll {
+		return c.fail(in.ID, message.ErrCodeNotAllowed, "this device is already enrolled")
+	}
+	out, code, msg := c.handle(ctx, &in)
+	if code != "" {
+		return c.fail(in.ID, code, msg)
+	}
+	out.ID, out.Type = in.ID, message.OKType(in.Type)
+	return c.send(out)
+}
+
+// fail answers a request with an error; the connection stays open unless the error
+// is one the device cannot recover from on this connection.
+func (c *conn) fail(id uint64, code, msg string) bool {
+	ok := c.send(&message.Envelope{ID: id, Type: message.TypeError, Error: code, Message: msg})
+	return ok && code != message.ErrCodeUserDisabled
+}
+
+func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.Envelope, code, msg string) {
+	s := c.srv
+	switch in.Type {
+	case message.TypePing:
+		return &message.Envelope{}, "", ""
+	case message.TypeEnroll:
+		return c.enroll(ctx, in)
+	case message.TypeHello, message.TypePushToken:
+		if len(in.PushToken) > 4096 || len(in.PushProvider) > 32 || len(in.AppVersion) > 64 || len(in.Platform) > 64 {
+			return nil, message.ErrCodeBadRequest, "a field is too long"
+		}
+		d, err := s.cfg.Store.UpdateDevice(ctx, c.dev.Realm, c.dev.ID,
+			store.Audit{Actor: "device:" + c.dev.ID, Action: auditActionFor(in.Type)},
+			func(d store.Device) (store.Device, error) {
+				if in.Type == message.TypeHello {
+					d.AppVersion = orKeep(in.AppVersion, d.AppVersion)
+					d.Platform = orKeep(in.Platform, d.Platform)
+				}
+				if in.PushToken != "" || in.Type == message.TypePushToken {
+					d.PushProvider, d.PushToken = in.PushProvider, in.PushToken
+				}
+				return d, nil
+			})
+		if err != nil {
+			return nil, storeCode(err), "the device could not be updated"
+		}
+		c.dev = d
+		return &message.Envelope{Device: c.info()}, "", ""
+	case message.TypeList:
+		reqs, err := s.cfg.Store.ListPendingAuthnRequests(ctx, c.dev.Realm, c.dev.UserID, s.cfg.Now(), 100)
+		if err != nil {
+			return nil, storeCode(err), "pending requests could not be read"
+		}
+		out := &message.Envelope{Requests: make([]message.Request, 0, len(reqs))}
+		for _, r := range reqs {
+			out.Requests = append(out.Requests, s.view(ctx, r))
+		}
+		return out, "", ""
+	case message.TypeFetch:
+		r, code, msg := c.pending(ctx, in.RequestID)
+		if code != "" {
+			return nil, code, msg
+		}
+		v := s.view(ctx, r)
+		return &message.Envelope{Request: &v}, "", ""
+	case message.TypeAnswer:
+		return c.answer(ctx, in)
+	}
+	return nil, message.ErrCodeBadRequest, "unknown message type"
+}
+
+func auditActionFor(t string) string {
+	if t == message.TypeHello {
+		return "hello"
+	}
+	return "push_token"
+}
+
+func orKeep(v, old string) string {
+	if v == "" {
+		return old
+	}
+	return v
+}
+
+func (c *conn) info() *message.Device {
+	return &message.Device{ID: c.dev.ID, Realm: c.dev.Realm, UserID: c.dev.UserID, Username: c.user.Username,
+		DisplayName: c.dev.DisplayName, ServerTime: c.srv.cfg.Now().UTC()}
+}
+
+// pending loads a request addressed to this device's user that still waits.
+func (c *conn) pending(ctx context.Context, id string) (store.AuthnRequest, string, string) {
+	r, err := c.srv.cfg.Store.GetAuthnRequest(ctx, c.dev.Realm, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound), err == nil && r.UserID != c.dev.UserID:
+		return r, message.ErrCodeNotFound, "no such request"
+	case err != nil:
+		return r, storeCode(err), "the request could not be read"
+	case r.State != store.AuthnPending:
+		return r, message.ErrCodeAnswered, "the request is " + string(r.State)
+	case !c.srv.cfg.Now().Before(r.ExpiresAt):
+		return r, message.ErrCodeExpired, "the request has expired"
+	}
+	return r, "", ""
+}
+
+// answer verifies a signed decision and records it, exactly once.
+func (c *conn) answer(ctx context.Context, in *message.Envelope) (*message.Envelope, string, string) {
+	s := c.srv
+	var decision sigma.Decision
+	switch in.Decision {
+	case "approve":
+		decision = sigma.Approve
+	case "deny":
+		decision = sigma.Deny
+	default:
+		return nil, message.ErrCodeBadRequest, `decision must be "approve" or "deny"`
+	}
+	now := s.cfg.Now()
+	if d := time.Unix(in.Time, 0).Sub(now); d > maxClockSkew || d < -maxClockSkew {
+		return nil, message.ErrCodeBadRequest, "the signed time is too far from the server's clock"
+	}
+	r, code, msg := c.pending(ctx, in.RequestID)
+	if code != "" {
+		return nil, code, msg
+	}
+	// The statement is rebuilt from what the server stored, so a device cannot sign
+	// something other than what it was asked.
+	statement := sigma.Approval{
+		RequestID: r.ID, Realm: r.Realm, ClientID: r.ClientID, Text: r.BindingMessage,
+		AuthorizationDetails: r.AuthorizationDetails, Number: in.Number, Decision: decision, Time: in.Time,
+	}
+	pub, err := parsePoint(c.dev.PublicKey)
+	if err != nil {
+		return nil, message.ErrCodeBadSignature, "the device key is not usable"
+	}
+	if err := sigma.VerifyApproval(pub, statement, in.Signature); err != nil {
+		return nil, message.ErrCodeBadSignature, "the signature does not verify"
+	}
+	if decision == sigma.Approve && r.MatchNumber != "" &&
+		subtle.ConstantTimeCompare([]byte(in.Number), []byte(r.MatchNumber)) != 1 {
+		// A wrong number is a denial: the user may be looking at an attacker's page.
+		decision = sigma.Deny
+	}
+	// A device or user locked since the connection started is refused here too.
+	if _, err := s.lookupDevice(ctx, decodeIDOrZero(c.dev.ID)); err != nil {
+		return nil, message.ErrCodeUserDisabled, "this device may no longer answer"
+	}
+	if _, err := s.activeUser(ctx, c.dev.Realm, c.dev.UserID); err != nil {
+		return nil, message.ErrCodeUserDisabled, "the user is disabled or locked"
+	}
+	state := store.AuthnApproved
+	if decision == sigma.Deny {
+		state = store.AuthnDenied
+	}
+	updated, err := s.cfg.Store.UpdateAuthnRequest(ctx, r.Realm, r.ID, func(cur store.AuthnRequest) (store.AuthnRequest, error) {
+		if cur.State != store.AuthnPending {
+			return cur, errAlreadyAnswered
+		}
+		if !now.Before(cur.ExpiresAt) {
+			return cur, errExpired
+		}
+		cur.State, cur.AnsweredAt, cur.DeviceID = state, now, c.dev.ID
+		cur.Signature, cur.SignedAt, cur.AnsweredNumber = in.Signature, in.Time, in.Number
+		cur.SignedDecision, cur.DeviceKey = in.Decision, c.dev.PublicKey
+		return cur, nil
+	})
+	switch {
+	case errors.Is(err, errAlreadyAnswered):
+		return nil, message.ErrCodeAnswered, "the request was answered already"
+	case errors.Is(err, errExpired):
+		return nil, message.ErrCodeExpired, "the request has expired"
+	case err != nil:
+		return nil, storeCode(err), "the answer could not be stored"
+	}
+	s.hub.answered(ctx, updated)
+	if in.Decision == "approve" && decision == sigma.Deny {
+		return nil, message.ErrCodeWrongNumber, "the number does not match; the request is denied"
+	}
+	return &message.Envelope{State: string(updated.State)}, "", ""
+}
+
+var (
+	errAlreadyAnswered = errors.New("already answered")
+	errExpired         = errors.New("expired")
+)
+
+// storeCode maps a store error to the code a device sees.
+func storeCode(err error) string {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return message.ErrCodeNotFound
+	case errors.Is(err, errUserDisabled):
+		return message.ErrCodeUserDisabled
+	}
+	return message.ErrCodeUnavailable
+}

@@ -1,0 +1,123 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/sigma/message"
+)
+
+// noticeChannel carries "a request waits for this user" between nodes: every node
+// subscribes once and tells the devices connected to it.
+const noticeChannel = "device.requests"
+
+type userKey struct{ realm, user string }
+
+// hub knows which devices are connected to this node, by user.
+type hub struct {
+	srv    *Server
+	mu     sync.Mutex
+	byUser map[userKey]map[*conn]struct{}
+	sub    ephemeral.Subscription
+}
+
+func newHub(s *Server) *hub { return &hub{srv: s, byUser: map[userKey]map[*conn]struct{}{}} }
+
+func (h *hub) add(c *conn) {
+	k := userKey{c.dev.Realm, c.dev.UserID}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byUser[k] == nil {
+		h.byUser[k] = map[*conn]struct{}{}
+	}
+	h.byUser[k][c] = struct{}{}
+}
+
+func (h *hub) remove(c *conn) {
+	k := userKey{c.dev.Realm, c.dev.UserID}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if set := h.byUser[k]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.byUser, k)
+		}
+	}
+}
+
+func (h *hub) connected(realm, user string) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*conn, 0, len(h.byUser[userKey{realm, user}]))
+	for c := range h.byUser[userKey{realm, user}] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// start subscribes to notices; the subscription ends with ctx.
+func (h *hub) start(ctx context.Context) error {
+	sub, err := h.srv.cfg.Ephemeral.Subscribe(ctx, noticeChannel)
+	if err != nil {
+		return err
+	}
+	h.sub = sub
+	go func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok := <-sub.C():
+				if !ok {
+					return
+				}
+				h.deliver(ctx, string(msg))
+			}
+		}
+	}()
+	return nil
+}
+
+// notice is "realm\x00user\x00request id".
+func notice(realm, user, id string) []byte { return []byte(realm + "\x00" + user + "\x00" + id) }
+
+func (h *hub) deliver(ctx context.Context, msg string) {
+	parts := strings.Split(msg, "\x00")
+	if len(parts) != 3 {
+		return
+	}
+	conns := h.connected(parts[0], parts[1])
+	if len(conns) == 0 {
+		return // store and forward: the device lists pending requests when it connects
+	}
+	r, err := h.srv.cfg.Store.GetAuthnRequest(ctx, parts[0], parts[2])
+	if err != nil || r.State != store.AuthnPending {
+		return
+	}
+	v := h.srv.view(ctx, r)
+	for _, c := range conns {
+		c.send(&message.Envelope{Type: message.TypeRequestNew, Request: &v})
+	}
+}
+
+// answered is called when a request has been answered; later issues wake the login
+// page and the business application from here.
+func (h *hub) answered(ctx context.Context, r store.AuthnRequest) {
+	b, _ := json.Marshal(map[string]string{"realm": r.Realm, "id": r.ID, "state": string(r.State)})
+	_ = h.srv.cfg.Ephemeral.Publish(ctx, "device.answers", b)
+}
+
+// allow counts one attempt of kind from ip in the current minute, across nodes.
+func (s *Server) allow(ctx context.Context, kind, ip string, perMinute int) (bool, error) {
+	n, err := s.cfg.Ephemeral.Incr(ctx, "device:"+kind+":"+ip, time.Minute)
+	if err != nil {
+		return false, err
+	}
+	return n <= int64(perMinute), nil
+}

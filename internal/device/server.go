@@ -1,0 +1,218 @@
+package device
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/listen"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/sigma"
+)
+
+// Path is where the channel's WebSocket lives, under the configured path prefix.
+const Path = "/device/v1"
+
+// Defaults for Config's zero values.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultMaxMessage       = 64 << 10
+	DefaultHandshakesPerIP  = 120 // per minute
+	DefaultEnrollmentsPerIP = 10  // per minute
+	DefaultActivationTTL    = 15 * time.Minute
+	DefaultMaxDevices       = 10
+	// DefaultRequestTTL bounds how long a device request waits for an answer; out-of-band
+	// requests expire in at most 10 minutes (CONFORMANCE §3).
+	DefaultRequestTTL = 5 * time.Minute
+	// maxClockSkew is how far the time in a signed answer may be from the server's.
+	maxClockSkew = 5 * time.Minute
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Store     store.Store
+	Ephemeral ephemeral.Store
+	// Keys are the server's channel keys, the current one first; devices pin one by its
+	// fingerprint, so a retired key stays here while devices still pin it.
+	Keys []crypto.Signer
+	// Pepper keys the hash under which activation codes are stored.
+	Pepper []byte
+	Log    *slog.Logger
+	// TLS is the listener's TLS configuration; nil serves plain WebSocket (behind a
+	// TLS-terminating proxy: the channel stays end-to-end secure).
+	TLS *tls.Config
+	// Prefix is the configured path prefix.
+	Prefix string
+
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	MaxMessage       int
+	HandshakesPerIP  int
+	EnrollmentsPerIP int
+	Now              func() time.Time
+}
+
+// Server serves the device channel.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	hub *hub
+
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*conn]struct{}
+	closing bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Ephemeral == nil {
+		return nil, errors.New("device: Store and Ephemeral are required")
+	}
+	if len(cfg.Keys) == 0 {
+		return nil, errors.New("device: no channel key")
+	}
+	if len(cfg.Pepper) < 32 {
+		return nil, errors.New("device: the activation pepper must have at least 32 bytes")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.HandshakeTimeout = orDefault(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	cfg.MaxMessage = orDefault(cfg.MaxMessage, DefaultMaxMessage)
+	cfg.HandshakesPerIP = orDefault(cfg.HandshakesPerIP, DefaultHandshakesPerIP)
+	cfg.EnrollmentsPerIP = orDefault(cfg.EnrollmentsPerIP, DefaultEnrollmentsPerIP)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: cfg.Log, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel}
+	s.hub = newHub(s)
+	return s, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Fingerprint is the SHA-256 fingerprint of the current channel key, as the activation
+// QR payload carries it.
+func (s *Server) Fingerprint() [32]byte {
+	pub, _ := publicP256(s.cfg.Keys[0])
+	return sigma.Fingerprint(pub)
+}
+
+// Serve accepts device connections on ln until Shutdown or Close, and returns
+// http.ErrServerClosed then, as http.Server.Serve does.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	if err := s.hub.start(s.ctx); err != nil {
+		return fmt.Errorf("device: subscribe to request notices: %w", err)
+	}
+	return listen.Loop(ln, s.cfg.TLS, s.isClosing, func(format string, args ...any) {
+		s.log.Warn("device: " + fmt.Sprintf(format, args...))
+	}, func(nc net.Conn) bool {
+		c := &conn{srv: s, nc: nc}
+		if !s.track(c) {
+			return false
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			c.serve(s.ctx)
+		}()
+		return true
+	})
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting, closes every connection (devices reconnect to another
+// node), and waits for their goroutines until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	for c := range s.conns {
+		c.closeWith(ws.StatusGoingAway, "server shutting down")
+	}
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.nc.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Close closes the listener and every connection at once.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.Shutdown(ctx)
+	return nil
+}
+
+// Connections is the number of open device connections on this node.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.hub.remove(c)
+}
