@@ -44,6 +44,10 @@ type conn struct {
 	body []byte
 	// idle is true while the connection waits for a request; Shutdown closes it then.
 	idle atomic.Bool
+	// deadline is the read deadline set on rwc; short says it is a request's
+	// (ReadHeaderTimeout) rather than the idle one.
+	deadline time.Time
+	short    bool
 	// remote is RemoteAddr().String(), once.
 	remote string
 }
@@ -110,9 +114,7 @@ func (c *conn) next() (*http.Request, error) {
 	if c.srv.closing.Load() {
 		return nil, net.ErrClosed
 	}
-	if d := hs.IdleTimeout; d > 0 {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
-	}
+	c.idleDeadline(hs.IdleTimeout)
 	if c.br.Buffered() == 0 {
 		// Let the other connections' handlers run first: by the time this one reads,
 		// its client has usually sent the next request, and the read that would find
@@ -124,9 +126,6 @@ func (c *conn) next() (*http.Request, error) {
 	}
 	if !c.idle.CompareAndSwap(true, false) {
 		return nil, net.ErrClosed // Shutdown closed it meanwhile
-	}
-	if d := hs.ReadHeaderTimeout; d > 0 {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 	}
 	head, err := c.peekHead()
 	if err != nil {
@@ -149,12 +148,44 @@ func (c *conn) next() (*http.Request, error) {
 		// The body is read before the handler runs, under the head's deadline, so a
 		// slow body cannot hold the handler.
 		a.body.b = make([]byte, h.contentLength)
+		if int64(c.br.Buffered()) < h.contentLength {
+			c.requestDeadline()
+		}
 		if _, err := io.ReadFull(c.br, a.body.b); err != nil {
 			return nil, err
 		}
 		req.Body = &a.body
 	}
 	return req, nil
+}
+
+// idleDeadline bounds the wait for the next request by d. Moving a deadline costs a
+// timer update, so while the idle deadline stands it moves at most once a second: the
+// wait may end up to a second before d has passed since the last request.
+func (c *conn) idleDeadline(d time.Duration) {
+	if d <= 0 {
+		if !c.deadline.IsZero() {
+			c.deadline, c.short = time.Time{}, false
+			_ = c.rwc.SetReadDeadline(c.deadline)
+		}
+		return
+	}
+	if next := time.Now().Add(d); c.short || next.Sub(c.deadline) >= time.Second {
+		c.deadline, c.short = next, false
+		_ = c.rwc.SetReadDeadline(next)
+	}
+}
+
+// requestDeadline bounds the rest of a request that has begun (its head, then its body)
+// by ReadHeaderTimeout from now, when the request is not all buffered already: a
+// request that arrived in one piece, the usual case, costs no timer update.
+func (c *conn) requestDeadline() {
+	d := c.srv.cfg.HTTP.ReadHeaderTimeout
+	if d <= 0 || c.short {
+		return
+	}
+	c.deadline, c.short = time.Now().Add(d), true
+	_ = c.rwc.SetReadDeadline(c.deadline)
 }
 
 type requestAlloc struct {
@@ -175,6 +206,7 @@ func (c *conn) peekHead() ([]byte, error) {
 		case st == headNotSimple, len(buf) == c.br.Size():
 			return nil, errNotSimple
 		}
+		c.requestDeadline()
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, errNotSimple // a truncated request: net/http answers it

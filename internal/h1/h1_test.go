@@ -416,17 +416,23 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	}
 }
 
-func TestSlowHeadIsCut(t *testing.T) {
+func TestSlowRequestIsCut(t *testing.T) {
 	t.Parallel()
 	h := start(t, false, func(s *http.Server) { s.ReadHeaderTimeout = 200 * time.Millisecond })
-	c := h.dial()
-	if _, err := io.WriteString(c, "GET /fast/x HTTP/1.1\r\nHost: a\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err := c.Read(make([]byte, 1))
-	if ne, ok := err.(net.Error); err == nil || ok && ne.Timeout() {
-		t.Fatalf("an unfinished head kept the connection open: %v", err)
+	for name, partial := range map[string]string{
+		"head":                 "GET /fast/x HTTP/1.1\r\nHost: a\r\n",
+		"body":                 "POST /fast/x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc",
+		"head after a request": "GET /fast/x HTTP/1.1\r\nHost: a\r\n\r\nGET /fast/y HTTP/1.1\r\n",
+	} {
+		c := h.dial()
+		if _, err := io.WriteString(c, partial); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := io.Copy(io.Discard, c)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("%s: an unfinished request kept the connection open", name)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -153,10 +154,23 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// requestIDPrefix is random per process, so ids from different nodes and restarts do
+// not collide; a counter makes each request's unique. Request ids only correlate log
+// lines: they need to be unique, not unguessable, and a counter is far cheaper than
+// reading 12 random bytes per request.
+var (
+	requestIDPrefix = func() string {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		return hex.EncodeToString(b[:]) + "-"
+	}()
+	requestIDCounter atomic.Uint64
+)
+
 func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
+	var buf [40]byte
+	b := append(buf[:0], requestIDPrefix...)
+	return string(strconv.AppendUint(b, requestIDCounter.Add(1), 36))
 }
 
 // statusRecorder remembers the status code; Unwrap keeps http.ResponseController
