@@ -1,0 +1,285 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/testutil"
+)
+
+// enrolled enrolls a device for the harness user and returns the app and identity.
+func (h *harness) enrolled() (*authenticator.Authenticator, *authenticator.Identity) {
+	h.t.Helper()
+	app := authenticator.New(authenticator.NewMemoryKeyStore())
+	s, err := app.Enroll(h.activation().URL, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer s.Close()
+	return app, s.Identity()
+}
+
+// A device that is unknown, locked or revoked, or that pins another server key, does
+// not get a session.
+func TestHandshakeRefusals(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	app, id := h.enrolled()
+	if s, err := app.Connect(id, nil); err != nil {
+		t.Fatalf("the enrolled device cannot connect: %v", err)
+	} else {
+		s.Close()
+	}
+	reg := Registry{Store: h.st}
+
+	unknown := *id
+	var other [16]byte
+	_, _ = rand.Read(other[:])
+	unknown.DeviceID = base64.RawURLEncoding.EncodeToString(other[:])
+	wrongPin := *id
+	wrongPin.Fingerprint = base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	for name, ident := range map[string]*authenticator.Identity{"unknown device": &unknown, "another pinned key": &wrongPin} {
+		if s, err := app.Connect(ident, nil); err == nil {
+			s.Close()
+			t.Errorf("%s connected", name)
+		}
+	}
+	for _, state := range []store.DeviceState{store.DeviceLocked, store.DeviceRevoked} {
+		if _, err := reg.SetState(context.Background(), "demo", id.DeviceID, state, "test", true); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := app.Connect(id, nil); err == nil {
+			s.Close()
+			t.Errorf("a %s device connected", state)
+		}
+	}
+}
+
+// Every way an activation code can be wrong gets its own clear error, and nothing enrolls.
+func TestEnrollmentErrors(t *testing.T) {
+	t.Parallel()
+	clock := testutil.NewClock(time.Now())
+	h := newHarness(t, "sqlite", func(c *Config) { c.Now = clock.Now })
+	ctx := context.Background()
+	if _, err := h.st.CreateRealm(ctx, store.Realm{Name: "other", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	expired := h.activation()
+	fresh := h.activation()
+	clock.Advance(DefaultActivationTTL + time.Second)
+	later := h.activation()
+	withRealm := func(u, realm string) string { return strings.Replace(u, "realm=demo", "realm="+realm, 1) }
+	withCode := func(u, code string) string {
+		i := strings.Index(u, "code=")
+		return u[:i+5] + code + u[i+5+26:]
+	}
+	for _, tc := range []struct {
+		name, url, code string
+	}{
+		{"expired", expired.URL, "code_expired"},
+		{"another realm", withRealm(fresh.URL, "other"), "code_wrong_realm"},
+		{"no such realm", withRealm(fresh.URL, "nowhere"), "code_wrong_realm"},
+		{"unknown code", withCode(later.URL, strings.Repeat("A", 26)), "code_invalid"},
+		{"malformed code", withCode(later.URL, strings.Repeat("1", 26)), "code_invalid"},
+	} {
+		_, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(tc.url, nil)
+		if !isServerError(err, tc.code) {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+	page, err := h.st.ListDevices(ctx, "demo", store.DeviceFilter{}, store.ListOptions{})
+	if err != nil || len(page.Items) != 0 {
+		t.Fatalf("%d devices enrolled by bad codes (%v)", len(page.Items), err)
+	}
+	// The still valid code enrolls, typed in lower case too.
+	lower := withCode(later.URL, strings.ToLower(later.Code))
+	if s, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(lower, nil); err != nil {
+		t.Fatalf("a valid code typed in lower case: %v", err)
+	} else {
+		s.Close()
+	}
+}
+
+// Enrollment attempts from one address are throttled.
+func TestEnrollmentThrottled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", func(c *Config) { c.EnrollmentsPerIP = 2 })
+	bad := strings.Replace(h.activation().URL, "code=", "code=X", 1)
+	bad = bad[:len(bad)-1]
+	var codes []string
+	for range 3 {
+		_, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(bad, nil)
+		var code string
+		if se, ok := err.(*authenticator.ServerError); ok {
+			code = se.Code
+		}
+		codes = append(codes, code)
+	}
+	if codes[2] != "rate_limited" {
+		t.Fatalf("third attempt from one address: %v", codes)
+	}
+}
+
+// A request answered after the user was locked is refused, and stays pending.
+func TestLockedUserCannotApprove(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	app, id := h.enrolled()
+	s, err := app.Connect(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	r, err := h.srv.CreateRequest(ctx, NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app", Kind: "login", Text: "Sign in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Fetch(r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.st.UpdateUser(ctx, "demo", h.user.ID, func(u store.User) (store.User, error) {
+		u.LockedUntil = time.Now().Add(time.Hour)
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Approve(got, ""); !isServerError(err, "user_disabled") {
+		t.Fatalf("approval by a locked user: %v", err)
+	}
+	if stored, _ := h.st.GetAuthnRequest(ctx, "demo", r.ID); stored.State != store.AuthnPending {
+		t.Fatalf("the request is %s", stored.State)
+	}
+}
+
+// rawUpgrade opens a WebSocket to the harness without running the handshake.
+func (h *harness) rawUpgrade() net.Conn {
+	h.t.Helper()
+	nc, _, _, err := ws.Dialer{Timeout: 10 * time.Second}.Dial(context.Background(), strings.Replace(h.url, "http://", "ws://", 1)+Path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+// closedSoon waits (up to 10 s) for the server to end the connection and returns the
+// close code it sent, or 0 when it sent none.
+func closedSoon(t *testing.T, nc net.Conn) ws.StatusCode {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var code ws.StatusCode
+	for {
+		hdr, err := ws.ReadHeader(nc)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the server kept the connection open")
+			}
+			return code
+		}
+		payload := make([]byte, hdr.Length)
+		if _, err := io.ReadFull(nc, payload); err != nil {
+			return code
+		}
+		if hdr.OpCode == ws.OpClose {
+			code, _ = ws.ParseCloseFrameData(payload)
+		}
+	}
+}
+
+func writeClientFrame(t *testing.T, nc net.Conn, op ws.OpCode, payload []byte) {
+	t.Helper()
+	frame := ws.NewFrame(op, true, payload)
+	frame = ws.MaskFrameInPlace(frame)
+	if err := ws.WriteFrame(nc, frame); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Slow, oversized, textual or too frequent clients are cut off.
+func TestChannelLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", func(c *Config) {
+		c.HandshakeTimeout = 300 * time.Millisecond
+		c.MaxMessage = 1024
+		c.IdleTimeout = 500 * time.Millisecond
+	})
+	t.Run("silent client", func(t *testing.T) {
+		closedSoon(t, h.rawUpgrade())
+	})
+	t.Run("silent TCP client", func(t *testing.T) {
+		nc, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := nc.Read(make([]byte, 1)); err == nil {
+			t.Fatal("the server answered a client that sent nothing")
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("the server kept a silent connection open")
+		}
+	})
+	t.Run("oversized message", func(t *testing.T) {
+		nc := h.rawUpgrade()
+		writeClientFrame(t, nc, ws.OpBinary, make([]byte, 4096))
+		if code := closedSoon(t, nc); code != ws.StatusMessageTooBig {
+			t.Fatalf("close code %d", code)
+		}
+	})
+	t.Run("text message", func(t *testing.T) {
+		nc := h.rawUpgrade()
+		writeClientFrame(t, nc, ws.OpText, []byte("hello"))
+		if code := closedSoon(t, nc); code != ws.StatusUnsupportedData {
+			t.Fatalf("close code %d", code)
+		}
+	})
+	t.Run("garbage handshake", func(t *testing.T) {
+		nc := h.rawUpgrade()
+		writeClientFrame(t, nc, ws.OpBinary, []byte("not a ClientHello"))
+		if code := closedSoon(t, nc); code != ws.StatusPolicyViolation {
+			t.Fatalf("close code %d", code)
+		}
+	})
+	t.Run("idle session", func(t *testing.T) {
+		app, id := h.enrolled()
+		s, err := app.Connect(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		select {
+		case <-s.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("an idle session was not closed")
+		}
+	})
+}
+
+func TestHandshakesPerIPLimited(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", func(c *Config) { c.HandshakesPerIP = 3 })
+	app, id := h.enrolled() // the first handshake
+	for i := range 2 {
+		s, err := app.Connect(id, nil)
+		if err != nil {
+			t.Fatalf("handshake %d: %v", i+2, err)
+		}
+		s.Close()
+	}
+	if s, err := app.Connect(id, nil); err == nil {
+		s.Close()
+		t.Fatal("a fourth handshake within the minute was served")
+	}
+}
