@@ -127,6 +127,7 @@ func realmSettingsFlags(c *cobra.Command) {
 	c.Flags().Int("lockout-threshold", 0, "failed passwords or codes in a row that lock a user (1 to 1000)")
 	c.Flags().Duration("lockout-duration", 0, "how long a lock lasts, e.g. 5m (1s to 24h)")
 	c.Flags().String("registration", "", "dynamic client registration: off, token (needs the realm's registration token) or open")
+	c.Flags().Int("device-max-per-user", 0, "most devices a user may have that are not revoked (1 to 100)")
 }
 
 // addRealmSettings puts the settings given on the command line into body; the API keeps
@@ -144,6 +145,8 @@ func addRealmSettings(c *cobra.Command, body map[string]any) error {
 	ch.set("lockout-threshold", "lockout_threshold", threshold)
 	registration, _ := c.Flags().GetString("registration")
 	ch.set("registration", "registration", registration)
+	maxDevices, _ := c.Flags().GetInt("device-max-per-user")
+	ch.set("device-max-per-user", "device_max_per_user", maxDevices)
 	if len(ch.body) > 0 {
 		body["settings"] = ch.body
 	}

@@ -252,6 +252,7 @@ func TestAdminRealmSettings(t *testing.T) {
 		Threshold    int    `json:"lockout_threshold"`
 		Lock         int64  `json:"lockout_duration"`
 		Registration string `json:"registration"`
+		MaxDevices   int    `json:"device_max_per_user"`
 	}
 	read := func() settings {
 		t.Helper()
@@ -266,11 +267,11 @@ func TestAdminRealmSettings(t *testing.T) {
 	}
 
 	admin(0, "realm", "create", "acme", "--lockout-threshold", "5")
-	if got, want := read(), (settings{1800, 36000, 5, 300, "off"}); got != want {
+	if got, want := read(), (settings{1800, 36000, 5, 300, "off", 10}); got != want {
 		t.Fatalf("after create: %+v, want %+v", got, want)
 	}
-	admin(0, "realm", "update", "acme", "--sso-idle-timeout", "15m", "--sso-max-lifespan", "2h", "--lockout-duration", "90s", "--registration", "token")
-	if got, want := read(), (settings{900, 7200, 5, 90, "token"}); got != want {
+	admin(0, "realm", "update", "acme", "--sso-idle-timeout", "15m", "--sso-max-lifespan", "2h", "--lockout-duration", "90s", "--registration", "token", "--device-max-per-user", "3")
+	if got, want := read(), (settings{900, 7200, 5, 90, "token", 3}); got != want {
 		t.Fatalf("after update: %+v, want %+v", got, want)
 	}
 	out, _ := admin(0, "realm", "get", "acme")
@@ -288,9 +289,10 @@ func TestAdminRealmSettings(t *testing.T) {
 		t.Fatalf("unknown registration policy: %s", errOut)
 	}
 	admin(1, "realm", "update", "acme", "--lockout-threshold", "0")
+	admin(1, "realm", "update", "acme", "--device-max-per-user", "101")
 	admin(2, "realm", "update", "acme", "--lockout-duration", "1500ms")
 	admin(2, "realm", "update", "acme", "--sso-idle-timeout", "soon")
-	if got, want := read(), (settings{900, 7200, 5, 90, "token"}); got != want {
+	if got, want := read(), (settings{900, 7200, 5, 90, "token", 3}); got != want {
 		t.Fatalf("refused updates changed the settings: %+v", got)
 	}
 

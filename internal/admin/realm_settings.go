@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/session"
@@ -20,6 +21,7 @@ type RealmSettings struct {
 	LockoutThreshold int    `json:"lockout_threshold"`
 	LockoutDuration  int64  `json:"lockout_duration"`
 	Registration     string `json:"registration"`
+	DeviceMaxPerUser int    `json:"device_max_per_user"`
 }
 
 // RealmSettingsPatch changes realm settings: a field left out (or null) keeps its value.
@@ -29,6 +31,7 @@ type RealmSettingsPatch struct {
 	LockoutThreshold *int    `json:"lockout_threshold"`
 	LockoutDuration  *int64  `json:"lockout_duration"`
 	Registration     *string `json:"registration"`
+	DeviceMaxPerUser *int    `json:"device_max_per_user"`
 }
 
 // Bounds of the realm settings.
@@ -37,6 +40,7 @@ const (
 	maxSSOLifespan     = 365 * 24 * time.Hour
 	maxLockoutDuration = 24 * time.Hour
 	maxLockoutAttempts = 1000
+	maxDevicesPerUser  = 100
 )
 
 // realmSettings reads the settings the way the packages that enforce them do, so the
@@ -47,7 +51,7 @@ func realmSettings(r store.Realm) RealmSettings {
 	return RealmSettings{
 		SSOIdleTimeout: seconds(idle), SSOMaxLifespan: seconds(absolute),
 		LockoutThreshold: threshold, LockoutDuration: seconds(lock),
-		Registration: oidc.RegistrationPolicy(r),
+		Registration: oidc.RegistrationPolicy(r), DeviceMaxPerUser: device.MaxDevices(r),
 	}
 }
 
@@ -69,6 +73,9 @@ func (s *RealmSettingsPatch) check() error {
 	}
 	if err := checkSeconds("settings.lockout_duration", s.LockoutDuration, time.Second, maxLockoutDuration); err != nil {
 		return err
+	}
+	if n := s.DeviceMaxPerUser; n != nil && (*n < 1 || *n > maxDevicesPerUser) {
+		return badRequest("settings.device_max_per_user must be between 1 and %d", maxDevicesPerUser)
 	}
 	if p := s.Registration; p != nil {
 		switch *p {
@@ -112,6 +119,9 @@ func (s *RealmSettingsPatch) apply(r *store.Realm) error {
 	}
 	if s.Registration != nil {
 		attrs[oidc.RegistrationPolicyAttribute] = *s.Registration
+	}
+	if s.DeviceMaxPerUser != nil {
+		attrs[device.AttrMaxDevices] = strconv.Itoa(*s.DeviceMaxPerUser)
 	}
 	if s.SSOIdleTimeout != nil || s.SSOMaxLifespan != nil {
 		// Checked on the result, so a change of either one cannot break the rule.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/session"
@@ -38,7 +39,7 @@ func TestRealmSettings(t *testing.T) {
 	defaults := RealmSettings{
 		SSOIdleTimeout: seconds(session.DefaultIdleTimeout), SSOMaxLifespan: seconds(session.DefaultAbsoluteTimeout),
 		LockoutThreshold: login.DefaultLockoutThreshold, LockoutDuration: seconds(login.DefaultLockoutDuration),
-		Registration: oidc.RegistrationOff,
+		Registration: oidc.RegistrationOff, DeviceMaxPerUser: device.DefaultMaxDevices,
 	}
 	if r.Settings != defaults {
 		t.Fatalf("new realm settings %+v, want the defaults %+v", r.Settings, defaults)
@@ -51,9 +52,10 @@ func TestRealmSettings(t *testing.T) {
 	r = Realm{}
 	e.call(t, 201, request{method: "POST", path: "/realms", body: map[string]any{
 		"name": "acme", "attributes": map[string]string{"theme": "dark"},
-		"settings": map[string]any{"sso_idle_timeout": 900, "sso_max_lifespan": 7200, "lockout_threshold": 3, "lockout_duration": 60, "registration": "open"},
+		"settings": map[string]any{"sso_idle_timeout": 900, "sso_max_lifespan": 7200, "lockout_threshold": 3, "lockout_duration": 60, "registration": "open",
+			"device_max_per_user": 2},
 	}}).json(t, &r)
-	want := RealmSettings{SSOIdleTimeout: 900, SSOMaxLifespan: 7200, LockoutThreshold: 3, LockoutDuration: 60, Registration: "open"}
+	want := RealmSettings{SSOIdleTimeout: 900, SSOMaxLifespan: 7200, LockoutThreshold: 3, LockoutDuration: 60, Registration: "open", DeviceMaxPerUser: 2}
 	if r.Settings != want || len(r.Attributes) != 1 || r.Attributes["theme"] != "dark" {
 		t.Fatalf("created %+v", r)
 	}
@@ -97,7 +99,7 @@ func TestRealmSettings(t *testing.T) {
 	e.call(t, 200, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"settings": map[string]any{
 		"sso_idle_timeout": 3600, "sso_max_lifespan": 3600, "lockout_duration": 86400, "registration": "token",
 	}}}).json(t, &r)
-	want = RealmSettings{SSOIdleTimeout: 3600, SSOMaxLifespan: 3600, LockoutThreshold: 2, LockoutDuration: 86400, Registration: "token"}
+	want = RealmSettings{SSOIdleTimeout: 3600, SSOMaxLifespan: 3600, LockoutThreshold: 2, LockoutDuration: 86400, Registration: "token", DeviceMaxPerUser: 2}
 	if r.Settings != want {
 		t.Fatalf("after PATCH: %+v, want %+v", r.Settings, want)
 	}
@@ -129,6 +131,7 @@ func TestRealmSettingsValidation(t *testing.T) {
 		{map[string]any{"sso_max_lifespan": 365*24*3600 + 1}, "settings.sso_max_lifespan"},
 		{map[string]any{"sso_max_lifespan": 1200}, "settings.sso_max_lifespan"}, // below the default idle timeout
 		{map[string]any{"lockout_threshold": 0}, "settings.lockout_threshold"},
+		{map[string]any{"device_max_per_user": 0}, "settings.device_max_per_user"},
 		{map[string]any{"lockout_threshold": 1001}, "settings.lockout_threshold"},
 		{map[string]any{"lockout_duration": 0}, "settings.lockout_duration"},
 		{map[string]any{"lockout_duration": 86401}, "settings.lockout_duration"},

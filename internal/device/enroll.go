@@ -124,7 +124,7 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 		return nil, message.ErrCodeCodeRealm, "the activation code does not belong to this realm"
 	}
 	point := pointBytes(c.enrollKey)
-	d, err := s.cfg.Store.EnrollDevice(ctx, in.Realm, codeHash(s.cfg.Pepper, in.Code), s.cfg.Now(), maxDevices(realm),
+	d, err := s.cfg.Store.EnrollDevice(ctx, in.Realm, codeHash(s.cfg.Pepper, in.Code), s.cfg.Now(), MaxDevices(realm),
 		store.Device{
 			ID: newID(), PublicKey: point, DisplayName: name, Platform: in.Platform, AppVersion: in.AppVersion,
 			PushProvider: in.PushProvider, PushToken: in.PushToken, State: store.DeviceActive,
@@ -155,16 +155,17 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 	return &message.Envelope{Device: c.info()}, "", ""
 }
 
-// maxDevices is the realm's device limit per user (attribute device.max_per_user).
-func maxDevices(r store.Realm) int {
+// MaxDevices is the realm's limit of devices per user that are not revoked.
+func MaxDevices(r store.Realm) int {
 	if v, err := strconv.Atoi(r.Attributes[AttrMaxDevices]); err == nil && v > 0 {
 		return v
 	}
 	return DefaultMaxDevices
 }
 
-// AttrMaxDevices is the realm attribute holding the most devices a user may enroll.
-const AttrMaxDevices = "device.max_per_user"
+// AttrMaxDevices is the reserved realm attribute the realm setting
+// device_max_per_user is kept in.
+const AttrMaxDevices = "signet.device_max_per_user"
 
 // newID is a random 128-bit id, base64url without padding (22 characters).
 func newID() string {

@@ -283,3 +283,25 @@ func TestHandshakesPerIPLimited(t *testing.T) {
 		t.Fatal("a fourth handshake within the minute was served")
 	}
 }
+
+// A user has at most the realm's device_max_per_user devices that are not revoked.
+func TestDeviceLimitPerUser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	ctx := context.Background()
+	if _, err := h.st.UpdateRealm(ctx, "demo", func(r store.Realm) (store.Realm, error) {
+		r.Attributes = map[string]string{AttrMaxDevices: "1"}
+		return r, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, first := h.enrolled()
+	if _, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(h.activation().URL, nil); !isServerError(err, "device_limit") {
+		t.Fatalf("second device over the limit: %v", err)
+	}
+	// Revoking the first makes room.
+	if _, err := (Registry{Store: h.st}).SetState(ctx, "demo", first.DeviceID, store.DeviceRevoked, "test", true); err != nil {
+		t.Fatal(err)
+	}
+	h.enrolled()
+}
