@@ -45,8 +45,9 @@ func (a *Authenticator) TrustPEM(pem []byte) error {
 	return nil
 }
 
-// SetTimeout bounds connecting and each call of the sessions it opens.
-func (a *Authenticator) SetTimeout(d time.Duration) { a.timeout = d }
+// SetTimeoutSeconds bounds connecting and each call of the sessions it opens (in
+// seconds, a type gomobile binds).
+func (a *Authenticator) SetTimeoutSeconds(seconds int64) { a.timeout = time.Duration(seconds) * time.Second }
 
 func (a *Authenticator) tlsConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: a.roots}
