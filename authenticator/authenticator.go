@@ -47,7 +47,9 @@ func (a *Authenticator) TrustPEM(pem []byte) error {
 
 // SetTimeoutSeconds bounds connecting and each call of the sessions it opens (in
 // seconds, a type gomobile binds).
-func (a *Authenticator) SetTimeoutSeconds(seconds int64) { a.timeout = time.Duration(seconds) * time.Second }
+func (a *Authenticator) SetTimeoutSeconds(seconds int64) {
+	a.timeout = time.Duration(seconds) * time.Second
+}
 
 func (a *Authenticator) tlsConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: a.roots}
