@@ -122,6 +122,7 @@ func (a *Authenticator) Enroll(qrURL string, e *Enrollment) (*Session, error) {
 		return nil, err
 	}
 	s.Timeout, s.ks = a.timeout, a.keys
+	s.start()
 	out, err := s.call(&message.Envelope{Type: message.TypeEnroll, Realm: act.Realm, Code: act.Code,
 		DisplayName: e.DisplayName, Platform: e.Platform, AppVersion: e.AppVersion,
 		PushProvider: e.PushProvider, PushToken: e.PushToken})
@@ -164,6 +165,7 @@ func (a *Authenticator) Connect(id *Identity, e *Enrollment) (*Session, error) {
 		return nil, err
 	}
 	s.Timeout, s.identity, s.ks = a.timeout, id, a.keys
+	s.start()
 	if e == nil {
 		e = &Enrollment{}
 	}
@@ -231,7 +233,7 @@ type Request struct {
 func newRequest(r *message.Request) *Request {
 	return &Request{
 		ID: r.ID, Realm: r.Realm, Kind: r.Kind, ClientID: r.ClientID, ClientName: r.ClientName, Text: r.Text,
-		AuthorizationDetails: string(r.AuthorizationDetails), CreatedAt: r.CreatedAt.Unix(), ExpiresAt: r.ExpiresAt.Unix(),
+		AuthorizationDetails: r.AuthorizationDetails, CreatedAt: r.CreatedAt.Unix(), ExpiresAt: r.ExpiresAt.Unix(),
 		choices: r.NumberChoices, origin: r.Origin,
 	}
 }

@@ -100,8 +100,32 @@ func dial(channelURL string, tlsConfig *tls.Config, timeout time.Duration, cfg s
 		return nil, fmt.Errorf("authenticator: handshake: %w", err)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	go s.readLoop()
 	return s, nil
+}
+
+// KeepaliveInterval is how often an open session pings the server, which closes
+// connections that stay silent for its idle timeout (5 minutes by default).
+const KeepaliveInterval = 60 * time.Second
+
+// start runs the session once its fields are set: the reading goroutine, and the
+// keepalive, which also notices a server or network path that went silent.
+func (s *Session) start() {
+	go s.readLoop()
+	go func() {
+		t := time.NewTicker(KeepaliveInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+				if err := s.Ping(); err != nil {
+					s.shutdown(fmt.Errorf("authenticator: keepalive: %w", err))
+					return
+				}
+			}
+		}
+	}()
 }
 
 // SetListener sets who hears new requests and the end of the connection.

@@ -151,7 +151,7 @@ func TestEnrollConnectApprove(t *testing.T) {
 		l := newRequestListener()
 		s.SetListener(l)
 		r, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app",
-			Kind: "transaction", Text: "Pay 120.00 EUR to ACME", AuthorizationDetails: []byte(`[{"type":"payment","amount":"120.00"}]`),
+			Kind: "transaction", Text: "Pay 120.00 EUR to ACME", AuthorizationDetails: []byte(`[ {"type": "payment", "payee": "Smith & Co <AG>", "amount": "120.00"} ]`),
 			Origin: map[string]string{"ip": "192.0.2.1"}})
 		if err != nil {
 			t.Fatal(err)
@@ -162,7 +162,8 @@ func TestEnrollConnectApprove(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the request was not delivered to the connected device")
 		}
-		if got.ID != r.ID || got.Text != "Pay 120.00 EUR to ACME" || got.ClientName != "Bank" || got.Origin("ip") != "192.0.2.1" {
+		if got.ID != r.ID || got.Text != "Pay 120.00 EUR to ACME" || got.ClientName != "Bank" || got.Origin("ip") != "192.0.2.1" ||
+			got.AuthorizationDetails != `[{"type":"payment","payee":"Smith & Co <AG>","amount":"120.00"}]` {
 			t.Fatalf("delivered %+v", got)
 		}
 		state, err := s.Approve(got, "")

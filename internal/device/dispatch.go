@@ -27,9 +27,23 @@ func (c *conn) dispatch(ctx context.Context, plain []byte) bool {
 	if c.enrollKey == nil && in.Type == message.TypeEnroll {
 		return c.fail(in.ID, message.ErrCodeNotAllowed, "this device is already enrolled")
 	}
+	if c.enrollKey == nil {
+		// A device locked or revoked, or a user disabled or locked, since the handshake
+		// is served no further on this connection.
+		if _, err := c.srv.lookupDevice(ctx, decodeIDOrZero(c.dev.ID)); err != nil {
+			c.fail(in.ID, message.ErrCodeUserDisabled, "this device may no longer be used")
+			return false
+		}
+		if _, err := c.srv.activeUser(ctx, c.dev.Realm, c.dev.UserID); err != nil {
+			c.fail(in.ID, message.ErrCodeUserDisabled, "the user is disabled or locked")
+			return false
+		}
+	}
+	enrolling := c.enrollKey != nil
 	out, code, msg := c.handle(ctx, &in)
 	if code != "" {
-		return c.fail(in.ID, code, msg)
+		// An enrollment session gets one attempt: a wrong code ends it.
+		return c.fail(in.ID, code, msg) && !(enrolling && in.Type == message.TypeEnroll)
 	}
 	out.ID, out.Type = in.ID, message.OKType(in.Type)
 	return c.send(out)
@@ -75,9 +89,17 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		if err != nil {
 			return nil, storeCode(err), "pending requests could not be read"
 		}
+		// A listing carries summaries (fetch gives the details) and stops before the
+		// answer would outgrow a frame; the device lists again after answering.
 		out := &message.Envelope{Requests: make([]message.Request, 0, len(reqs))}
+		budget := s.cfg.MaxMessage / 2
 		for _, r := range reqs {
-			out.Requests = append(out.Requests, s.view(ctx, r))
+			v := s.view(ctx, r)
+			v.AuthorizationDetails = ""
+			if budget -= 512 + 6*len(v.Text) + len(v.ClientName); budget < 0 {
+				break
+			}
+			out.Requests = append(out.Requests, v)
 		}
 		return out, "", ""
 	case message.TypeFetch:

@@ -63,8 +63,8 @@ func CreateActivation(ctx context.Context, st store.Store, pepper []byte, fp [32
 	if err != nil {
 		return Activation{}, err
 	}
-	if !u.Enabled {
-		return Activation{}, fmt.Errorf("%w: the user is disabled", store.ErrInvalid)
+	if !u.Enabled || now.Before(u.LockedUntil) {
+		return Activation{}, fmt.Errorf("%w: the user is disabled or locked", store.ErrInvalid)
 	}
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
@@ -120,8 +120,11 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 		name = orKeep(in.Platform, "device")
 	}
 	realm, err := s.cfg.Store.GetRealm(ctx, in.Realm)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid):
 		return nil, message.ErrCodeCodeRealm, "the activation code does not belong to this realm"
+	case err != nil:
+		return nil, message.ErrCodeUnavailable, "try again later"
 	}
 	point := pointBytes(c.enrollKey)
 	d, err := s.cfg.Store.EnrollDevice(ctx, in.Realm, codeHash(s.cfg.Pepper, in.Code), s.cfg.Now(), MaxDevices(realm),
@@ -139,6 +142,8 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 		return nil, message.ErrCodeCodeExpired, "the activation code has expired"
 	case errors.Is(err, store.ErrActivationRealm):
 		return nil, message.ErrCodeCodeRealm, "the activation code does not belong to this realm"
+	case errors.Is(err, store.ErrUserInactive):
+		return nil, message.ErrCodeUserDisabled, "the user is disabled or locked"
 	case errors.Is(err, store.ErrDeviceLimit):
 		return nil, message.ErrCodeDeviceLimit, "the user has the most devices this realm allows"
 	case errors.Is(err, store.ErrConflict):

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/sigma/message"
@@ -102,7 +104,17 @@ func (h *hub) deliver(ctx context.Context, msg string) {
 	}
 	v := h.srv.view(ctx, r)
 	for _, c := range conns {
-		c.send(&message.Envelope{Type: message.TypeRequestNew, Request: &v})
+		// Each connection on its own goroutine, so a device that stops reading holds up
+		// nobody else; a failed write closes its connection.
+		go func() {
+			if _, err := h.srv.lookupDevice(ctx, decodeIDOrZero(c.dev.ID)); err != nil {
+				c.closeWith(ws.StatusPolicyViolation, "device no longer active")
+				return
+			}
+			if !c.send(&message.Envelope{Type: message.TypeRequestNew, Request: &v}) {
+				c.closeWith(ws.StatusGoingAway, "")
+			}
+		}()
 	}
 }
 

@@ -305,3 +305,49 @@ func TestDeviceLimitPerUser(t *testing.T) {
 	}
 	h.enrolled()
 }
+
+// A device revoked while connected is served nothing more on that connection.
+func TestRevokedWhileConnected(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	app, id := h.enrolled()
+	s, err := app.Connect(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := (Registry{Store: h.st}).SetState(context.Background(), "demo", id.DeviceID, store.DeviceRevoked, "test", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pending(); !isServerError(err, "user_disabled") {
+		t.Fatalf("listing after the revocation: %v", err)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection of a revoked device stayed open")
+	}
+}
+
+// A user disabled after the code was made enrolls nothing, and the code stays usable.
+func TestEnrollmentOfDisabledUser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	act := h.activation()
+	ctx := context.Background()
+	setEnabled := func(on bool) {
+		if _, err := h.st.UpdateUser(ctx, "demo", h.user.ID, func(u store.User) (store.User, error) { u.Enabled = on; return u, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setEnabled(false)
+	if _, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(act.URL, nil); !isServerError(err, "user_disabled") {
+		t.Fatalf("enrollment of a disabled user: %v", err)
+	}
+	setEnabled(true)
+	if s, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(act.URL, nil); err != nil {
+		t.Fatalf("the code after the user was enabled again: %v", err)
+	} else {
+		s.Close()
+	}
+}

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,6 +15,10 @@ import (
 	"github.com/signet-auth/signet/sigma"
 	"github.com/signet-auth/signet/sigma/message"
 )
+
+// MaxAuthorizationDetails bounds a request's authorization_details, so that a request
+// always fits in one frame with room to spare.
+const MaxAuthorizationDetails = 16 << 10
 
 // NewRequest is a request for the user's devices to approve.
 type NewRequest struct {
@@ -49,8 +54,18 @@ func CreateRequest(ctx context.Context, st store.Store, eph interface {
 		return store.AuthnRequest{}, fmt.Errorf("%w: kind and client are required", store.ErrInvalid)
 	case utf8.RuneCountInString(nr.Text) > 1000:
 		return store.AuthnRequest{}, fmt.Errorf("%w: the text is longer than 1000 characters", store.ErrInvalid)
-	case len(nr.AuthorizationDetails) > 0 && !json.Valid(nr.AuthorizationDetails):
-		return store.AuthnRequest{}, fmt.Errorf("%w: authorization_details is not JSON", store.ErrInvalid)
+	case len(nr.AuthorizationDetails) > MaxAuthorizationDetails:
+		return store.AuthnRequest{}, fmt.Errorf("%w: authorization_details is longer than %d bytes", store.ErrInvalid, MaxAuthorizationDetails)
+	}
+	// The device signs the details byte for byte as it receives them, so they are kept
+	// in one canonical form: compact JSON.
+	var details []byte
+	if len(nr.AuthorizationDetails) > 0 {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, nr.AuthorizationDetails); err != nil {
+			return store.AuthnRequest{}, fmt.Errorf("%w: authorization_details is not JSON", store.ErrInvalid)
+		}
+		details = buf.Bytes()
 	}
 	u, err := st.GetUser(ctx, nr.Realm, nr.UserID)
 	if err != nil {
@@ -61,7 +76,7 @@ func CreateRequest(ctx context.Context, st store.Store, eph interface {
 	}
 	r, err := st.CreateAuthnRequest(ctx, store.AuthnRequest{
 		Realm: nr.Realm, ID: newID(), UserID: u.ID, ClientID: nr.ClientID, Kind: nr.Kind,
-		BindingMessage: nr.Text, AuthorizationDetails: nr.AuthorizationDetails, MatchNumber: nr.MatchNumber,
+		BindingMessage: nr.Text, AuthorizationDetails: details, MatchNumber: nr.MatchNumber,
 		Origin: nr.Origin, State: store.AuthnPending, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
 	if err != nil {
@@ -78,11 +93,8 @@ func CreateRequest(ctx context.Context, st store.Store, eph interface {
 func (s *Server) view(ctx context.Context, r store.AuthnRequest) message.Request {
 	v := message.Request{
 		ID: r.ID, Realm: r.Realm, Kind: r.Kind, ClientID: r.ClientID, Text: r.BindingMessage,
-		AuthorizationDetails: json.RawMessage(r.AuthorizationDetails), Origin: r.Origin,
+		AuthorizationDetails: string(r.AuthorizationDetails), Origin: r.Origin,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-	}
-	if len(v.AuthorizationDetails) == 0 {
-		v.AuthorizationDetails = nil
 	}
 	if c, err := s.cfg.Store.GetClient(ctx, r.Realm, r.ClientID); err == nil {
 		v.ClientName = c.Name

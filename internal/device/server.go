@@ -165,11 +165,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln != nil {
 		_ = s.ln.Close()
 	}
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
-		c.closeWith(ws.StatusGoingAway, "server shutting down")
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
 	s.cancel()
+	// Outside the lock, each with a short write deadline: a device that stopped reading
+	// must not hold the shutdown up.
+	for _, c := range conns {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		go c.closeWith(ws.StatusGoingAway, "server shutting down")
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

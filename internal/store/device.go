@@ -125,6 +125,7 @@ type ActivationCodes interface {
 	//   - ErrActivationRealm: the code belongs to a realm other than realm;
 	//   - ErrActivationRedeemed: the code was used already;
 	//   - ErrActivationExpired: now >= ExpiresAt;
+	//   - ErrUserInactive: the code's user is disabled, or locked at now;
 	//   - ErrDeviceLimit: the user has maxDevices devices that are not revoked
 	//     (maxDevices <= 0: no limit);
 	//   - ErrConflict: the device ID or public key is taken;

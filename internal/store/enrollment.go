@@ -17,6 +17,8 @@ var (
 	ErrActivationRealm = errors.New("store: activation code of another realm")
 	// ErrDeviceLimit: the user has as many devices as allowed.
 	ErrDeviceLimit = errors.New("store: device limit reached")
+	// ErrUserInactive: the code's user is disabled or locked; the code stays unredeemed.
+	ErrUserInactive = errors.New("store: the user is disabled or locked")
 )
 
 // Limits on device fields.

@@ -5,7 +5,6 @@
 package message
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -80,13 +79,16 @@ type Device struct {
 // user, and signs, is here: the signed statement (sigma.Approval) is built from ID,
 // Realm, ClientID, Text, AuthorizationDetails and the number the user chose.
 type Request struct {
-	ID                   string          `json:"id"`
-	Realm                string          `json:"realm"`
-	Kind                 string          `json:"kind"`
-	ClientID             string          `json:"client_id"`
-	ClientName           string          `json:"client_name,omitempty"`
-	Text                 string          `json:"text"`
-	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
+	ID         string `json:"id"`
+	Realm      string `json:"realm"`
+	Kind       string `json:"kind"`
+	ClientID   string `json:"client_id"`
+	ClientName string `json:"client_name,omitempty"`
+	Text       string `json:"text"`
+	// AuthorizationDetails is the RFC 9396 JSON as a string: the device shows it and
+	// signs exactly these bytes, which a JSON value would not keep (re-encoding may
+	// change spacing and escapes).
+	AuthorizationDetails string `json:"authorization_details,omitempty"`
 	// NumberChoices are the numbers the user picks from when the request uses number
 	// matching: one of them is the number shown where the request started.
 	NumberChoices []string          `json:"number_choices,omitempty"`

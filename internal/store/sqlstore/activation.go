@@ -72,9 +72,18 @@ func (s *Store) EnrollDevice(ctx context.Context, realm string, codeHash []byte,
 		if err := store.CheckRedeemable(code, realm, now); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
+		// The user's row is locked, so a user disabled or locked meanwhile enrolls
+		// nothing, and concurrent enrollments count each other's devices.
+		u, err := s.scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND id = $2`+s.dialect.RowLock, code.Realm, code.UserID))
+		if err != nil {
+			return s.wrapErr(ctx, err, "%s: user", op)
+		}
+		if !u.Enabled || now.Before(u.LockedUntil) {
+			return fmt.Errorf("%s: %w", op, store.ErrUserInactive)
+		}
 		devices := 0
 		if maxDevices > 0 {
-			if devices, err = s.lockAndCountDevices(ctx, tx, code.Realm, code.UserID); err != nil {
+			if devices, err = s.countDevices(ctx, tx, code.Realm, code.UserID); err != nil {
 				return s.wrapErr(ctx, err, "%s: count devices", op)
 			}
 		}
@@ -89,12 +98,8 @@ func (s *Store) EnrollDevice(ctx context.Context, realm string, codeHash []byte,
 	return e.Device, nil
 }
 
-// lockAndCountDevices locks the user's row and counts their devices that are not revoked.
-func (s *Store) lockAndCountDevices(ctx context.Context, tx Tx, realm, userID string) (int, error) {
-	var id string
-	if err := tx.QueryRow(ctx, `SELECT id FROM users WHERE realm = $1 AND id = $2`+s.dialect.RowLock, realm, userID).Scan(&id); err != nil {
-		return 0, err
-	}
+// countDevices counts the user's devices that are not revoked.
+func (s *Store) countDevices(ctx context.Context, tx Tx, realm, userID string) (int, error) {
 	var n int
 	err := tx.QueryRow(ctx, `SELECT count(*) FROM devices WHERE realm = $1 AND user_id = $2 AND state <> $3`,
 		realm, userID, string(store.DeviceRevoked)).Scan(&n)

@@ -18,6 +18,7 @@ var deviceTests = []testCase{
 	{"DeviceEnroll", testDeviceEnroll},
 	{"DeviceEnrollDefaults", testDeviceEnrollDefaults},
 	{"DeviceEnrollRefused", testDeviceEnrollRefused},
+	{"DeviceEnrollInactiveUser", testDeviceEnrollInactiveUser},
 	{"DeviceEnrollLimit", testDeviceEnrollLimit},
 	{"DeviceEnrollConflict", testDeviceEnrollConflict},
 	{"DeviceEnrollConcurrent", testDeviceEnrollConcurrent},
@@ -184,6 +185,26 @@ func checkUnchanged(t *testing.T, s store.Store, realm string, codes []store.Act
 	}
 	checkEqual(t, "codes after failed calls", listCodes(t, s, realm, "", 0), codes)
 	checkAudit(t, s, realm, log...)
+}
+
+// testDeviceEnrollInactiveUser: a disabled or locked user enrolls nothing, and the code
+// stays unredeemed for when the user is active again.
+func testDeviceEnrollInactiveUser(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	createCode(t, s, "r", "a1", "u1")
+	set := func(fn func(*store.User)) {
+		_, err := s.UpdateUser(t.Context(), "r", "u1", func(u store.User) (store.User, error) { fn(&u); return u, nil })
+		ok(t, "UpdateUser", err)
+	}
+	set(func(u *store.User) { u.Enabled = false })
+	_, err := s.EnrollDevice(t.Context(), "r", codeHash("r", "a1"), enrollNow, 0, newDevice("d1", 1), audit("enrolled"))
+	wantErr(t, "EnrollDevice for a disabled user", err, store.ErrUserInactive)
+	set(func(u *store.User) { u.Enabled, u.LockedUntil = true, enrollNow.Add(time.Minute) })
+	_, err = s.EnrollDevice(t.Context(), "r", codeHash("r", "a1"), enrollNow, 3, newDevice("d1", 1), audit("enrolled"))
+	wantErr(t, "EnrollDevice for a locked user", err, store.ErrUserInactive)
+	set(func(u *store.User) { u.LockedUntil = enrollNow.Add(-time.Minute) })
+	_, err = s.EnrollDevice(t.Context(), "r", codeHash("r", "a1"), enrollNow, 3, newDevice("d1", 1), audit("enrolled"))
+	ok(t, "EnrollDevice once the lock has passed", err)
 }
 
 func testDeviceEnrollRefused(t *testing.T, s store.Store) {
@@ -380,7 +401,9 @@ func testDeviceEnrollLimitConcurrent(t *testing.T, s store.Store) {
 	mustCreate(t, s, store.Realm{Name: "r"})
 	for round := range rounds {
 		user := fmt.Sprintf("u%d", round)
-		must(t, s.CreateUser, newUser("r", user))
+		u := newUser("r", user)
+		u.Enabled = true
+		must(t, s.CreateUser, u)
 		for i := range n {
 			createCode(t, s, "r", fmt.Sprintf("%s-a%d", user, i), user)
 		}

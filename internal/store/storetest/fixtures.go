@@ -179,7 +179,9 @@ func world(t *testing.T, s store.Store, realm string) {
 	t.Helper()
 	mustCreate(t, s, store.Realm{Name: realm})
 	for _, id := range []string{"u1", "u2"} {
-		must(t, s.CreateUser, newUser(realm, id))
+		u := newUser(realm, id)
+		u.Enabled = true // enrollment needs an active user
+		must(t, s.CreateUser, u)
 	}
 	for _, id := range []string{"c1", "c2"} {
 		must(t, s.CreateClient, newClient(realm, id))
