@@ -389,7 +389,7 @@ func (b *deviceBench) memoryOnce(ctx context.Context, tlsOn bool) error {
 	pid := srv.cmd.Process.Pid
 	// Warm the server up with a few connections, so what it sets up once (the channel
 	// keys, the first handshake's tables) is in the baseline, not in the figure.
-	if err := b.holdAndRelease(ctx, srv, 0, min(64, b.devices)); err != nil {
+	if err := b.holdAndRelease(ctx, srv, min(64, b.devices)); err != nil {
 		return err
 	}
 	before, err := settledRSS(pid, o.settle)
@@ -507,13 +507,12 @@ func (b *deviceBench) hold(ctx context.Context, srv *benchServer, n int) (*holde
 	return h, nil
 }
 
-func (b *deviceBench) holdAndRelease(ctx context.Context, srv *benchServer, first, n int) error {
+func (b *deviceBench) holdAndRelease(ctx context.Context, srv *benchServer, n int) error {
 	save := b.o.holders
 	b.o.holders = 1
 	h, err := b.hold(ctx, srv, n)
 	b.o.holders = save
 	h.stop()
-	_ = first
 	return err
 }
 
