@@ -35,7 +35,7 @@ import (
 func newBenchCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "bench", Short: "Measure Signet on this machine (loopback only)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErr(errors.New("bench needs a subcommand: token or login"))
+			return usageErr(errors.New("bench needs a subcommand: token, login or device"))
 		}}
 	var o benchOpts
 	token := &cobra.Command{
@@ -68,6 +68,7 @@ func newBenchCmd(e *env) *cobra.Command {
 	es.Flags().DurationVar(&o.duration, "duration", 3*time.Second, "")
 	c.AddCommand(token, load, es)
 	addLoginBench(c, e)
+	addDeviceBench(c, e)
 	return c
 }
 
@@ -245,6 +246,8 @@ func cpuTime() time.Duration {
 // devBanner is what `serve --dev` prints that the benches need.
 type devBanner struct {
 	public, secret, ca string
+	// device and ops are the DEVICE and OPS listeners' URLs.
+	device, ops string
 	// user and password are the demo user's.
 	user, password string
 }
@@ -256,8 +259,15 @@ func readDevBanner(r io.Reader) (devBanner, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "PUBLIC" {
-			b.public = f[1]
+		if f := strings.Fields(line); len(f) == 2 {
+			switch f[0] {
+			case "PUBLIC":
+				b.public = f[1]
+			case "DEVICE":
+				b.device = f[1]
+			case "OPS":
+				b.ops = f[1]
+			}
 		}
 		if v, ok := strings.CutPrefix(line, "CA certificate: "); ok {
 			b.ca = v
@@ -285,23 +295,44 @@ type benchServer struct {
 }
 
 func startBenchServer(ctx context.Context, e *env, self string, cpu int, extraArgs ...string) (*benchServer, error) {
-	dir, err := os.MkdirTemp("", "signet-bench-")
-	if err != nil {
-		return nil, err
+	return startBenchServerWith(ctx, e, self, cpu, benchServerEnv{}, extraArgs...)
+}
+
+// benchServerEnv adjusts a bench server: a data directory to reuse (kept when the server
+// stops; empty: a new one, removed) and extra environment variables.
+type benchServerEnv struct {
+	dataDir string
+	env     []string
+}
+
+func startBenchServerWith(ctx context.Context, e *env, self string, cpu int, be benchServerEnv, extraArgs ...string) (*benchServer, error) {
+	dir, dataDir := "", be.dataDir
+	if dataDir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "signet-bench-"); err != nil {
+			return nil, err
+		}
+		dataDir = filepath.Join(dir, "data")
 	}
 	server := exec.CommandContext(ctx, self, append([]string{"serve", "--dev"}, extraArgs...)...)
-	server.Env = append(os.Environ(), "GOMAXPROCS=1", "SIGNET_DATA_DIR="+filepath.Join(dir, "data"), "SIGNET_LOG_LEVEL=warn")
+	server.Env = append(os.Environ(), "GOMAXPROCS=1", "SIGNET_DATA_DIR="+dataDir, "SIGNET_LOG_LEVEL=warn")
+	server.Env = append(server.Env, be.env...)
 	for _, ep := range config.Endpoints {
 		server.Env = append(server.Env, "SIGNET_"+string(ep)+"_ADDR=127.0.0.1:0")
 	}
+	removeDir := func() {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
 	stdout, err := server.StdoutPipe()
 	if err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, err
 	}
 	server.Stderr = e.stderr
 	if err := startPinned(server, cpu); err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, err
 	}
 	drained := make(chan struct{})
@@ -310,7 +341,7 @@ func startBenchServer(ctx context.Context, e *env, self string, cpu int, extraAr
 		<-drained // Wait must not run before the pipe is read to the end
 		return server.Wait()
 	})
-	s := &benchServer{cmd: server, stop: stop, close: func() { _ = stop(); os.RemoveAll(dir) }}
+	s := &benchServer{cmd: server, stop: stop, close: func() { _ = stop(); removeDir() }}
 	if s.banner, err = readDevBanner(stdout); err != nil {
 		close(drained)
 		s.close()

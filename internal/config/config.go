@@ -38,6 +38,7 @@ type Config struct {
 	Redis      RedisConfig    `yaml:"redis" env:"REDIS"`
 	Keys       KeysConfig     `yaml:"keys" env:"KEYS"`
 	Listeners  Listeners      `yaml:"listeners" env:""`
+	Device     DeviceConfig   `yaml:"device" env:"DEVICE"`
 	// ShutdownTimeout bounds how long in-flight requests may drain at SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT" doc:"How long in-flight requests may drain at SIGTERM before connections are closed."`
 
@@ -70,6 +71,15 @@ type KeysConfig struct {
 	RotationPeriod         time.Duration `yaml:"rotation_period" env:"ROTATION_PERIOD" doc:"How long a signing key signs before the next one takes over."`
 	PrepublishFor          time.Duration `yaml:"prepublish_for" env:"PREPUBLISH_FOR" doc:"How long the next signing key is published in the JWKS before it signs, so relying parties have it cached."`
 	RetainFor              time.Duration `yaml:"retain_for" env:"RETAIN_FOR" doc:"How long a retired signing key stays published; at least the longest token lifetime."`
+}
+
+// DeviceConfig bounds the device channel (the DEVICE listener's Mobile API).
+type DeviceConfig struct {
+	HandshakesPerIPPerMinute  int           `yaml:"handshakes_per_ip_per_minute" env:"HANDSHAKES_PER_IP_PER_MINUTE" doc:"Channel handshakes one IP address may start per minute, across nodes; more are refused. Phones behind one carrier NAT share an address."`
+	EnrollmentsPerIPPerMinute int           `yaml:"enrollments_per_ip_per_minute" env:"ENROLLMENTS_PER_IP_PER_MINUTE" doc:"Enroll requests (activation code redemptions) one IP address may make per minute, across nodes."`
+	HandshakeTimeout          time.Duration `yaml:"handshake_timeout" env:"HANDSHAKE_TIMEOUT" doc:"How long a device has from connecting to completing the channel handshake (TLS, WebSocket upgrade and SIGMA-I); also bounds each write."`
+	IdleTimeout               time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT" doc:"How long an authenticated connection may stay silent before it is closed; devices ping within it."`
+	MaxMessageBytes           int           `yaml:"max_message_bytes" env:"MAX_MESSAGE_BYTES" doc:"Largest plaintext of one channel message, in bytes; a larger message closes the connection."`
 }
 
 // Listeners holds the six endpoints (PRODUCT.md, Listeners).
@@ -169,6 +179,10 @@ func Default(dev bool) Config {
 		Redis:           RedisConfig{KeyPrefix: "signet:"},
 		Keys:            KeysConfig{RotationPeriod: 90 * day, PrepublishFor: 7 * day, RetainFor: 30 * day},
 		ShutdownTimeout: 15 * time.Second,
+		Device: DeviceConfig{
+			HandshakesPerIPPerMinute: 120, EnrollmentsPerIPPerMinute: 10,
+			HandshakeTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute, MaxMessageBytes: 64 << 10,
+		},
 		Listeners: Listeners{
 			Public: l(8443),
 			API:    l(8445),

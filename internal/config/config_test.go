@@ -155,3 +155,44 @@ func TestDocsAreCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceLimits: the device section loads from the file and the environment (the
+// environment winning), and Validate names every bad limit by key and variable.
+func TestDeviceLimits(t *testing.T) {
+	t.Parallel()
+	file := writeYAML(t, "device:\n  handshakes_per_ip_per_minute: 500\n  idle_timeout: 90s\n")
+	env := append(validEnv(t), "SIGNET_DEVICE_HANDSHAKES_PER_IP_PER_MINUTE=100000",
+		"SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE=20", "SIGNET_DEVICE_HANDSHAKE_TIMEOUT=3s", "SIGNET_DEVICE_MAX_MESSAGE_BYTES=8192")
+	cfg, ps := Load(file, env, false)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := DeviceConfig{HandshakesPerIPPerMinute: 100000, EnrollmentsPerIPPerMinute: 20,
+		HandshakeTimeout: 3 * time.Second, IdleTimeout: 90 * time.Second, MaxMessageBytes: 8192}
+	if cfg.Device != want {
+		t.Errorf("device section %+v, want %+v", cfg.Device, want)
+	}
+	if d := Default(false).Device; d.HandshakesPerIPPerMinute != 120 || d.EnrollmentsPerIPPerMinute != 10 || d.MaxMessageBytes != 64<<10 {
+		t.Errorf("defaults changed: %+v", d)
+	}
+
+	bad := append(validEnv(t), "SIGNET_DEVICE_HANDSHAKES_PER_IP_PER_MINUTE=0", "SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE=-1",
+		"SIGNET_DEVICE_HANDSHAKE_TIMEOUT=0s", "SIGNET_DEVICE_IDLE_TIMEOUT=-1m", "SIGNET_DEVICE_MAX_MESSAGE_BYTES=10")
+	ps = loadAndValidate("", bad)
+	for _, key := range []string{"SIGNET_DEVICE_HANDSHAKES_PER_IP_PER_MINUTE", "SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE",
+		"SIGNET_DEVICE_HANDSHAKE_TIMEOUT", "SIGNET_DEVICE_IDLE_TIMEOUT", "SIGNET_DEVICE_MAX_MESSAGE_BYTES", "device.max_message_bytes"} {
+		if !mentions(ps, key) {
+			t.Errorf("missing problem for %s in:\n%v", key, ps)
+		}
+	}
+	if _, ps := Load("", []string{"SIGNET_DEVICE_IDLE_TIMEOUT=soon"}, false); !mentions(ps, "SIGNET_DEVICE_IDLE_TIMEOUT") {
+		t.Errorf("unparsable duration not reported: %v", ps)
+	}
+	// A node without the device role does not check the section.
+	if ps := loadAndValidate("", append(bad, "SIGNET_ROLES=idp")); mentions(ps, "SIGNET_DEVICE_HANDSHAKE_TIMEOUT") {
+		t.Errorf("device limits checked without the device role: %v", ps)
+	}
+}

@@ -76,6 +76,30 @@ func (c *Config) validateNode(l *problemList) {
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout", "SIGNET_SHUTDOWN_TIMEOUT", "must be positive")
 	}
+	if c.HasRole(RoleDevice) {
+		c.validateDevice(l)
+	}
+}
+
+func (c *Config) validateDevice(l *problemList) {
+	d := c.Device
+	if d.HandshakesPerIPPerMinute <= 0 {
+		l.add("device.handshakes_per_ip_per_minute", "SIGNET_DEVICE_HANDSHAKES_PER_IP_PER_MINUTE", "must be positive")
+	}
+	if d.EnrollmentsPerIPPerMinute <= 0 {
+		l.add("device.enrollments_per_ip_per_minute", "SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE", "must be positive")
+	}
+	if d.HandshakeTimeout <= 0 {
+		l.add("device.handshake_timeout", "SIGNET_DEVICE_HANDSHAKE_TIMEOUT", "must be positive")
+	}
+	if d.IdleTimeout <= 0 {
+		l.add("device.idle_timeout", "SIGNET_DEVICE_IDLE_TIMEOUT", "must be positive")
+	}
+	// Messages must fit a request with its display text; one connection must not be able
+	// to make the server hold a buffer of more than a few MiB.
+	if d.MaxMessageBytes < 1<<10 || d.MaxMessageBytes > 4<<20 {
+		l.add("device.max_message_bytes", "SIGNET_DEVICE_MAX_MESSAGE_BYTES", "must be between 1024 and 4194304, got %d", d.MaxMessageBytes)
+	}
 }
 
 func (c *Config) validateListeners(pl *problemList) {

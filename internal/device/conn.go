@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -26,6 +27,10 @@ type conn struct {
 	nc  net.Conn
 	ip  string
 
+	// r is what messages are read from: the connection itself once it is idle, so a
+	// parked connection holds no read buffer (see handshakeReaders).
+	r io.Reader
+
 	// wmu serializes writes: answers from the reading goroutine and notices from the hub.
 	wmu    sync.Mutex
 	closed bool
@@ -37,15 +42,21 @@ type conn struct {
 	user      store.User
 }
 
-func (c *conn) serve(ctx context.Context) {
-	defer c.nc.Close()
+// open runs the TLS handshake, the WebSocket upgrade and the SIGMA-I handshake; it
+// reports whether the channel is up. When it is not, the connection is closed.
+func (c *conn) open(ctx context.Context) (ok bool) {
+	defer func() {
+		if !ok {
+			_ = c.nc.Close()
+		}
+	}()
 	c.ip = remoteIP(c.nc.RemoteAddr())
 	s := c.srv
 	_ = c.nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(ctx); err != nil {
 			s.log.Debug("device: TLS handshake failed", "ip", c.ip, "err", err)
-			return
+			return false
 		}
 	}
 	up := ws.Upgrader{
@@ -61,24 +72,44 @@ func (c *conn) serve(ctx context.Context) {
 	}
 	if _, err := up.Upgrade(c.nc); err != nil {
 		s.log.Debug("device: WebSocket upgrade refused", "ip", c.ip, "err", err)
-		return
+		return false
 	}
 	if ok, err := s.allow(ctx, "handshake", c.ip, s.cfg.HandshakesPerIP); !ok {
 		if err != nil {
 			s.log.Warn("device: rate limit unavailable", "err", err)
 		}
 		c.closeWith(ws.StatusPolicyViolation, "too many handshakes")
-		return
+		return false
 	}
-	if err := c.handshake(ctx); err != nil {
+	// The handshake reads through a pooled buffer: one read per message instead of one
+	// for the header, one for its extension and one for the payload. The buffer goes back
+	// to the pool as soon as it holds nothing, which is the usual case since a device sends
+	// nothing more before the server answers its ClientFinish.
+	br := handshakeReaders.Get().(*bufio.Reader)
+	br.Reset(c.nc)
+	c.r = br
+	err := c.handshake(ctx)
+	c.releaseReader(br)
+	if err != nil {
 		s.log.Info("device: handshake refused", "ip", c.ip, "err", err)
 		c.closeWith(ws.StatusPolicyViolation, "handshake failed")
-		return
+		return false
 	}
 	if c.enrollKey == nil {
-		_ = s.cfg.Store.TouchDevice(ctx, c.dev.Realm, c.dev.ID, s.cfg.Now())
+		// Last seen is kept to the minute: a device that reconnects within one (a phone
+		// switching networks, an app brought back to the foreground) costs no write.
+		if now := s.cfg.Now(); now.Sub(c.dev.LastSeenAt) >= lastSeenPrecision {
+			_ = s.cfg.Store.TouchDevice(ctx, c.dev.Realm, c.dev.ID, now)
+		}
 		s.hub.add(c)
 	}
+	return true
+}
+
+// loop reads and answers messages until the connection ends, then closes it.
+func (c *conn) loop(ctx context.Context) {
+	defer c.nc.Close()
+	s := c.srv
 	for {
 		_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		msg, err := c.readMessage()
@@ -98,6 +129,24 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// lastSeenPrecision is how stale a device's LastSeenAt may be before a connect writes it.
+const lastSeenPrecision = time.Minute
+
+// handshakeReaders buffers reads during handshakes; sized for a ClientFinish and a first
+// frame sent with it.
+var handshakeReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1024) }}
+
+// releaseReader reads straight from the connection from now on, returning br to the
+// pool, unless br holds bytes already received: then the connection keeps it.
+func (c *conn) releaseReader(br *bufio.Reader) {
+	if br.Buffered() > 0 {
+		return
+	}
+	br.Reset(nil)
+	handshakeReaders.Put(br)
+	c.r = c.nc
 }
 
 // handshake runs SIGMA-I: ClientHello, ServerHello, ClientFinish.
@@ -179,7 +228,7 @@ var errUserDisabled = errors.New("the user is disabled or locked")
 func (c *conn) readMessage() ([]byte, error) {
 	max := int64(c.srv.cfg.MaxMessage) + sigma.FrameOverhead
 	for {
-		h, err := ws.ReadHeader(c.nc)
+		h, err := ws.ReadHeader(c.r)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +250,7 @@ func (c *conn) readMessage() ([]byte, error) {
 			return nil, errors.New("reserved opcode")
 		}
 		payload := make([]byte, h.Length)
-		if _, err := io.ReadFull(c.nc, payload); err != nil {
+		if _, err := io.ReadFull(c.r, payload); err != nil {
 			return nil, err
 		}
 		ws.Cipher(payload, h.Mask, 0)

@@ -144,8 +144,19 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.untrack(c)
-			c.serve(s.ctx)
+			if !c.open(s.ctx) {
+				s.untrack(c)
+				return
+			}
+			// The channel's life goes on in a new goroutine: the handshake's crypto grew
+			// this one's stack, and a connection that idles for hours should park on a
+			// small one.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer s.untrack(c)
+				c.loop(s.ctx)
+			}()
 		}()
 		return true
 	})

@@ -101,6 +101,9 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		cfg := device.Config{
 			Store: s.store, Ephemeral: s.eph, Keys: s.channelKeys, Pepper: s.devicePepper,
 			Log: s.log.With("component", "device"), Prefix: s.cfg.PathPrefix,
+			HandshakeTimeout: s.cfg.Device.HandshakeTimeout, IdleTimeout: s.cfg.Device.IdleTimeout,
+			MaxMessage:      s.cfg.Device.MaxMessageBytes,
+			HandshakesPerIP: s.cfg.Device.HandshakesPerIPPerMinute, EnrollmentsPerIP: s.cfg.Device.EnrollmentsPerIPPerMinute,
 		}
 		if l.tls != nil {
 			cfg.TLS = l.srv.TLSConfig
