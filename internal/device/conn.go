@@ -38,8 +38,16 @@ type conn struct {
 
 	// After the handshake: the registered device, or the key of one enrolling.
 	enrollKey *ecdsa.PublicKey
-	dev       store.Device
-	user      store.User
+	// dev is the registered device, without its push token (a connection has no use
+	// for it); username is its user's, for hello answers.
+	dev      store.Device
+	username string
+	// who and devID name the device for the hub; set once before the hub knows the
+	// connection and never changed, so the hub reads them without a lock.
+	who   userKey
+	devID string
+	// handled carries each message's outcome back to the reading goroutine.
+	handled chan bool
 }
 
 // open runs the TLS handshake, the WebSocket upgrade and the SIGMA-I handshake; it
@@ -110,6 +118,7 @@ func (c *conn) open(ctx context.Context) (ok bool) {
 func (c *conn) loop(ctx context.Context) {
 	defer c.nc.Close()
 	s := c.srv
+	c.handled = make(chan bool)
 	for {
 		_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		msg, err := c.readMessage()
@@ -119,16 +128,25 @@ func (c *conn) loop(ctx context.Context) {
 			}
 			return
 		}
-		plain, err := c.sess.Open(msg)
-		if err != nil {
-			s.log.Info("device: frame refused; closing", "device", c.dev.ID, "err", err)
-			c.closeWith(ws.StatusPolicyViolation, "bad frame")
-			return
-		}
-		if !c.dispatch(ctx, plain) {
+		// The frame is opened and answered on a goroutine of its own while this one
+		// waits: the work (JSON, the store, signature checks) grows that goroutine's
+		// stack, not this one's, which stays small for the long idle waits in between.
+		go func() { c.handled <- c.handleFrame(ctx, msg) }()
+		if !<-c.handled {
 			return
 		}
 	}
+}
+
+// handleFrame opens one frame and answers it; it reports whether the connection goes on.
+func (c *conn) handleFrame(ctx context.Context, msg []byte) bool {
+	plain, err := c.sess.Open(msg)
+	if err != nil {
+		c.srv.log.Info("device: frame refused; closing", "device", c.dev.ID, "err", err)
+		c.closeWith(ws.StatusPolicyViolation, "bad frame")
+		return false
+	}
+	return c.dispatch(ctx, plain)
 }
 
 // lastSeenPrecision is how stale a device's LastSeenAt may be before a connect writes it.
@@ -192,9 +210,17 @@ func (c *conn) handshake(ctx context.Context) error {
 		c.enrollKey = id.PublicKey
 		return nil
 	}
-	c.dev = found
-	c.user, err = s.activeUser(ctx, found.Realm, found.UserID)
+	u, err := s.activeUser(ctx, found.Realm, found.UserID)
+	c.keep(found, u)
 	return err
+}
+
+// keep remembers what the connection needs of its device and user, and no more: an
+// idle connection should hold little.
+func (c *conn) keep(d store.Device, u store.User) {
+	d.PushToken = ""
+	c.dev, c.username = d, u.Username
+	c.who, c.devID = userKey{d.Realm, d.UserID}, d.ID
 }
 
 // lookupDevice finds a registered device that may connect.
@@ -260,6 +286,10 @@ func (c *conn) readMessage() ([]byte, error) {
 		case ws.OpPing:
 			if err := c.writeRaw(ws.OpPong, payload); err != nil {
 				return nil, err
+			}
+			if c.sess != nil {
+				// A WebSocket ping keeps an established session as a message does.
+				_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 			}
 		case ws.OpClose:
 			code, _ := ws.ParseCloseFrameData(payload)

@@ -82,6 +82,7 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		if err != nil {
 			return nil, storeCode(err), "the device could not be updated"
 		}
+		d.PushToken = ""
 		c.dev = d
 		return &message.Envelope{Device: c.info()}, "", ""
 	case message.TypeList:
@@ -130,7 +131,7 @@ func orKeep(v, old string) string {
 }
 
 func (c *conn) info() *message.Device {
-	return &message.Device{ID: c.dev.ID, Realm: c.dev.Realm, UserID: c.dev.UserID, Username: c.user.Username,
+	return &message.Device{ID: c.dev.ID, Realm: c.dev.Realm, UserID: c.dev.UserID, Username: c.username,
 		DisplayName: c.dev.DisplayName, ServerTime: c.srv.cfg.Now().UTC()}
 }
 

@@ -155,7 +155,8 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 	if err != nil {
 		return nil, message.ErrCodeUserDisabled, "the user is disabled or locked"
 	}
-	c.enrollKey, c.dev, c.user = nil, d, u
+	c.enrollKey = nil
+	c.keep(d, u)
 	s.hub.add(c)
 	return &message.Envelope{Device: c.info()}, "", ""
 }
