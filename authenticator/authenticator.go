@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,7 +150,7 @@ func (a *Authenticator) Connect(id *Identity, e *Enrollment) (*Session, error) {
 	if err != nil || len(fp) != 32 {
 		return nil, errors.New("authenticator: the identity's fingerprint is malformed")
 	}
-	devID, err := base64.RawURLEncoding.DecodeString(id.DeviceID)
+	devID, err := hex.DecodeString(id.DeviceID)
 	if err != nil || len(devID) != 16 {
 		return nil, errors.New("authenticator: the identity's device id is malformed")
 	}

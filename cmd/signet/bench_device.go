@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -195,7 +196,7 @@ func registerBenchDevices(ctx context.Context, dataDir, seed string, n int) (str
 			UserID: u.ID, CreatedBy: "bench", ExpiresAt: now.Add(time.Hour)}, store.Audit{Actor: "bench", Action: "activation_created"}); err != nil {
 			return "", fmt.Errorf("activation code %d: %w", i, err)
 		}
-		if _, err := st.EnrollDevice(ctx, "demo", hash[:], now, 0, store.Device{ID: base64.RawURLEncoding.EncodeToString(id[:]),
+		if _, err := st.EnrollDevice(ctx, "demo", hash[:], now, 0, store.Device{ID: hex.EncodeToString(id[:]),
 			PublicKey: point, DisplayName: "bench", Platform: "bench"}, store.Audit{Actor: "bench", Action: "enrolled"}); err != nil {
 			return "", fmt.Errorf("device %d: %w", i, err)
 		}

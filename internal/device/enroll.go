@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -173,20 +174,21 @@ func MaxDevices(r store.Realm) int {
 // device_max_per_user is kept in.
 const AttrMaxDevices = "signet.device_max_per_user"
 
-// newID is a random 128-bit id, base64url without padding (22 characters).
+// newID is a random 128-bit id in lower-case hex (32 characters): ids are typed on
+// command lines, where base64url's leading '-' would read as a flag.
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return encodeID(b)
 }
 
-func encodeID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+func encodeID(id [16]byte) string { return hex.EncodeToString(id[:]) }
 
 // decodeIDOrZero reads an id made by encodeID; anything else is the zero id, which no
 // device has.
 func decodeIDOrZero(s string) [16]byte {
 	var id [16]byte
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := hex.DecodeString(s)
 	if err == nil && len(b) == 16 {
 		copy(id[:], b)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"net"
 	"strings"
@@ -45,7 +46,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	unknown := *id
 	var other [16]byte
 	_, _ = rand.Read(other[:])
-	unknown.DeviceID = base64.RawURLEncoding.EncodeToString(other[:])
+	unknown.DeviceID = hex.EncodeToString(other[:])
 	wrongPin := *id
 	wrongPin.Fingerprint = base64.RawURLEncoding.EncodeToString(make([]byte, 32))
 	for name, ident := range map[string]*authenticator.Identity{"unknown device": &unknown, "another pinned key": &wrongPin} {

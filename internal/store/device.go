@@ -31,7 +31,7 @@ const (
 // Device is an enrolled authenticator: a phone holding a device-bound P-256 key.
 type Device struct {
 	Realm string
-	// ID is opaque and random, chosen by the caller (base64url of 16 random bytes).
+	// ID is opaque and random, chosen by the caller (the device server uses 16 random bytes in hex).
 	ID     string
 	UserID string
 	// PublicKey is the device key as an uncompressed P-256 point (65 bytes, 0x04 first),
