@@ -268,16 +268,18 @@ func (p *profile) pick(name, path string) (string, *authenticator.Identity, erro
 	panic("unreachable")
 }
 
-// requestQueue hands requests from the session's listener to the answering loop.
+// requestQueue tells the answering loop that something changed: a new request, or the
+// end of the connection. A notice that finds the loop busy is folded into the one
+// waiting, and the loop lists what is pending, so no request is missed.
 type requestQueue struct {
-	reqs   chan *authenticator.Request
+	poke   chan struct{}
 	closed chan string
 }
 
-func (q *requestQueue) OnRequest(r *authenticator.Request) {
+func (q *requestQueue) OnRequest(*authenticator.Request) {
 	select {
-	case q.reqs <- r:
-	default: // the loop lists what is pending again when it catches up
+	case q.poke <- struct{}{}:
+	default:
 	}
 }
 
@@ -300,7 +302,7 @@ func authenticatorRun(cmd *cobra.Command, e *env, o *authenticatorOpts) error {
 		return err
 	}
 	defer s.Close()
-	q := &requestQueue{reqs: make(chan *authenticator.Request, 64), closed: make(chan string, 1)}
+	q := &requestQueue{poke: make(chan struct{}, 1), closed: make(chan string, 1)}
 	s.SetListener(q)
 	fmt.Fprintf(e.stdout, "connected as %q (%s in realm %s); waiting for requests\n", name, id.Username, id.Realm)
 	in := bufio.NewReader(e.input())
@@ -321,14 +323,20 @@ func authenticatorRun(cmd *cobra.Command, e *env, o *authenticatorOpts) error {
 		}
 		return answerRequest(e, o, s, in, full)
 	}
-	pending, err := s.Pending()
-	if err != nil {
-		return err
-	}
-	for i := range pending.Len() {
-		if err := handle(pending.Get(i)); err != nil {
+	answerPending := func() error {
+		pending, err := s.Pending()
+		if err != nil {
 			return err
 		}
+		for i := range pending.Len() {
+			if err := handle(pending.Get(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := answerPending(); err != nil {
+		return err
 	}
 	if o.once {
 		return nil
@@ -336,8 +344,8 @@ func authenticatorRun(cmd *cobra.Command, e *env, o *authenticatorOpts) error {
 	ctx := cmd.Context()
 	for {
 		select {
-		case r := <-q.reqs:
-			if err := handle(r); err != nil {
+		case <-q.poke:
+			if err := answerPending(); err != nil {
 				return err
 			}
 		case msg := <-q.closed:

@@ -67,6 +67,11 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		if len(in.PushToken) > 4096 || len(in.PushProvider) > 32 || len(in.AppVersion) > 64 || len(in.Platform) > 64 {
 			return nil, message.ErrCodeBadRequest, "a field is too long"
 		}
+		for _, f := range []string{in.PushToken, in.PushProvider, in.AppVersion, in.Platform} {
+			if !printable(f) {
+				return nil, message.ErrCodeBadRequest, "a field holds control characters or is not UTF-8"
+			}
+		}
 		d, err := s.cfg.Store.UpdateDevice(ctx, c.dev.Realm, c.dev.ID,
 			store.Audit{Actor: "device:" + c.dev.ID, Action: auditActionFor(in.Type)},
 			func(d store.Device) (store.Device, error) {

@@ -116,6 +116,11 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 	if utf8.RuneCountInString(in.DisplayName) > 100 || len(in.PushToken) > 4096 || len(in.Platform) > 64 || len(in.AppVersion) > 64 || len(in.PushProvider) > 32 {
 		return nil, message.ErrCodeBadRequest, "a field is too long"
 	}
+	for _, f := range []string{in.DisplayName, in.Platform, in.AppVersion, in.PushProvider, in.PushToken} {
+		if !printable(f) {
+			return nil, message.ErrCodeBadRequest, "a field holds control characters or is not UTF-8"
+		}
+	}
 	name := in.DisplayName
 	if name == "" {
 		name = orKeep(in.Platform, "device")
@@ -160,6 +165,19 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 	c.keep(d, u)
 	s.hub.add(c)
 	return &message.Envelope{Device: c.info()}, "", ""
+}
+
+// printable reports whether s is UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxDevices is the realm's limit of devices per user that are not revoked.

@@ -352,3 +352,20 @@ func TestEnrollmentOfDisabledUser(t *testing.T) {
 		s.Close()
 	}
 }
+
+// Control characters in what a device sends are a bad request, not a store failure.
+func TestEnrollmentFieldsChecked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	act := h.activation()
+	_, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(act.URL, &authenticator.Enrollment{DisplayName: "phone\x00"})
+	if !isServerError(err, "bad_request") {
+		t.Fatalf("a control character in the name: %v", err)
+	}
+	// The code was not spent.
+	if s, err := authenticator.New(authenticator.NewMemoryKeyStore()).Enroll(act.URL, &authenticator.Enrollment{DisplayName: "phone"}); err != nil {
+		t.Fatal(err)
+	} else {
+		s.Close()
+	}
+}
