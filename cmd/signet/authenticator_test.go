@@ -24,6 +24,8 @@ type discardPublisher struct{}
 
 func (discardPublisher) Publish(context.Context, string, []byte) error { return nil }
 
+func (discardPublisher) Incr(context.Context, string, time.Duration) (int64, error) { return 1, nil }
+
 // TestAuthenticatorAgainstDevServer, tried as a new user would: an administrator creates
 // an activation code with `signet admin activation create`, `signet authenticator
 // enroll` redeems it over the device channel of a dev server (TLS, dev CA), a request

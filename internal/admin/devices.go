@@ -206,19 +206,20 @@ func (a *API) updateDevice(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in, false); err != nil {
 		return err
 	}
-	reg := device.Registry{Store: a.st}
-	if in.DisplayName != nil {
-		if d, err = reg.Rename(r.Context(), d.Realm, d.ID, *in.DisplayName, actor(r)); err != nil {
-			return deviceError(err, d)
-		}
+	ch := device.Change{DisplayName: in.DisplayName, Force: force}
+	if r.Header.Get("If-Match") != "" {
+		ch.Version = d.Version // checked again inside the update
 	}
-	if in.State != nil && *in.State != string(d.State) {
-		if d, err = reg.SetState(r.Context(), d.Realm, d.ID, store.DeviceState(*in.State), actor(r), force); err != nil {
-			return deviceError(err, d)
-		}
+	if in.State != nil {
+		state := store.DeviceState(*in.State)
+		ch.State = &state
 	}
-	w.Header().Set("ETag", etag(d.Version))
-	return writeJSON(w, http.StatusOK, deviceJSON(d))
+	updated, err := (device.Registry{Store: a.st}).Update(r.Context(), d.Realm, d.ID, ch, actor(r))
+	if err != nil {
+		return deviceError(err, d)
+	}
+	w.Header().Set("ETag", etag(updated.Version))
+	return writeJSON(w, http.StatusOK, deviceJSON(updated))
 }
 
 func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
@@ -248,6 +249,8 @@ func deviceError(err error, d store.Device) error {
 	switch {
 	case errors.Is(err, device.ErrLastDevice):
 		return conflict("this is the user's last active device; repeat with ?force=true to go ahead")
+	case errors.Is(err, device.ErrVersion):
+		return problemf(http.StatusPreconditionFailed, "the device has changed; read it again")
 	case errors.Is(err, store.ErrInvalid):
 		return badRequest("%s", err)
 	}

@@ -44,6 +44,9 @@ const (
 	noScopeClient = "no-scope-svc"
 )
 
+// testPepper keys activation codes in the tests.
+var testPepper = []byte("0123456789abcdef0123456789abcdef")
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -88,7 +91,10 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := New(admin.URL, "", st, provider, km, pw, log, WithKeyring(ring))
+	api, err := New(admin.URL, "", st, provider, km, pw, log, WithKeyring(ring), WithDevices(Devices{
+		PublicURL: "https://device.example.com:8888", Pepper: testPepper,
+		Fingerprint: func() ([32]byte, error) { return [32]byte{1, 2, 3}, nil },
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

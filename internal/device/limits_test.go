@@ -369,3 +369,18 @@ func TestEnrollmentFieldsChecked(t *testing.T) {
 		s.Close()
 	}
 }
+
+// Requests for one user are limited per minute (push bombing).
+func TestRequestsPerUserLimited(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	for i := range RequestsPerUserPerMinute + 1 {
+		_, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app", Kind: "login"})
+		if i < RequestsPerUserPerMinute && err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		if i == RequestsPerUserPerMinute && err != ErrTooManyRequests {
+			t.Fatalf("request %d: %v, want ErrTooManyRequests", i+1, err)
+		}
+	}
+}

@@ -16,6 +16,20 @@ import (
 	"github.com/signet-auth/signet/sigma/message"
 )
 
+// Signals is what creating a request needs of the ephemeral store: a counter for the
+// per-user limit, and the notice to the nodes.
+type Signals interface {
+	Incr(ctx context.Context, key string, window time.Duration) (int64, error)
+	Publish(ctx context.Context, channel string, msg []byte) error
+}
+
+// RequestsPerUserPerMinute bounds the requests made for one user in a minute, against
+// push bombing (CONFORMANCE §3): a user flooded with prompts approves one by mistake.
+const RequestsPerUserPerMinute = 10
+
+// ErrTooManyRequests refuses a request over RequestsPerUserPerMinute.
+var ErrTooManyRequests = errors.New("device: too many requests for this user; try again in a minute")
+
 // MaxAuthorizationDetails bounds a request's authorization_details, so that a request
 // always fits in one frame with room to spare.
 const MaxAuthorizationDetails = 16 << 10
@@ -40,9 +54,7 @@ func (s *Server) CreateRequest(ctx context.Context, nr NewRequest) (store.AuthnR
 
 // CreateRequest is Server.CreateRequest for nodes without the device role: the notice
 // reaches the devices through the ephemeral store's pub/sub.
-func CreateRequest(ctx context.Context, st store.Store, eph interface {
-	Publish(context.Context, string, []byte) error
-}, now time.Time, nr NewRequest) (store.AuthnRequest, error) {
+func CreateRequest(ctx context.Context, st store.Store, eph Signals, now time.Time, nr NewRequest) (store.AuthnRequest, error) {
 	ttl := nr.TTL
 	if ttl == 0 {
 		ttl = DefaultRequestTTL
@@ -73,6 +85,13 @@ func CreateRequest(ctx context.Context, st store.Store, eph interface {
 	}
 	if !u.Enabled || now.Before(u.LockedUntil) {
 		return store.AuthnRequest{}, fmt.Errorf("%w: the user is disabled or locked", store.ErrInvalid)
+	}
+	n, err := eph.Incr(ctx, "device:requests:"+u.Realm+"\x00"+u.ID, time.Minute)
+	if err != nil {
+		return store.AuthnRequest{}, fmt.Errorf("count requests: %w", err)
+	}
+	if n > RequestsPerUserPerMinute {
+		return store.AuthnRequest{}, ErrTooManyRequests
 	}
 	r, err := st.CreateAuthnRequest(ctx, store.AuthnRequest{
 		Realm: nr.Realm, ID: newID(), UserID: u.ID, ClientID: nr.ClientID, Kind: nr.Kind,
