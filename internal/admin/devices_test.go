@@ -28,7 +28,7 @@ func TestDeviceEndpoints(t *testing.T) {
 	var act Activation
 	e.call(t, 201, request{method: "POST", path: "/realms/acme/users/" + u.ID + "/activations", body: map[string]any{"ttl_seconds": 600}}).json(t, &act)
 	if len(act.Code) != 26 || !strings.HasPrefix(act.URL, "https://device.example.com:8888/enroll#") || act.QRPNG == "" ||
-		(act.ExpiresAt.Sub(act.CreatedAt) - 10*time.Minute).Abs() > time.Second {
+		(act.ExpiresAt.Sub(act.CreatedAt)-10*time.Minute).Abs() > time.Second {
 		t.Fatalf("activation %+v", act)
 	}
 	if png, err := base64.StdEncoding.DecodeString(act.QRPNG); err != nil || !strings.HasPrefix(string(png), "\x89PNG") {
