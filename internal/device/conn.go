@@ -48,6 +48,8 @@ type conn struct {
 	devID string
 	// handled carries each message's outcome back to the reading goroutine.
 	handled chan bool
+	// enrollUntil ends an enrollment session that has not enrolled (zero otherwise).
+	enrollUntil time.Time
 }
 
 // open runs the TLS handshake, the WebSocket upgrade and the SIGMA-I handshake; it
@@ -120,7 +122,7 @@ func (c *conn) loop(ctx context.Context) {
 	s := c.srv
 	c.handled = make(chan bool)
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		_ = c.nc.SetReadDeadline(c.readDeadline())
 		msg, err := c.readMessage()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -136,6 +138,16 @@ func (c *conn) loop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// readDeadline is when the wait for the next message ends: the idle timeout from now,
+// or an enrollment session's end, whichever comes first.
+func (c *conn) readDeadline() time.Time {
+	d := time.Now().Add(c.srv.cfg.IdleTimeout)
+	if !c.enrollUntil.IsZero() && c.enrollUntil.Before(d) {
+		return c.enrollUntil
+	}
+	return d
 }
 
 // handleFrame opens one frame and answers it; it reports whether the connection goes on.
@@ -208,6 +220,9 @@ func (c *conn) handshake(ctx context.Context) error {
 	c.sess = sess
 	if id.Enrolling() {
 		c.enrollKey = id.PublicKey
+		// An enrollment session is not a device yet: it gets one short window to
+		// enroll, however it keeps itself busy.
+		c.enrollUntil = time.Now().Add(2 * s.cfg.HandshakeTimeout)
 		return nil
 	}
 	u, err := s.activeUser(ctx, found.Realm, found.UserID)
@@ -289,7 +304,7 @@ func (c *conn) readMessage() ([]byte, error) {
 			}
 			if c.sess != nil {
 				// A WebSocket ping keeps an established session as a message does.
-				_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+				_ = c.nc.SetReadDeadline(c.readDeadline())
 			}
 		case ws.OpClose:
 			code, _ := ws.ParseCloseFrameData(payload)

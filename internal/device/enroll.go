@@ -161,7 +161,7 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 	if err != nil {
 		return nil, message.ErrCodeUserDisabled, "the user is disabled or locked"
 	}
-	c.enrollKey = nil
+	c.enrollKey, c.enrollUntil = nil, time.Time{}
 	c.keep(d, u)
 	s.hub.add(c)
 	return &message.Envelope{Device: c.info()}, "", ""

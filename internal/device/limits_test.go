@@ -2,6 +2,8 @@ package device
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,6 +18,7 @@ import (
 	"github.com/signet-auth/signet/authenticator"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
+	"github.com/signet-auth/signet/sigma"
 )
 
 // enrolled enrolls a device for the harness user and returns the app and identity.
@@ -383,4 +386,59 @@ func TestRequestsPerUserLimited(t *testing.T) {
 			t.Fatalf("request %d: %v, want ErrTooManyRequests", i+1, err)
 		}
 	}
+}
+
+// An enrollment session that does not enroll ends after its window, pings or not.
+func TestEnrollmentSessionWindow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond })
+	nc := h.rawUpgrade()
+	hs, err := sigma.NewClient(sigma.ClientConfig{ServerKeyFingerprint: h.srv.Fingerprint(), Signer: mustKey(t), Enroll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello, _ := hs.Start()
+	writeClientFrame(t, nc, ws.OpBinary, hello)
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	hdr, err := ws.ReadHeader(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, hdr.Length)
+	if _, err := io.ReadFull(nc, reply); err != nil {
+		t.Fatal(err)
+	}
+	finish, _, err := hs.Finish(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeClientFrame(t, nc, ws.OpBinary, finish)
+	// Keep pinging well within the idle timeout; the window still closes the session.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				frame := ws.MaskFrameInPlace(ws.NewPingFrame(nil))
+				if ws.WriteFrame(nc, frame) != nil {
+					return
+				}
+			}
+		}
+	}()
+	closedSoon(t, nc)
+}
+
+func mustKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
