@@ -125,7 +125,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := store.User{
-		Realm: realm.Name, ID: oidc.RandomToken(16), Username: in.Username, Email: in.Email,
+		Realm: realm.Name, ID: oidc.NewIdentifier(), Username: in.Username, Email: in.Email,
 		EmailVerified: in.EmailVerified, Enabled: in.Enabled == nil || *in.Enabled,
 		Profile: in.Profile, Attributes: in.Attributes,
 	}

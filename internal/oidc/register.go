@@ -113,7 +113,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c := store.Client{Realm: realm.Name, ID: RandomToken(16), Dynamic: true, Enabled: true}
+	c := store.Client{Realm: realm.Name, ID: NewIdentifier(), Dynamic: true, Enabled: true}
 	m.applyTo(&c)
 	var secret string
 	if usesSecret(c.AuthMethod) {

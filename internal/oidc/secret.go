@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"hash"
 	"sync"
@@ -74,6 +75,15 @@ func (h *SecretHasher) Verify(secret string, stored []byte) bool {
 
 // NewSecret returns a random client secret: 32 bytes (256 bits), base64url.
 func NewSecret() string { return RandomToken(32) }
+
+// NewIdentifier is a random 128-bit identifier for a record people name on command
+// lines (users, registered clients): lower-case hex, so it never starts with '-' the
+// way a base64url token can, which a command line would read as a flag.
+func NewIdentifier() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // RandomToken returns n random bytes, base64url without padding. Every code, token and id
 // Signet hands out is at least 16 bytes (128 bits) of it.

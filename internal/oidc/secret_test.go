@@ -77,3 +77,15 @@ func TestSecretHasherIsHMACSHA256(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestNewIdentifier(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewIdentifier()
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" || seen[id] {
+			t.Fatalf("identifier %q", id)
+		}
+		seen[id] = true
+	}
+}

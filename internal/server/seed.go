@@ -119,7 +119,7 @@ func (s *Server) seedDemoUser(ctx context.Context) (*DemoUser, error) {
 			return nil, err
 		}
 		_, err = s.store.CreateUser(ctx, store.User{
-			Realm: demoRealm, ID: oidc.RandomToken(16), Username: demoUsername, Email: "demo@example.com",
+			Realm: demoRealm, ID: oidc.NewIdentifier(), Username: demoUsername, Email: "demo@example.com",
 			EmailVerified: true, Enabled: true, PasswordHash: hash, PasswordChangedAt: time.Now(),
 			Profile: store.Profile{Name: "Demo User", GivenName: "Demo", FamilyName: "User"},
 		})

@@ -106,7 +106,7 @@ func (s *Server) createAdministrator(ctx context.Context) error {
 		return err
 	}
 	_, err = s.store.CreateUser(ctx, store.User{
-		Realm: admin.MasterRealm, ID: oidc.RandomToken(16), Username: AdminUsername, Enabled: true,
+		Realm: admin.MasterRealm, ID: oidc.NewIdentifier(), Username: AdminUsername, Enabled: true,
 		PasswordHash: hash, PasswordChangedAt: time.Now(),
 		Attributes: map[string]string{admin.PasswordTemporaryAttribute: "true"},
 	})
