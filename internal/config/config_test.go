@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -162,7 +163,8 @@ func TestDeviceLimits(t *testing.T) {
 	t.Parallel()
 	file := writeYAML(t, "device:\n  handshakes_per_ip_per_minute: 500\n  idle_timeout: 90s\n")
 	env := append(validEnv(t), "SIGNET_DEVICE_HANDSHAKES_PER_IP_PER_MINUTE=100000",
-		"SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE=20", "SIGNET_DEVICE_HANDSHAKE_TIMEOUT=3s", "SIGNET_DEVICE_MAX_MESSAGE_BYTES=8192")
+		"SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE=20", "SIGNET_DEVICE_HANDSHAKE_TIMEOUT=3s", "SIGNET_DEVICE_MAX_MESSAGE_BYTES=8192",
+		"SIGNET_DEVICE_TRUSTED_PROXIES=10.0.0.0/8, 192.0.2.7,2001:db8::/32")
 	cfg, ps := Load(file, env, false)
 	if len(ps) > 0 {
 		t.Fatal(ps)
@@ -171,8 +173,9 @@ func TestDeviceLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := DeviceConfig{HandshakesPerIPPerMinute: 100000, EnrollmentsPerIPPerMinute: 20,
-		HandshakeTimeout: 3 * time.Second, IdleTimeout: 90 * time.Second, MaxMessageBytes: 8192}
-	if cfg.Device != want {
+		HandshakeTimeout: 3 * time.Second, IdleTimeout: 90 * time.Second, MaxMessageBytes: 8192,
+		TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}}
+	if !reflect.DeepEqual(cfg.Device, want) {
 		t.Errorf("device section %+v, want %+v", cfg.Device, want)
 	}
 	if d := Default(false).Device; d.HandshakesPerIPPerMinute != 120 || d.EnrollmentsPerIPPerMinute != 10 || d.MaxMessageBytes != 64<<10 {
@@ -180,10 +183,11 @@ func TestDeviceLimits(t *testing.T) {
 	}
 
 	bad := append(validEnv(t), "SIGNET_DEVICE_HANDSHAKES_PER_IP_PER_MINUTE=0", "SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE=-1",
-		"SIGNET_DEVICE_HANDSHAKE_TIMEOUT=0s", "SIGNET_DEVICE_IDLE_TIMEOUT=-1m", "SIGNET_DEVICE_MAX_MESSAGE_BYTES=10")
+		"SIGNET_DEVICE_HANDSHAKE_TIMEOUT=0s", "SIGNET_DEVICE_IDLE_TIMEOUT=-1m", "SIGNET_DEVICE_MAX_MESSAGE_BYTES=10",
+		"SIGNET_DEVICE_TRUSTED_PROXIES=10.0.0.0/8,proxy.example.com")
 	ps = loadAndValidate("", bad)
 	for _, key := range []string{"SIGNET_DEVICE_HANDSHAKES_PER_IP_PER_MINUTE", "SIGNET_DEVICE_ENROLLMENTS_PER_IP_PER_MINUTE",
-		"SIGNET_DEVICE_HANDSHAKE_TIMEOUT", "SIGNET_DEVICE_IDLE_TIMEOUT", "SIGNET_DEVICE_MAX_MESSAGE_BYTES", "device.max_message_bytes"} {
+		"SIGNET_DEVICE_HANDSHAKE_TIMEOUT", "SIGNET_DEVICE_IDLE_TIMEOUT", "SIGNET_DEVICE_MAX_MESSAGE_BYTES", "device.max_message_bytes", "SIGNET_DEVICE_TRUSTED_PROXIES"} {
 		if !mentions(ps, key) {
 			t.Errorf("missing problem for %s in:\n%v", key, ps)
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -100,6 +101,27 @@ func (c *Config) validateDevice(l *problemList) {
 	if d.MaxMessageBytes < 1<<10 || d.MaxMessageBytes > 4<<20 {
 		l.add("device.max_message_bytes", "SIGNET_DEVICE_MAX_MESSAGE_BYTES", "must be between 1024 and 4194304, got %d", d.MaxMessageBytes)
 	}
+	if _, err := ParsePrefixes(d.TrustedProxies); err != nil {
+		l.add("device.trusted_proxies", "SIGNET_DEVICE_TRUSTED_PROXIES", "%v", err)
+	}
+}
+
+// ParsePrefixes reads addresses and CIDR ranges; an address is a range of one.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR range", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func (c *Config) validateListeners(pl *problemList) {

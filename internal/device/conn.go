@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +62,8 @@ func (c *conn) open(ctx context.Context) (ok bool) {
 			_ = c.nc.Close()
 		}
 	}()
-	c.ip = remoteIP(c.nc.RemoteAddr())
+	peer := peerAddr(c.nc.RemoteAddr())
+	c.ip = limitKey(peer)
 	s := c.srv
 	_ = c.nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	if tc, ok := c.nc.(*tls.Conn); ok {
@@ -69,9 +72,16 @@ func (c *conn) open(ctx context.Context) (ok bool) {
 			return false
 		}
 	}
+	var forwarded []byte
 	up := ws.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 512,
+		OnHeader: func(key, value []byte) error {
+			if bytes.EqualFold(key, []byte("X-Forwarded-For")) {
+				forwarded = append(append(forwarded, ','), value...)
+			}
+			return nil
+		},
 		OnRequest: func(uri []byte) error {
 			path, _, _ := bytes.Cut(uri, []byte("?"))
 			if string(path) != s.cfg.Prefix+Path {
@@ -83,6 +93,9 @@ func (c *conn) open(ctx context.Context) (ok bool) {
 	if _, err := up.Upgrade(c.nc); err != nil {
 		s.log.Debug("device: WebSocket upgrade refused", "ip", c.ip, "err", err)
 		return false
+	}
+	if s.trusted(peer) {
+		c.ip = limitKey(s.clientBehind(string(forwarded), peer))
 	}
 	if ok, err := s.allow(ctx, "handshake", c.ip, s.cfg.HandshakesPerIP); !ok {
 		if err != nil {
@@ -364,13 +377,52 @@ func (c *conn) closeWith(code ws.StatusCode, reason string) {
 	_ = c.nc.Close()
 }
 
-func remoteIP(a net.Addr) string {
+// peerAddr is the address of the connection's other end.
+func peerAddr(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
+		}
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
 	}
-	return host
+	return netip.Addr{}
+}
+
+// limitKey is what per-address limits count: an IPv4 address, or an IPv6 address's /64
+// (one subscriber's network, whose addresses are theirs to rotate).
+func limitKey(a netip.Addr) string {
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// trusted reports whether a is one of the configured reverse proxies.
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientBehind is the client address a trusted proxy reports: the right-most address
+// in X-Forwarded-For that is not itself a trusted proxy (the ones to its left could be
+// made up by the client). Without a usable header it is the proxy's own.
+func (s *Server) clientBehind(forwarded string, proxy netip.Addr) netip.Addr {
+	parts := strings.Split(forwarded, ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
+		if err != nil {
+			continue
+		}
+		if a = a.Unmap(); !s.trusted(a) {
+			return a
+		}
+	}
+	return proxy
 }

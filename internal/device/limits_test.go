@@ -7,8 +7,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -441,4 +444,66 @@ func mustKey(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// Behind a trusted proxy, per-address limits count the client the proxy names, and a
+// client cannot make up the address of its own hop.
+func TestLimitsCountTheClientBehindAProxy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", func(c *Config) {
+		c.HandshakesPerIP = 2
+		c.HandshakeTimeout = 300 * time.Millisecond
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	// closeReason upgrades with the given X-Forwarded-For, sends nothing, and returns the
+	// reason of the close frame: "too many handshakes" at once, or "handshake failed"
+	// when the handshake timeout ends a connection the limit let through.
+	closeReason := func(forwarded string) string {
+		d := ws.Dialer{Timeout: 10 * time.Second, Header: ws.HandshakeHeaderHTTP(http.Header{"X-Forwarded-For": {forwarded}})}
+		nc, br, _, err := d.Dial(context.Background(), strings.Replace(h.url, "http://", "ws://", 1)+Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var r io.Reader = nc
+		if br != nil { // the close frame may have come with the upgrade's answer
+			r = br
+		}
+		for {
+			hdr, err := ws.ReadHeader(r)
+			if err != nil {
+				t.Fatalf("%s: no close frame: %v", forwarded, err)
+			}
+			payload := make([]byte, hdr.Length)
+			if _, err := io.ReadFull(r, payload); err != nil {
+				t.Fatal(err)
+			}
+			if hdr.OpCode == ws.OpClose {
+				_, reason := ws.ParseCloseFrameData(payload)
+				return reason
+			}
+		}
+	}
+	for i := range 3 {
+		if got := closeReason(fmt.Sprintf("198.51.100.%d", i+1)); got != "handshake failed" {
+			t.Fatalf("client %d behind the proxy: %q", i+1, got)
+		}
+	}
+	// One client, counted as itself, whatever it puts left of the proxy's entry.
+	var reasons []string
+	for i := range 3 {
+		reasons = append(reasons, closeReason(fmt.Sprintf("10.9.9.%d, 203.0.113.7", i)))
+	}
+	if reasons[2] != "too many handshakes" {
+		t.Fatalf("one client behind the proxy, three handshakes: %q", reasons)
+	}
+	// IPv6 clients are counted per /64.
+	reasons = reasons[:0]
+	for i := range 3 {
+		reasons = append(reasons, closeReason(fmt.Sprintf("2001:db8:1:2::%x", i+1)))
+	}
+	if reasons[2] != "too many handshakes" {
+		t.Fatalf("three addresses of one /64: %q", reasons)
+	}
 }

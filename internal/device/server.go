@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -60,7 +61,10 @@ type Config struct {
 	MaxMessage       int
 	HandshakesPerIP  int
 	EnrollmentsPerIP int
-	Now              func() time.Time
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
+	// that per-address limits count.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
 }
 
 // Server serves the device channel.

@@ -98,12 +98,14 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		}
 		l.own = h1.New(cfg)
 	case ep == config.Device:
+		trustedProxies, _ := config.ParsePrefixes(s.cfg.Device.TrustedProxies) // validated at load
 		cfg := device.Config{
 			Store: s.store, Ephemeral: s.eph, Keys: s.channelKeys, Pepper: s.devicePepper,
 			Log: s.log.With("component", "device"), Prefix: s.cfg.PathPrefix,
 			HandshakeTimeout: s.cfg.Device.HandshakeTimeout, IdleTimeout: s.cfg.Device.IdleTimeout,
 			MaxMessage:      s.cfg.Device.MaxMessageBytes,
 			HandshakesPerIP: s.cfg.Device.HandshakesPerIPPerMinute, EnrollmentsPerIP: s.cfg.Device.EnrollmentsPerIPPerMinute,
+			TrustedProxies: trustedProxies,
 		}
 		if l.tls != nil {
 			cfg.TLS = l.srv.TLSConfig
