@@ -80,6 +80,7 @@ type DeviceConfig struct {
 	HandshakeTimeout          time.Duration `yaml:"handshake_timeout" env:"HANDSHAKE_TIMEOUT" doc:"How long a device has from connecting to completing the channel handshake (TLS, WebSocket upgrade and SIGMA-I); also bounds each write."`
 	IdleTimeout               time.Duration `yaml:"idle_timeout" env:"IDLE_TIMEOUT" doc:"How long an authenticated connection may stay silent before it is closed; devices ping within it."`
 	MaxMessageBytes           int           `yaml:"max_message_bytes" env:"MAX_MESSAGE_BYTES" doc:"Largest plaintext of one channel message, in bytes; a larger message closes the connection."`
+	MaxConnections            int           `yaml:"max_connections" env:"MAX_CONNECTIONS" doc:"Most device connections this node holds at once; more are closed as they arrive (devices retry, another node takes them). Each idle one costs about 17 KiB (25 KiB with TLS on the listener)."`
 	TrustedProxies            []string      `yaml:"trusted_proxies" env:"TRUSTED_PROXIES" doc:"Addresses or CIDR ranges of the reverse proxies in front of the DEVICE listener (comma-separated in the environment). A connection from one of them counts against the client address its X-Forwarded-For header names, not against the proxy's. IPv6 clients are counted per /64."`
 }
 
@@ -181,7 +182,7 @@ func Default(dev bool) Config {
 		Keys:            KeysConfig{RotationPeriod: 90 * day, PrepublishFor: 7 * day, RetainFor: 30 * day},
 		ShutdownTimeout: 15 * time.Second,
 		Device: DeviceConfig{
-			HandshakesPerIPPerMinute: 120, EnrollmentsPerIPPerMinute: 10,
+			HandshakesPerIPPerMinute: 120, EnrollmentsPerIPPerMinute: 10, MaxConnections: 100000,
 			HandshakeTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute, MaxMessageBytes: 64 << 10,
 		},
 		Listeners: Listeners{

@@ -173,7 +173,7 @@ func TestDeviceLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := DeviceConfig{HandshakesPerIPPerMinute: 100000, EnrollmentsPerIPPerMinute: 20,
-		HandshakeTimeout: 3 * time.Second, IdleTimeout: 90 * time.Second, MaxMessageBytes: 8192,
+		HandshakeTimeout: 3 * time.Second, IdleTimeout: 90 * time.Second, MaxMessageBytes: 8192, MaxConnections: 100000,
 		TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"}}
 	if !reflect.DeepEqual(cfg.Device, want) {
 		t.Errorf("device section %+v, want %+v", cfg.Device, want)

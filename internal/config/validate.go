@@ -101,6 +101,9 @@ func (c *Config) validateDevice(l *problemList) {
 	if d.MaxMessageBytes < 1<<10 || d.MaxMessageBytes > 4<<20 {
 		l.add("device.max_message_bytes", "SIGNET_DEVICE_MAX_MESSAGE_BYTES", "must be between 1024 and 4194304, got %d", d.MaxMessageBytes)
 	}
+	if d.MaxConnections <= 0 {
+		l.add("device.max_connections", "SIGNET_DEVICE_MAX_CONNECTIONS", "must be positive")
+	}
 	if _, err := ParsePrefixes(d.TrustedProxies); err != nil {
 		l.add("device.trusted_proxies", "SIGNET_DEVICE_TRUSTED_PROXIES", "%v", err)
 	}

@@ -52,6 +52,8 @@ type conn struct {
 	handled chan bool
 	// enrollUntil ends an enrollment session that has not enrolled (zero otherwise).
 	enrollUntil time.Time
+	// lastUpdate is when this connection last updated its device.
+	lastUpdate time.Time
 }
 
 // open runs the TLS handshake, the WebSocket upgrade and the SIGMA-I handshake; it

@@ -64,6 +64,13 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 	case message.TypeEnroll:
 		return c.enroll(ctx, in)
 	case message.TypeHello, message.TypePushToken:
+		// Each writes the device and an audit row: one a connection may send every
+		// updateInterval, so a device cannot flood the store.
+		now := s.cfg.Now()
+		if now.Sub(c.lastUpdate) < updateInterval {
+			return nil, message.ErrCodeRateLimited, "the device was updated a moment ago"
+		}
+		c.lastUpdate = now
 		if len(in.PushToken) > 4096 || len(in.PushProvider) > 32 || len(in.AppVersion) > 64 || len(in.Platform) > 64 {
 			return nil, message.ErrCodeBadRequest, "a field is too long"
 		}
@@ -231,6 +238,9 @@ func (c *conn) answer(ctx context.Context, in *message.Envelope) (*message.Envel
 	}
 	return &message.Envelope{State: string(updated.State)}, "", ""
 }
+
+// updateInterval is how often one connection may update its device (hello, push token).
+const updateInterval = 10 * time.Second
 
 var (
 	errAlreadyAnswered = errors.New("already answered")

@@ -507,3 +507,38 @@ func TestLimitsCountTheClientBehindAProxy(t *testing.T) {
 		t.Fatalf("three addresses of one /64: %q", reasons)
 	}
 }
+
+// A node holds at most MaxConnections; one more is closed as it arrives.
+func TestConnectionCap(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", func(c *Config) { c.MaxConnections = 1 })
+	first := h.rawUpgrade()
+	defer first.Close()
+	testutil.Eventually(t, 10*time.Second, func() bool { return h.srv.Connections() == 1 }, "the first connection was not counted")
+	nc, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a connection over the cap was served")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a connection over the cap was kept open")
+	}
+}
+
+// A connection updates its device (hello, push token) at most every updateInterval.
+func TestDeviceUpdatesPaced(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	app, id := h.enrolled()
+	s, err := app.Connect(id, nil) // its hello is the first update
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.UpdatePushToken("fcm", "new"); !isServerError(err, "rate_limited") {
+		t.Fatalf("an update right after hello: %v", err)
+	}
+}

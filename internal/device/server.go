@@ -33,6 +33,7 @@ const (
 	DefaultEnrollmentsPerIP = 10  // per minute
 	DefaultActivationTTL    = 15 * time.Minute
 	DefaultMaxDevices       = 10
+	DefaultMaxConnections   = 100000
 	// DefaultRequestTTL bounds how long a device request waits for an answer; out-of-band
 	// requests expire in at most 10 minutes (CONFORMANCE §3).
 	DefaultRequestTTL = 5 * time.Minute
@@ -64,6 +65,8 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
 	// that per-address limits count.
 	TrustedProxies []netip.Prefix
+	// MaxConnections bounds the connections held at once; 0 means DefaultMaxConnections.
+	MaxConnections int
 	Now            func() time.Time
 }
 
@@ -104,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.MaxMessage = orDefault(cfg.MaxMessage, DefaultMaxMessage)
 	cfg.HandshakesPerIP = orDefault(cfg.HandshakesPerIP, DefaultHandshakesPerIP)
 	cfg.EnrollmentsPerIP = orDefault(cfg.EnrollmentsPerIP, DefaultEnrollmentsPerIP)
+	cfg.MaxConnections = orDefault(cfg.MaxConnections, DefaultMaxConnections)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Log, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel}
 	s.hub = newHub(s)
@@ -141,6 +145,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	return listen.Loop(ln, s.cfg.TLS, s.isClosing, func(format string, args ...any) {
 		s.log.Warn("device: " + fmt.Sprintf(format, args...))
 	}, func(nc net.Conn) bool {
+		if s.Connections() >= s.cfg.MaxConnections {
+			// Full: the device retries, and in a cluster another node takes it.
+			_ = nc.Close()
+			return true
+		}
 		c := &conn{srv: s, nc: nc}
 		if !s.track(c) {
 			return false

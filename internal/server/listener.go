@@ -105,7 +105,7 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 			HandshakeTimeout: s.cfg.Device.HandshakeTimeout, IdleTimeout: s.cfg.Device.IdleTimeout,
 			MaxMessage:      s.cfg.Device.MaxMessageBytes,
 			HandshakesPerIP: s.cfg.Device.HandshakesPerIPPerMinute, EnrollmentsPerIP: s.cfg.Device.EnrollmentsPerIPPerMinute,
-			TrustedProxies: trustedProxies,
+			TrustedProxies: trustedProxies, MaxConnections: s.cfg.Device.MaxConnections,
 		}
 		if l.tls != nil {
 			cfg.TLS = l.srv.TLSConfig
