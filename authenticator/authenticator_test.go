@@ -12,7 +12,10 @@ import (
 
 func TestFileKeyStore(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	if _, err := NewFileKeyStore(t.TempDir(), "correct horse"); err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("a directory open to others: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "keys")
 	ks, err := NewFileKeyStore(dir, "correct horse")
 	if err != nil {
 		t.Fatal(err)
@@ -47,9 +50,8 @@ func TestFileKeyStore(t *testing.T) {
 			t.Fatal("the key file holds the private key in the clear")
 		}
 	}
-	wrong, _ := NewFileKeyStore(dir, "wrong")
-	if _, err := wrong.SignDigest("phone-1", digest[:]); err == nil || !strings.Contains(err.Error(), "passphrase") {
-		t.Fatalf("wrong passphrase: %v", err)
+	if _, err := NewFileKeyStore(dir, "wrong"); err == nil || !strings.Contains(err.Error(), "wrong passphrase") {
+		t.Fatalf("a wrong passphrase opened the store: %v", err)
 	}
 	// A file renamed to another alias does not open as that alias.
 	if err := os.Rename(filepath.Join(dir, "phone-1.key"), filepath.Join(dir, "phone-2.key")); err != nil {

@@ -47,7 +47,44 @@ func NewFileKeyStore(dir, passphrase string) (*FileKeyStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("authenticator: key store directory: %w", err)
 	}
-	return &FileKeyStore{dir: dir, passphrase: []byte(passphrase), opened: map[string]*ecdsa.PrivateKey{}}, nil
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("authenticator: key store directory: %w", err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("authenticator: key store directory %s is open to other users (mode %o); chmod 700 it", dir, info.Mode().Perm())
+	}
+	f := &FileKeyStore{dir: dir, passphrase: []byte(passphrase), opened: map[string]*ecdsa.PrivateKey{}}
+	if err := f.checkPassphrase(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkFile holds a value sealed under the store's passphrase, made with the store: a
+// wrong passphrase is refused when the store opens, not after new keys were sealed
+// under it.
+const checkFile = "passphrase.check"
+
+var checkPlaintext = []byte("signet authenticator key store")
+
+func (f *FileKeyStore) checkPassphrase() error {
+	p := filepath.Join(f.dir, checkFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		sealed, err := f.seal(checkFile, checkPlaintext)
+		if err != nil {
+			return err
+		}
+		return writeNew(p, sealed)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.unseal(checkFile, b); err != nil {
+		return errors.New("authenticator: wrong passphrase for this key store")
+	}
+	return nil
 }
 
 var aliasPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
@@ -91,6 +128,21 @@ func (f *FileKeyStore) GenerateKey(alias string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	sealed, err := f.seal(alias, scalar)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(p, sealed); err != nil {
+		return nil, fmt.Errorf("authenticator: write key: %w", err)
+	}
+	f.mu.Lock()
+	f.opened[alias] = k
+	f.mu.Unlock()
+	return k.PublicKey.Bytes()
+}
+
+// seal encrypts plaintext under the passphrase, bound to name, as a key file.
+func (f *FileKeyStore) seal(name string, plaintext []byte) ([]byte, error) {
 	kf := keyFile{Version: 1, KDF: "argon2id", Time: fileKDFTime, Memory: fileKDFMemory, Threads: fileKDFThreads,
 		Salt: make([]byte, 16), Nonce: make([]byte, 12)}
 	_, _ = rand.Read(kf.Salt)
@@ -99,27 +151,35 @@ func (f *FileKeyStore) GenerateKey(alias string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	kf.Sealed = aead.Seal(nil, kf.Nonce, scalar, []byte(alias))
-	b, err := json.Marshal(kf)
+	kf.Sealed = aead.Seal(nil, kf.Nonce, plaintext, []byte(name))
+	return json.Marshal(kf)
+}
+
+// unseal opens what seal made for name.
+func (f *FileKeyStore) unseal(name string, b []byte) ([]byte, error) {
+	var kf keyFile
+	if err := json.Unmarshal(b, &kf); err != nil || kf.Version != 1 || kf.KDF != "argon2id" || len(kf.Nonce) != 12 ||
+		kf.Time == 0 || kf.Time > 16 || kf.Memory > 256<<10 || kf.Threads == 0 {
+		return nil, errors.New("authenticator: not a key file this version reads")
+	}
+	aead, err := f.aead(kf.Salt, kf.Time, kf.Memory, kf.Threads)
 	if err != nil {
 		return nil, err
 	}
-	// O_EXCL: an alias is never silently overwritten.
+	return aead.Open(nil, kf.Nonce, kf.Sealed, []byte(name))
+}
+
+// writeNew writes a new file of mode 0600; an existing one is never overwritten.
+func writeNew(p string, b []byte) error {
 	file, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("authenticator: write key: %w", err)
+		return err
 	}
 	if _, err := file.Write(b); err != nil {
 		file.Close()
-		return nil, err
+		return err
 	}
-	if err := file.Close(); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	f.opened[alias] = k
-	f.mu.Unlock()
-	return k.PublicKey.Bytes()
+	return file.Close()
 }
 
 func (f *FileKeyStore) open(alias string) (*ecdsa.PrivateKey, error) {
@@ -139,18 +199,9 @@ func (f *FileKeyStore) open(alias string) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	var kf keyFile
-	if err := json.Unmarshal(b, &kf); err != nil || kf.Version != 1 || kf.KDF != "argon2id" || len(kf.Nonce) != 12 ||
-		kf.Time == 0 || kf.Time > 16 || kf.Memory > 256<<10 || kf.Threads == 0 {
-		return nil, fmt.Errorf("authenticator: key file %s is not one this version reads", p)
-	}
-	aead, err := f.aead(kf.Salt, kf.Time, kf.Memory, kf.Threads)
+	scalar, err := f.unseal(alias, b)
 	if err != nil {
-		return nil, err
-	}
-	scalar, err := aead.Open(nil, kf.Nonce, kf.Sealed, []byte(alias))
-	if err != nil {
-		return nil, errors.New("authenticator: wrong passphrase, or the key file was changed")
+		return nil, fmt.Errorf("authenticator: key file %s: wrong passphrase, or the file was changed", p)
 	}
 	if _, err := ecdh.P256().NewPrivateKey(scalar); err != nil {
 		return nil, fmt.Errorf("authenticator: key file %s holds no P-256 key", p)
