@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -52,8 +53,10 @@ type conn struct {
 	handled chan bool
 	// enrollUntil ends an enrollment session that has not enrolled (zero otherwise).
 	enrollUntil time.Time
-	// lastUpdate is when this connection last updated its device.
+	// lastUpdate is when this connection last updated its device; pushSum is the
+	// SHA-256 of the stored push token, which the connection does not keep.
 	lastUpdate time.Time
+	pushSum    [32]byte
 }
 
 // open runs the TLS handshake, the WebSocket upgrade and the SIGMA-I handshake; it
@@ -248,6 +251,7 @@ func (c *conn) handshake(ctx context.Context) error {
 // keep remembers what the connection needs of its device and user, and no more: an
 // idle connection should hold little.
 func (c *conn) keep(d store.Device, u store.User) {
+	c.pushSum = sha256.Sum256([]byte(d.PushToken))
 	d.PushToken = ""
 	c.dev, c.username = d, u.Username
 	c.who, c.devID = userKey{d.Realm, d.UserID}, d.ID

@@ -3,6 +3,7 @@ package device
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -64,13 +65,6 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 	case message.TypeEnroll:
 		return c.enroll(ctx, in)
 	case message.TypeHello, message.TypePushToken:
-		// Each writes the device and an audit row: one a connection may send every
-		// updateInterval, so a device cannot flood the store.
-		now := s.cfg.Now()
-		if now.Sub(c.lastUpdate) < updateInterval {
-			return nil, message.ErrCodeRateLimited, "the device was updated a moment ago"
-		}
-		c.lastUpdate = now
 		if len(in.PushToken) > 4096 || len(in.PushProvider) > 32 || len(in.AppVersion) > 64 || len(in.Platform) > 64 {
 			return nil, message.ErrCodeBadRequest, "a field is too long"
 		}
@@ -79,6 +73,17 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 				return nil, message.ErrCodeBadRequest, "a field holds control characters or is not UTF-8"
 			}
 		}
+		if c.unchanged(in) {
+			// A reconnecting app says what the server knows already: no write, no audit row.
+			return &message.Envelope{Device: c.info()}, "", ""
+		}
+		// Each change writes the device and an audit row: one a connection may make
+		// every updateInterval, so a device cannot flood the store.
+		now := s.cfg.Now()
+		if now.Sub(c.lastUpdate) < updateInterval {
+			return nil, message.ErrCodeRateLimited, "the device was updated a moment ago"
+		}
+		c.lastUpdate = now
 		d, err := s.cfg.Store.UpdateDevice(ctx, c.dev.Realm, c.dev.ID,
 			store.Audit{Actor: "device:" + c.dev.ID, Action: auditActionFor(in.Type)},
 			func(d store.Device) (store.Device, error) {
@@ -94,6 +99,7 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		if err != nil {
 			return nil, storeCode(err), "the device could not be updated"
 		}
+		c.pushSum = sha256.Sum256([]byte(d.PushToken))
 		d.PushToken = ""
 		c.dev = d
 		return &message.Envelope{Device: c.info()}, "", ""
@@ -126,6 +132,17 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		return c.answer(ctx, in)
 	}
 	return nil, message.ErrCodeBadRequest, "unknown message type"
+}
+
+// unchanged reports whether a hello or push_token would change nothing stored.
+func (c *conn) unchanged(in *message.Envelope) bool {
+	sameToken := in.PushProvider == c.dev.PushProvider && sha256.Sum256([]byte(in.PushToken)) == c.pushSum
+	if in.Type == message.TypePushToken {
+		return sameToken
+	}
+	return (in.AppVersion == "" || in.AppVersion == c.dev.AppVersion) &&
+		(in.Platform == "" || in.Platform == c.dev.Platform) &&
+		(in.PushToken == "" || sameToken)
 }
 
 func auditActionFor(t string) string {

@@ -528,17 +528,35 @@ func TestConnectionCap(t *testing.T) {
 	}
 }
 
-// A connection updates its device (hello, push token) at most every updateInterval.
+// A connection updates its device (hello, push token) at most every updateInterval,
+// and a hello that changes nothing writes nothing.
 func TestDeviceUpdatesPaced(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "sqlite", nil)
 	app, id := h.enrolled()
-	s, err := app.Connect(id, nil) // its hello is the first update
+	countAudit := func() int {
+		page, err := h.st.ListAuditEvents(context.Background(), "demo", store.AuditFilter{DeviceID: id.DeviceID}, store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Items)
+	}
+	before := countAudit()
+	s, err := app.Connect(id, nil) // a hello that changes nothing
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.UpdatePushToken("fcm", "new"); !isServerError(err, "rate_limited") {
-		t.Fatalf("an update right after hello: %v", err)
+	if n := countAudit(); n != before {
+		t.Fatalf("an unchanged hello wrote %d audit rows", n-before)
+	}
+	if err := s.UpdatePushToken("fcm", "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdatePushToken("fcm", "second"); !isServerError(err, "rate_limited") {
+		t.Fatalf("a second update at once: %v", err)
+	}
+	if err := s.UpdatePushToken("fcm", "first"); err != nil {
+		t.Fatalf("repeating the stored token: %v", err)
 	}
 }
