@@ -10,9 +10,10 @@ import (
 	"github.com/signet-auth/signet/internal/store"
 )
 
-// ErrLastDevice refuses removing (or revoking) a user's last active device without force:
-// the user would be left without the factor.
-var ErrLastDevice = errors.New("device: this is the user's last active device")
+// ErrLastDevice refuses removing (or locking, or revoking) a user's last active device
+// without force: the user would be left without the factor. The store checks it in the
+// change's own transaction, so two concurrent changes cannot both pass.
+var ErrLastDevice = store.ErrLastDevice
 
 // Registry changes enrolled devices on behalf of an actor (an administrator or the API);
 // every change is audited in the same transaction.
@@ -53,17 +54,16 @@ func (g Registry) Update(ctx context.Context, realm, id string, ch Change, actor
 		if actions[*ch.State] == "" {
 			return store.Device{}, fmt.Errorf("%w: unknown state %q", store.ErrInvalid, *ch.State)
 		}
-		if *ch.State != store.DeviceActive && !ch.Force {
-			if err := g.checkNotLast(ctx, realm, id); err != nil {
-				return store.Device{}, err
-			}
-		}
 		a.Action = actions[*ch.State]
 		if ch.DisplayName != nil {
 			a.Action += "+renamed"
 		}
 	}
-	return g.Store.UpdateDevice(ctx, realm, id, a, func(d store.Device) (store.Device, error) {
+	update := g.Store.UpdateDeviceKeepingOne
+	if ch.Force {
+		update = g.Store.UpdateDevice
+	}
+	return update(ctx, realm, id, a, func(d store.Device) (store.Device, error) {
 		if ch.Version != 0 && d.Version != ch.Version {
 			return d, ErrVersion
 		}
@@ -92,29 +92,9 @@ func (g Registry) SetState(ctx context.Context, realm, id string, state store.De
 
 // Remove deletes a device; removing the user's last active device needs force.
 func (g Registry) Remove(ctx context.Context, realm, id, actor string, force bool) error {
-	if !force {
-		if err := g.checkNotLast(ctx, realm, id); err != nil {
-			return err
-		}
+	a := store.Audit{Actor: actor, Action: "removed"}
+	if force {
+		return g.Store.DeleteDevice(ctx, realm, id, a)
 	}
-	return g.Store.DeleteDevice(ctx, realm, id, store.Audit{Actor: actor, Action: "removed"})
-}
-
-// checkNotLast refuses when id is the only active device of its user.
-func (g Registry) checkNotLast(ctx context.Context, realm, id string) error {
-	d, err := g.Store.GetDevice(ctx, realm, id)
-	if err != nil {
-		return err
-	}
-	if d.State != store.DeviceActive {
-		return nil
-	}
-	page, err := g.Store.ListDevices(ctx, realm, store.DeviceFilter{UserID: d.UserID, State: store.DeviceActive}, store.ListOptions{Limit: 2})
-	if err != nil {
-		return err
-	}
-	if len(page.Items) < 2 {
-		return ErrLastDevice
-	}
-	return nil
+	return g.Store.DeleteDeviceKeepingOne(ctx, realm, id, a)
 }

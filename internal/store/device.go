@@ -74,6 +74,13 @@ type Devices interface {
 	UpdateDevice(ctx context.Context, realm, id string, a Audit, fn func(Device) (Device, error)) (Device, error)
 	// DeleteDevice removes the device and writes a's audit row, which outlives it.
 	DeleteDevice(ctx context.Context, realm, id string, a Audit) error
+	// UpdateDeviceKeepingOne is UpdateDevice that refuses with ErrLastDevice, changing
+	// nothing, a change that takes an active device out of that state when it is its
+	// user's last active one. The user's row is locked first, so that two such changes
+	// of one user's devices queue and cannot both pass.
+	UpdateDeviceKeepingOne(ctx context.Context, realm, id string, a Audit, fn func(Device) (Device, error)) (Device, error)
+	// DeleteDeviceKeepingOne is DeleteDevice with the same guard.
+	DeleteDeviceKeepingOne(ctx context.Context, realm, id string, a Audit) error
 	// TouchDevice sets LastSeenAt to seen unless it is later already: no Version change,
 	// no audit row, since it runs on every connect. A zero seen is ErrInvalid.
 	TouchDevice(ctx context.Context, realm, id string, seen time.Time) error

@@ -19,6 +19,8 @@ var (
 	ErrDeviceLimit = errors.New("store: device limit reached")
 	// ErrUserInactive: the code's user is disabled or locked; the code stays unredeemed.
 	ErrUserInactive = errors.New("store: the user is disabled or locked")
+	// ErrLastDevice: the change would leave the user without an active device.
+	ErrLastDevice = errors.New("store: the user's last active device")
 )
 
 // Limits on device fields.

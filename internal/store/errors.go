@@ -43,6 +43,7 @@ func isStoreError(err error) bool {
 	for _, sentinel := range []error{
 		ErrNotFound, ErrConflict, ErrInvalid, ErrInvalidCursor, ErrUnavailable, ErrSchemaNewer,
 		ErrActivationRedeemed, ErrActivationExpired, ErrActivationRealm, ErrDeviceLimit,
+		ErrUserInactive, ErrLastDevice,
 	} {
 		if errors.Is(err, sentinel) {
 			return true

@@ -52,13 +52,30 @@ type deviceAudit struct {
 // UpdateDevice applies fn to the stored device in one locking transaction (see update),
 // which also writes a's audit row.
 func (s *Store) UpdateDevice(ctx context.Context, realm, id string, a store.Audit, fn func(store.Device) (store.Device, error)) (store.Device, error) {
+	return s.updateDevice(ctx, realm, id, a, fn, false)
+}
+
+// UpdateDeviceKeepingOne is UpdateDevice that keeps the user one active device.
+func (s *Store) UpdateDeviceKeepingOne(ctx context.Context, realm, id string, a store.Audit, fn func(store.Device) (store.Device, error)) (store.Device, error) {
+	return s.updateDevice(ctx, realm, id, a, fn, true)
+}
+
+func (s *Store) updateDevice(ctx context.Context, realm, id string, a store.Audit, fn func(store.Device) (store.Device, error), keepOne bool) (store.Device, error) {
 	op := fmt.Sprintf("update device %q in realm %q", id, realm)
 	if err := a.Validate(); err != nil {
 		return store.Device{}, fmt.Errorf("%s: %w", op, err)
 	}
+	var wasActive bool
 	return update(ctx, s, op,
 		func(tx Tx) (store.Device, error) {
-			return s.scanDevice(tx.QueryRow(ctx, deviceSelect+` WHERE realm = $1 AND id = $2`+s.dialect.RowLock, realm, id))
+			if keepOne {
+				if err := s.lockDeviceUser(ctx, tx, realm, id); err != nil {
+					return store.Device{}, err
+				}
+			}
+			d, err := s.scanDevice(tx.QueryRow(ctx, deviceSelect+` WHERE realm = $1 AND id = $2`+s.dialect.RowLock, realm, id))
+			wasActive = d.State == store.DeviceActive
+			return d, err
 		},
 		func(old store.Device) (store.Device, deviceAudit, error) {
 			now := s.now()
@@ -76,6 +93,11 @@ func (s *Store) UpdateDevice(ctx context.Context, realm, id string, a store.Audi
 			if err != nil {
 				return err
 			}
+			if keepOne && wasActive && d.State != store.DeviceActive {
+				if err := s.checkOneActive(ctx, tx, realm, d.UserID); err != nil {
+					return err
+				}
+			}
 			return s.insertAudit(ctx, tx, w.event, w.eventData)
 		})
 }
@@ -84,6 +106,57 @@ func (s *Store) UpdateDevice(ctx context.Context, realm, id string, a store.Audi
 func (s *Store) DeleteDevice(ctx context.Context, realm, id string, a store.Audit) error {
 	return s.deleteAudited(ctx, fmt.Sprintf("delete device %q in realm %q", id, realm), a, realm, id, "",
 		`DELETE FROM devices WHERE realm = $1 AND id = $2 RETURNING user_id`, realm, id)
+}
+
+// DeleteDeviceKeepingOne is DeleteDevice that keeps the user one active device.
+func (s *Store) DeleteDeviceKeepingOne(ctx context.Context, realm, id string, a store.Audit) error {
+	op := fmt.Sprintf("delete device %q in realm %q", id, realm)
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return s.transact(ctx, op, func(tx Tx) error {
+		if err := s.lockDeviceUser(ctx, tx, realm, id); err != nil {
+			return s.wrapErr(ctx, err, "%s", op)
+		}
+		var userID, state string
+		if err := tx.QueryRow(ctx, `DELETE FROM devices WHERE realm = $1 AND id = $2 RETURNING user_id, state`, realm, id).Scan(&userID, &state); err != nil {
+			return s.wrapErr(ctx, err, "%s", op)
+		}
+		if state == string(store.DeviceActive) {
+			if err := s.checkOneActive(ctx, tx, realm, userID); err != nil {
+				return s.wrapErr(ctx, err, "%s", op)
+			}
+		}
+		event, data, err := store.PrepareAudit(a, realm, userID, id, "", s.now())
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return s.wrapErr(ctx, s.insertAudit(ctx, tx, event, data), "%s", op)
+	})
+}
+
+// lockDeviceUser locks the row of the device's user, so changes of one user's devices
+// that must keep one active queue.
+func (s *Store) lockDeviceUser(ctx context.Context, tx Tx, realm, id string) error {
+	var userID string
+	if err := tx.QueryRow(ctx, `SELECT user_id FROM devices WHERE realm = $1 AND id = $2`, realm, id).Scan(&userID); err != nil {
+		return err
+	}
+	var locked string
+	return tx.QueryRow(ctx, `SELECT id FROM users WHERE realm = $1 AND id = $2`+s.dialect.RowLock, realm, userID).Scan(&locked)
+}
+
+// checkOneActive is ErrLastDevice unless the user has an active device left.
+func (s *Store) checkOneActive(ctx context.Context, tx Tx, realm, userID string) error {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM devices WHERE realm = $1 AND user_id = $2 AND state = $3`,
+		realm, userID, string(store.DeviceActive)).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrLastDevice
+	}
+	return nil
 }
 
 // TouchDevice moves LastSeenAt forward to seen; a later LastSeenAt stays.

@@ -25,6 +25,7 @@ var deviceTests = []testCase{
 	{"DeviceEnrollLimitConcurrent", testDeviceEnrollLimitConcurrent},
 	{"DeviceNotFound", testDeviceNotFound},
 	{"DeviceFind", testDeviceFind},
+	{"DeviceKeepingOne", testDeviceKeepingOne},
 	{"DeviceUpdate", testDeviceUpdate},
 	{"DeviceUpdateRefused", testDeviceUpdateRefused},
 	{"DeviceTouch", testDeviceTouch},
@@ -799,5 +800,52 @@ func testAuditListPages(t *testing.T, s store.Store) {
 	for _, cursor := range []string{store.EncodeCursor("device", "1"), store.EncodeCursor("audit_event", "x"), "%%%"} {
 		_, err := s.ListAuditEvents(t.Context(), "r", store.AuditFilter{}, store.ListOptions{Cursor: cursor})
 		wantErr(t, fmt.Sprintf("ListAuditEvents(cursor %q)", cursor), err, store.ErrInvalidCursor)
+	}
+}
+
+// testDeviceKeepingOne: the guarded update and delete refuse to take a user's last active
+// device, change nothing when they refuse, and of two concurrent changes that would each
+// take one of the last two, exactly one passes.
+func testDeviceKeepingOne(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	enroll(t, s, "r", "u1", newDevice("d1", 1))
+	enroll(t, s, "r", "u1", newDevice("d2", 2))
+	lock := func(d store.Device) (store.Device, error) { d.State = store.DeviceLocked; return d, nil }
+	_, err := s.UpdateDeviceKeepingOne(t.Context(), "r", "d1", audit("locked"), lock)
+	ok(t, "UpdateDeviceKeepingOne of one of two", err)
+	_, err = s.UpdateDeviceKeepingOne(t.Context(), "r", "d2", audit("locked"), lock)
+	wantErr(t, "UpdateDeviceKeepingOne of the last", err, store.ErrLastDevice)
+	wantErr(t, "DeleteDeviceKeepingOne of the last", s.DeleteDeviceKeepingOne(t.Context(), "r", "d2", audit("removed")), store.ErrLastDevice)
+	if d, err := s.GetDevice(t.Context(), "r", "d2"); err != nil || d.State != store.DeviceActive {
+		t.Fatalf("the refused changes changed the device: %+v, %v", d, err)
+	}
+	// An inactive device goes freely; a missing one is ErrNotFound.
+	ok(t, "DeleteDeviceKeepingOne of a locked device", s.DeleteDeviceKeepingOne(t.Context(), "r", "d1", audit("removed")))
+	wantErr(t, "DeleteDeviceKeepingOne(missing)", s.DeleteDeviceKeepingOne(t.Context(), "r", "d1", audit("removed")), store.ErrNotFound)
+	_, err = s.UpdateDeviceKeepingOne(t.Context(), "r", "missing", audit("locked"), lock)
+	wantErr(t, "UpdateDeviceKeepingOne(missing)", err, store.ErrNotFound)
+
+	// Two active devices, both revoked at once: exactly one change passes.
+	for round := range 3 {
+		user := fmt.Sprintf("u%d", round+10)
+		u := newUser("r", user)
+		u.Enabled = true
+		must(t, s.CreateUser, u)
+		ids := []string{fmt.Sprintf("k%d-a", round), fmt.Sprintf("k%d-b", round)}
+		for i, id := range ids {
+			enroll(t, s, "r", user, newDevice(id, 100+round*2+i))
+		}
+		won, lost := race(t, "guarded revocation", 2, store.ErrLastDevice, func(i int) (store.Device, error) {
+			if i == 0 {
+				return s.UpdateDeviceKeepingOne(t.Context(), "r", ids[0], audit("revoked"), func(d store.Device) (store.Device, error) {
+					d.State = store.DeviceRevoked
+					return d, nil
+				})
+			}
+			return store.Device{}, s.DeleteDeviceKeepingOne(t.Context(), "r", ids[1], audit("removed"))
+		})
+		if len(won) != 1 || lost != 1 {
+			t.Fatalf("round %d: %d changes passed, %d refused; want one each", round, len(won), lost)
+		}
 	}
 }
