@@ -262,10 +262,11 @@ func (p *profile) pick(name, path string) (string, *authenticator.Identity, erro
 	if len(p.Identities) != 1 {
 		return "", nil, usageErr(fmt.Errorf("%s holds %d identities; choose one with --identity", path, len(p.Identities)))
 	}
-	for n, id := range p.Identities {
-		return n, id, nil
+	var only string
+	for n := range p.Identities {
+		only = n
 	}
-	panic("unreachable")
+	return only, p.Identities[only], nil
 }
 
 // requestQueue tells the answering loop that something changed: a new request, or the

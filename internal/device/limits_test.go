@@ -185,23 +185,48 @@ func (h *harness) rawUpgrade() net.Conn {
 // close code it sent, or 0 when it sent none.
 func closedSoon(t *testing.T, nc net.Conn) ws.StatusCode {
 	t.Helper()
+	code, _ := closeFrame(t, nc, nc)
+	return code
+}
+
+// closeFrame reads r (nc's data, or a reader holding some of it already) until the
+// connection ends, within 10 s, and returns the close frame's code and reason (zero
+// values when the server sent none).
+func closeFrame(t *testing.T, nc net.Conn, r io.Reader) (ws.StatusCode, string) {
+	t.Helper()
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var code ws.StatusCode
 	for {
-		hdr, err := ws.ReadHeader(nc)
+		hdr, err := ws.ReadHeader(r)
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				t.Fatal("the server kept the connection open")
 			}
-			return code
+			return 0, ""
 		}
 		payload := make([]byte, hdr.Length)
-		if _, err := io.ReadFull(nc, payload); err != nil {
-			return code
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return 0, ""
 		}
 		if hdr.OpCode == ws.OpClose {
-			code, _ = ws.ParseCloseFrameData(payload)
+			return ws.ParseCloseFrameData(payload)
 		}
+	}
+}
+
+// tcpClosedSoon connects without speaking and fails unless the server ends the
+// connection, without answering, within 10 s.
+func tcpClosedSoon(t *testing.T, h *harness, what string) {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("%s: the server answered", what)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("%s: the server kept the connection open", what)
 	}
 }
 
@@ -226,17 +251,7 @@ func TestChannelLimits(t *testing.T) {
 		closedSoon(t, h.rawUpgrade())
 	})
 	t.Run("silent TCP client", func(t *testing.T) {
-		nc, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := nc.Read(make([]byte, 1)); err == nil {
-			t.Fatal("the server answered a client that sent nothing")
-		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			t.Fatal("the server kept a silent connection open")
-		}
+		tcpClosedSoon(t, h, "a client that sends nothing")
 	})
 	t.Run("oversized message", func(t *testing.T) {
 		nc := h.rawUpgrade()
@@ -470,20 +485,11 @@ func TestLimitsCountTheClientBehindAProxy(t *testing.T) {
 		if br != nil { // the close frame may have come with the upgrade's answer
 			r = br
 		}
-		for {
-			hdr, err := ws.ReadHeader(r)
-			if err != nil {
-				t.Fatalf("%s: no close frame: %v", forwarded, err)
-			}
-			payload := make([]byte, hdr.Length)
-			if _, err := io.ReadFull(r, payload); err != nil {
-				t.Fatal(err)
-			}
-			if hdr.OpCode == ws.OpClose {
-				_, reason := ws.ParseCloseFrameData(payload)
-				return reason
-			}
+		code, reason := closeFrame(t, nc, r)
+		if code == 0 {
+			t.Fatalf("%s: no close frame", forwarded)
 		}
+		return reason
 	}
 	for i := range 3 {
 		if got := closeReason(fmt.Sprintf("198.51.100.%d", i+1)); got != "handshake failed" {
@@ -515,17 +521,7 @@ func TestConnectionCap(t *testing.T) {
 	first := h.rawUpgrade()
 	defer first.Close()
 	testutil.Eventually(t, 10*time.Second, func() bool { return h.srv.Connections() == 1 }, "the first connection was not counted")
-	nc, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := nc.Read(make([]byte, 1)); err == nil {
-		t.Fatal("a connection over the cap was served")
-	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatal("a connection over the cap was kept open")
-	}
+	tcpClosedSoon(t, h, "a connection over the cap")
 }
 
 // A connection updates its device (hello, push token) at most every updateInterval,
