@@ -218,13 +218,8 @@ func (c *conn) answer(ctx context.Context, in *message.Envelope) (*message.Envel
 		// A wrong number is a denial: the user may be looking at an attacker's page.
 		decision = sigma.Deny
 	}
-	// A device or user locked since the connection started is refused here too.
-	if _, err := s.lookupDevice(ctx, decodeIDOrZero(c.dev.ID)); err != nil {
-		return nil, message.ErrCodeUserDisabled, "this device may no longer answer"
-	}
-	if _, err := s.activeUser(ctx, c.dev.Realm, c.dev.UserID); err != nil {
-		return nil, message.ErrCodeUserDisabled, "the user is disabled or locked"
-	}
+	// dispatch has checked, for this message, that the device is active and its user
+	// enabled and not locked.
 	state := store.AuthnApproved
 	if decision == sigma.Deny {
 		state = store.AuthnDenied
