@@ -49,20 +49,24 @@ func newBenchCmd(e *env) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error { return benchToken(c.Context(), e, o) },
 	}
 	token.Flags().DurationVar(&o.duration, "duration", 10*time.Second, "how long to load the server")
+	token.Flags().DurationVar(&o.warmup, "warmup", 3*time.Second, "how long to load the server before measuring")
 	token.Flags().IntVar(&o.connections, "connections", 16, "concurrent client connections")
 	token.Flags().IntVar(&o.serverCPU, "server-cpu", 0, "core the server (and the ES256 ceiling) runs on")
 	token.Flags().IntVar(&o.clientCPU, "client-cpu", 1, "core the load generator runs on")
 	token.Flags().BoolVar(&o.http2, "http2", false, "multiplex the requests over HTTP/2 instead of HTTP/1.1 keep-alive connections")
+	token.Flags().BoolVar(&o.goClient, "go-client", false, "load with Go's net/http client, which sleeps in the runtime's poller between responses, instead of the busy-polling HTTP/1.1 client")
 	token.Flags().StringVar(&o.profileDir, "profile", "", "write the server's CPU profile (cpu.pprof) and allocation profile (allocs.pprof) to this directory")
 	// The two helpers run as child processes so each can be pinned to its core.
 	load := &cobra.Command{Use: "load", Hidden: true, Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return benchLoad(e, o) }}
 	load.Flags().DurationVar(&o.duration, "duration", 10*time.Second, "")
+	load.Flags().DurationVar(&o.warmup, "warmup", 0, "")
 	load.Flags().IntVar(&o.connections, "connections", 16, "")
 	load.Flags().StringVar(&o.tokenURL, "url", "", "")
 	load.Flags().StringVar(&o.caFile, "ca", "", "")
 	load.Flags().StringVar(&o.secret, "secret", "", "")
 	load.Flags().BoolVar(&o.http2, "http2", false, "")
+	load.Flags().BoolVar(&o.goClient, "go-client", false, "")
 	es := &cobra.Command{Use: "es256", Hidden: true, Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return benchES256(e, o) }}
 	es.Flags().DurationVar(&o.duration, "duration", 3*time.Second, "")
@@ -73,12 +77,12 @@ func newBenchCmd(e *env) *cobra.Command {
 }
 
 type benchOpts struct {
-	duration             time.Duration
+	duration, warmup     time.Duration
 	connections          int
 	serverCPU, clientCPU int
 	tokenURL, caFile     string
 	secret               string
-	http2                bool
+	http2, goClient      bool
 	profileDir           string
 }
 
@@ -126,30 +130,45 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	cpuBefore, err := processCPU(server.Process.Pid)
+	load := exec.CommandContext(ctx, self, "bench", "load", "--duration", o.duration.String(), "--warmup", o.warmup.String(),
+		"--connections", fmt.Sprint(o.connections), "--url", public+"/realms/demo/protocol/openid-connect/token",
+		"--ca", ca, "--secret", secret, "--http2="+fmt.Sprint(o.http2), "--go-client="+fmt.Sprint(o.goClient))
+	load.Env = append(os.Environ(), "GOMAXPROCS=1")
+	loadOut, err := load.StdoutPipe()
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	load := exec.CommandContext(ctx, self, "bench", "load", "--duration", o.duration.String(),
-		"--connections", fmt.Sprint(o.connections), "--url", public+"/realms/demo/protocol/openid-connect/token",
-		"--ca", ca, "--secret", secret, "--http2="+fmt.Sprint(o.http2))
-	load.Env = append(os.Environ(), "GOMAXPROCS=1")
-	var loadOut strings.Builder
-	load.Stdout, load.Stderr = &loadOut, e.stderr
-	loadStart := time.Now()
+	load.Stderr = e.stderr
 	if err := startPinned(load, o.clientCPU); err != nil {
 		return &exitError{code: exitFailure, err: err}
+	}
+	// The server's CPU time counts from the end of the load's warm-up.
+	lines := bufio.NewScanner(loadOut)
+	var cpuBefore, cpuAfter time.Duration
+	var loadStart time.Time
+	var result string
+	for lines.Scan() {
+		if lines.Text() == loadMeasuring {
+			loadStart = time.Now()
+			if cpuBefore, err = processCPU(server.Process.Pid); err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			continue
+		}
+		result = lines.Text()
 	}
 	if err := load.Wait(); err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("load: %w", err)}
 	}
+	if loadStart.IsZero() {
+		return &exitError{code: exitFailure, err: errors.New("load: no measured time")}
+	}
 	loadTime := time.Since(loadStart)
-	cpuAfter, err := processCPU(server.Process.Pid)
-	if err != nil {
+	if cpuAfter, err = processCPU(server.Process.Pid); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	var lr loadResult
-	if err := json.Unmarshal([]byte(loadOut.String()), &lr); err != nil {
+	if err := json.Unmarshal([]byte(result), &lr); err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("load result: %w", err)}
 	}
 	// Free the core for the ceiling; the server writes its profiles as it exits.
@@ -165,11 +184,14 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 	sigs := (before.wall + after.wall) / 2
 	// The same comparison in CPU time: what the server spent per request against what one
 	// signature costs. Other work on the machine lowers both rates above, but hardly this.
-	cpuPerReq := float64(cpuAfter-cpuBefore) / float64(lr.OK+lr.Errors+lr.Warmup)
+	cpuPerReq := float64(cpuAfter-cpuBefore) / float64(lr.OK+lr.Errors)
 	cpuPerSig := 2 / (before.cpu + after.cpu) * float64(time.Second)
-	proto := "HTTP/1.1"
-	if o.http2 {
-		proto = "HTTP/2"
+	proto := "HTTP/1.1, busy-polling client"
+	switch {
+	case o.http2:
+		proto = "HTTP/2, Go's client"
+	case o.goClient:
+		proto = "HTTP/1.1, Go's client"
 	}
 	fmt.Fprintf(e.stdout, "client_credentials: %.0f requests/s (%d ok, %d errors, p50 %.2f ms, p99 %.2f ms, %d concurrent, %s, %s)\n",
 		lr.RPS, lr.OK, lr.Errors, lr.P50ms, lr.P99ms, o.connections, proto, o.duration)
@@ -358,8 +380,6 @@ type loadResult struct {
 	RPS    float64 `json:"rps"`
 	OK     int64   `json:"ok"`
 	Errors int64   `json:"errors"`
-	// Warmup counts the requests before the measured time.
-	Warmup int64 `json:"warmup"`
 	// Busy is the load process's CPU time over the measured time: near 1, the load
 	// generator and not the server may have set the pace.
 	Busy         float64 `json:"busy"`
@@ -373,42 +393,68 @@ func benchLoad(e *env, o benchOpts) error {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, MaxIdleConnsPerHost: o.connections, MaxConnsPerHost: o.connections, ForceAttemptHTTP2: o.http2}
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	tlsConfig := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
-	do := func() error {
-		req, _ := http.NewRequest("POST", o.tokenURL, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("demo-app", o.secret)
-		resp, err := c.Do(req)
-		if err != nil {
+	// Each connection has its own do: the HTTP/1.1 client is one connection; with Go's
+	// client every worker shares one http.Client, which pools (HTTP/1.1) or multiplexes
+	// (HTTP/2) the connections.
+	newDo := func() (func() error, error) {
+		c, err := newH1Client(o.tokenURL, tlsConfig, "demo-app", o.secret, body)
+		return c.do, err
+	}
+	if o.http2 || o.goClient {
+		tr := &http.Transport{TLSClientConfig: tlsConfig, MaxIdleConnsPerHost: o.connections, MaxConnsPerHost: o.connections, ForceAttemptHTTP2: o.http2}
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		do := func() error {
+			req, _ := http.NewRequest("POST", o.tokenURL, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("demo-app", o.secret)
+			resp, err := c.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		}
+		newDo = func() (func() error, error) { return do, nil }
+	}
+	workers := make([]func() error, o.connections)
+	for i := range workers {
+		if workers[i], err = newDo(); err != nil {
 			return err
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	}
-	// Warm up: connections, keys, caches.
-	for range o.connections {
-		if err := do(); err != nil {
+		// Connect, and a first request: keys, caches.
+		if err := workers[i](); err != nil {
 			return fmt.Errorf("warm-up request: %w", err)
 		}
 	}
+	// Load first for the warm-up, unmeasured: what a fresh server does once (the
+	// runtime returning start-up memory to the system, caches filling) is not what a
+	// request costs. Then the measured time, which this process announces on its own
+	// line so the caller can read the server's CPU time at that moment.
 	var ok, failed atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
-	deadline := time.Now().Add(o.duration)
-	start, cpuStart := time.Now(), cpuTime()
+	measureFrom := time.Now().Add(o.warmup)
+	deadline := measureFrom.Add(o.duration)
 	var wg sync.WaitGroup
-	for range o.connections {
+	for _, do := range workers {
 		wg.Go(func() {
 			var mine []time.Duration
-			for time.Now().Before(deadline) {
+			for {
 				t0 := time.Now()
-				if err := do(); err != nil {
+				if !t0.Before(deadline) {
+					break
+				}
+				err := do()
+				if t0.Before(measureFrom) {
+					continue
+				}
+				if err != nil {
 					failed.Add(1)
 					continue
 				}
@@ -420,9 +466,14 @@ func benchLoad(e *env, o benchOpts) error {
 			mu.Unlock()
 		})
 	}
+	time.Sleep(time.Until(measureFrom))
+	start, cpuStart := time.Now(), cpuTime()
+	if _, err := fmt.Fprintln(e.stdout, loadMeasuring); err != nil {
+		return err
+	}
 	wg.Wait()
 	elapsed, cpu := time.Since(start), cpuTime()-cpuStart
-	res := loadResult{RPS: float64(ok.Load()) / elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(), Warmup: int64(o.connections),
+	res := loadResult{RPS: float64(ok.Load()) / elapsed.Seconds(), OK: ok.Load(), Errors: failed.Load(),
 		Busy: float64(cpu) / float64(elapsed)}
 	if len(lat) > 0 {
 		sortDurations(lat)
@@ -431,6 +482,10 @@ func benchLoad(e *env, o benchOpts) error {
 	}
 	return json.NewEncoder(e.stdout).Encode(res)
 }
+
+// loadMeasuring is the line the load process prints when the warm-up ends and the
+// measured time begins.
+const loadMeasuring = "measuring"
 
 // benchES256 prints raw ES256 signatures per second on this core: ECDSA P-256 over the
 // SHA-256 of a typical access token's signing input, nothing else (SignASN1, the

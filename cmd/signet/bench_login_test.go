@@ -15,17 +15,7 @@ import (
 // an error, not a success.
 func TestBenchLoginFlow(t *testing.T) {
 	t.Parallel()
-	_, out := devServerWithOutput(t)
-	b, err := readDevBanner(strings.NewReader(out.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := os.ReadFile(b.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
+	b, roots := devServerBanner(t)
 	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}}
 	o := loginLoadOpts{public: b.public, clientID: "demo-app", secret: b.secret, username: b.user, password: b.password, redirect: "http://127.0.0.1:9/callback"}
 	idt, err := loginFlow(context.Background(), transport, o)
@@ -36,4 +26,24 @@ func TestBenchLoginFlow(t *testing.T) {
 	if _, err := loginFlow(context.Background(), transport, o); err == nil {
 		t.Fatal("a wrong password completed the flow")
 	}
+}
+
+// devServerBanner starts a dev server and returns what its banner says and its CA as a
+// certificate pool.
+func devServerBanner(t *testing.T) (devBanner, *x509.CertPool) {
+	t.Helper()
+	_, out := devServerWithOutput(t)
+	b, err := readDevBanner(strings.NewReader(out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(b.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", b.ca)
+	}
+	return b, roots
 }
