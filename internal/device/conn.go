@@ -201,12 +201,13 @@ func (c *conn) releaseReader(br *bufio.Reader) {
 func (c *conn) handshake(ctx context.Context) error {
 	s := c.srv
 	var found store.Device
+	var user store.User
 	var lookupErr error
 	hs, err := sigma.NewServer(sigma.ServerConfig{
 		Keys:         s.cfg.Keys,
 		MaxPlaintext: s.cfg.MaxMessage,
 		LookupDevice: func(id [16]byte) (*ecdsa.PublicKey, error) {
-			found, lookupErr = s.lookupDevice(ctx, id)
+			found, user, lookupErr = s.lookupDevice(ctx, id)
 			if lookupErr != nil {
 				return nil, lookupErr
 			}
@@ -243,9 +244,12 @@ func (c *conn) handshake(ctx context.Context) error {
 		c.enrollUntil = time.Now().Add(2 * s.cfg.HandshakeTimeout)
 		return nil
 	}
-	u, err := s.activeUser(ctx, found.Realm, found.UserID)
-	c.keep(found, u)
-	return err
+	// The user was read with the device, during this handshake.
+	if !s.usable(user) {
+		return errUserDisabled
+	}
+	c.keep(found, user)
+	return nil
 }
 
 // keep remembers what the connection needs of its device and user, and no more: an
@@ -257,25 +261,30 @@ func (c *conn) keep(d store.Device, u store.User) {
 	c.who, c.devID = userKey{d.Realm, d.UserID}, d.ID
 }
 
-// lookupDevice finds a registered device that may connect.
-func (s *Server) lookupDevice(ctx context.Context, id [16]byte) (store.Device, error) {
-	d, err := s.cfg.Store.FindDevice(ctx, encodeID(id))
+// lookupDevice finds a registered device that may connect, and its user, in one read.
+func (s *Server) lookupDevice(ctx context.Context, id [16]byte) (store.Device, store.User, error) {
+	d, u, err := s.cfg.Store.FindDevice(ctx, encodeID(id))
 	if err != nil {
-		return store.Device{}, err
+		return store.Device{}, store.User{}, err
 	}
 	if d.State != store.DeviceActive {
-		return store.Device{}, fmt.Errorf("device %s is %s", d.ID, d.State)
+		return store.Device{}, store.User{}, fmt.Errorf("device %s is %s", d.ID, d.State)
 	}
-	return d, nil
+	return d, u, nil
 }
 
-// activeUser loads a user who may use a device now: enabled and not locked.
+// usable reports whether a user may use a device now: enabled and not locked.
+func (s *Server) usable(u store.User) bool {
+	return u.Enabled && !s.cfg.Now().Before(u.LockedUntil)
+}
+
+// activeUser loads a user who may use a device now.
 func (s *Server) activeUser(ctx context.Context, realm, id string) (store.User, error) {
 	u, err := s.cfg.Store.GetUser(ctx, realm, id)
 	if err != nil {
 		return store.User{}, err
 	}
-	if !u.Enabled || s.cfg.Now().Before(u.LockedUntil) {
+	if !s.usable(u) {
 		return store.User{}, errUserDisabled
 	}
 	return u, nil

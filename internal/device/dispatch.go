@@ -31,11 +31,12 @@ func (c *conn) dispatch(ctx context.Context, plain []byte) bool {
 	if c.enrollKey == nil {
 		// A device locked or revoked, or a user disabled or locked, since the handshake
 		// is served no further on this connection.
-		if _, err := c.srv.lookupDevice(ctx, decodeIDOrZero(c.dev.ID)); err != nil {
+		_, u, err := c.srv.lookupDevice(ctx, decodeIDOrZero(c.dev.ID))
+		if err != nil {
 			c.fail(in.ID, message.ErrCodeUserDisabled, "this device may no longer be used")
 			return false
 		}
-		if _, err := c.srv.activeUser(ctx, c.dev.Realm, c.dev.UserID); err != nil {
+		if !c.srv.usable(u) {
 			c.fail(in.ID, message.ErrCodeUserDisabled, "the user is disabled or locked")
 			return false
 		}

@@ -107,7 +107,7 @@ func (h *hub) deliver(ctx context.Context, msg string) {
 		// Each connection on its own goroutine, so a device that stops reading holds up
 		// nobody else; a failed write closes its connection.
 		go func() {
-			if _, err := h.srv.lookupDevice(ctx, decodeIDOrZero(c.devID)); err != nil {
+			if _, u, err := h.srv.lookupDevice(ctx, decodeIDOrZero(c.devID)); err != nil || !h.srv.usable(u) {
 				c.closeWith(ws.StatusPolicyViolation, "device no longer active")
 				return
 			}

@@ -61,10 +61,11 @@ type DeviceFilter struct {
 // Devices stores enrolled devices. EnrollDevice (ActivationCodes) creates them.
 type Devices interface {
 	GetDevice(ctx context.Context, realm, id string) (Device, error)
-	// FindDevice returns the device with this id in whichever realm holds it: ids are
-	// unique across realms (a create with a taken id is ErrConflict), and the channel
-	// handshake names a device by its id alone.
-	FindDevice(ctx context.Context, id string) (Device, error)
+	// FindDevice returns the device with this id in whichever realm holds it, and its
+	// user, read together: ids are unique across realms (a create with a taken id is
+	// ErrConflict), and the channel handshake names a device by its id alone and then
+	// checks both.
+	FindDevice(ctx context.Context, id string) (Device, User, error)
 	// ListDevices returns the realm's devices that match f, ordered by CreatedAt, then
 	// ID. A State that is not a DeviceState is ErrInvalid.
 	ListDevices(ctx context.Context, realm string, f DeviceFilter, opts ListOptions) (Page[Device], error)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/signet-auth/signet/internal/store"
@@ -23,12 +24,35 @@ func (s *Store) GetDevice(ctx context.Context, realm, id string) (store.Device, 
 }
 
 // FindDevice returns the device with this id in any realm.
-func (s *Store) FindDevice(ctx context.Context, id string) (store.Device, error) {
-	d, err := s.scanDevice(s.reader.QueryRow(ctx, deviceSelect+` WHERE id = $1`, id))
+func (s *Store) FindDevice(ctx context.Context, id string) (store.Device, store.User, error) {
+	var ds deviceScan
+	var us userScan
+	err := s.reader.QueryRow(ctx, findDeviceQuery, id).Scan(append(ds.dests(s), us.dests(s)...)...)
 	if err != nil {
-		return store.Device{}, s.wrapErr(ctx, err, "find device %q", id)
+		return store.Device{}, store.User{}, s.wrapErr(ctx, err, "find device %q", id)
 	}
-	return d, nil
+	d, err := ds.done()
+	if err != nil {
+		return store.Device{}, store.User{}, s.wrapErr(ctx, err, "find device %q", id)
+	}
+	u, err := us.done()
+	if err != nil {
+		return store.Device{}, store.User{}, s.wrapErr(ctx, err, "find device %q", id)
+	}
+	return d, u, nil
+}
+
+// findDeviceQuery reads a device and its user in one query: the handshake's lookup.
+var findDeviceQuery = `SELECT ` + qualify("d", deviceColumns) + `, ` + qualify("u", userColumns) +
+	` FROM devices d JOIN users u ON u.realm = d.realm AND u.id = d.user_id WHERE d.id = $1`
+
+// qualify prefixes each of a comma-separated list of columns with table.
+func qualify(table, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i, c := range cols {
+		cols[i] = table + "." + c
+	}
+	return strings.Join(cols, ", ")
 }
 
 // ListDevices returns the realm's devices that match f, ordered by CreatedAt, then ID.
@@ -173,18 +197,30 @@ func (s *Store) TouchDevice(ctx context.Context, realm, id string, seen time.Tim
 
 // scanDevice reads one row of deviceColumns.
 func (s *Store) scanDevice(src Row) (store.Device, error) {
-	var (
-		d     store.Device
-		state string
-		data  []byte
-	)
-	err := src.Scan(&d.Realm, &d.ID, &d.UserID, &d.PublicKey, &state, &data,
-		s.timeDest(&d.CreatedAt), s.timeDest(&d.UpdatedAt), s.timeDest(&d.LastSeenAt), &d.Version)
-	if err != nil {
+	var ds deviceScan
+	if err := src.Scan(ds.dests(s)...); err != nil {
 		return store.Device{}, err
 	}
-	d.State = store.DeviceState(state)
-	return store.Scanned(d, data)
+	return ds.done()
+}
+
+// deviceScan is a device being read from deviceColumns: dests are the Scan
+// destinations, done completes the record once they are filled.
+type deviceScan struct {
+	d     store.Device
+	state string
+	data  []byte
+}
+
+func (ds *deviceScan) dests(s *Store) []any {
+	d := &ds.d
+	return []any{&d.Realm, &d.ID, &d.UserID, &d.PublicKey, &ds.state, &ds.data,
+		s.timeDest(&d.CreatedAt), s.timeDest(&d.UpdatedAt), s.timeDest(&d.LastSeenAt), &d.Version}
+}
+
+func (ds *deviceScan) done() (store.Device, error) {
+	ds.d.State = store.DeviceState(ds.state)
+	return store.Scanned(ds.d, ds.data)
 }
 
 func (s *Store) insertDevice(ctx context.Context, tx Tx, d store.Device, data []byte) error {

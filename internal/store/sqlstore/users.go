@@ -98,14 +98,23 @@ func (s *Store) DeleteUser(ctx context.Context, realm, id string) error {
 
 // scanUser reads one row of userColumns.
 func (s *Store) scanUser(src Row) (store.User, error) {
-	var (
-		u    store.User
-		data []byte
-	)
-	err := src.Scan(&u.Realm, &u.ID, &u.Username, &u.Email, &u.TOTPSecret, s.timeDest(&u.LockedUntil), s.timeDest(&u.PasswordChangedAt),
-		&data, s.timeDest(&u.CreatedAt), s.timeDest(&u.UpdatedAt), &u.Version)
-	if err != nil {
+	var us userScan
+	if err := src.Scan(us.dests(s)...); err != nil {
 		return store.User{}, err
 	}
-	return store.Scanned(u, data)
+	return us.done()
 }
+
+// userScan is a user being read from userColumns, as deviceScan is a device.
+type userScan struct {
+	u    store.User
+	data []byte
+}
+
+func (us *userScan) dests(s *Store) []any {
+	u := &us.u
+	return []any{&u.Realm, &u.ID, &u.Username, &u.Email, &u.TOTPSecret, s.timeDest(&u.LockedUntil), s.timeDest(&u.PasswordChangedAt),
+		&us.data, s.timeDest(&u.CreatedAt), s.timeDest(&u.UpdatedAt), &u.Version}
+}
+
+func (us *userScan) done() (store.User, error) { return store.Scanned(us.u, us.data) }

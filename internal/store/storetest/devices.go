@@ -436,10 +436,23 @@ func testDeviceFind(t *testing.T, s store.Store) {
 	world(t, s, "r")
 	world(t, s, "other")
 	d := enroll(t, s, "r", "u1", newDevice("d1", 1))
-	checkStored(t, "FindDevice", func(ctx context.Context, _, id string) (store.Device, error) { return s.FindDevice(ctx, id) }, "", "d1", d)
-	wantErr(t, "FindDevice(missing)", second(s.FindDevice(t.Context(), "missing")), store.ErrNotFound)
+	checkStored(t, "FindDevice", func(ctx context.Context, _, id string) (store.Device, error) {
+		d, _, err := s.FindDevice(ctx, id)
+		return d, err
+	}, "", "d1", d)
+	// The device's user comes with it, as GetUser reads it.
+	u, err := s.GetUser(t.Context(), "r", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, "FindDevice's user", func(ctx context.Context, _, id string) (store.User, error) {
+		_, u, err := s.FindDevice(ctx, id)
+		return u, err
+	}, "", "d1", u)
+	_, _, err = s.FindDevice(t.Context(), "missing")
+	wantErr(t, "FindDevice(missing)", err, store.ErrNotFound)
 	createCode(t, s, "other", "a9", "u1")
-	_, err := s.EnrollDevice(t.Context(), "other", codeHash("other", "a9"), enrollNow, 0, newDevice("d1", 2), audit("enrolled"))
+	_, err = s.EnrollDevice(t.Context(), "other", codeHash("other", "a9"), enrollNow, 0, newDevice("d1", 2), audit("enrolled"))
 	wantErr(t, "EnrollDevice with an id taken in another realm", err, store.ErrConflict)
 }
 
