@@ -83,6 +83,7 @@ type Server struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	openers *workers
 }
 
 // New checks cfg and returns a Server.
@@ -110,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.MaxConnections = orDefault(cfg.MaxConnections, DefaultMaxConnections)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Log, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel}
+	s.openers = newWorkers(ctx, &s.wg, 10*time.Second)
 	s.hub = newHub(s)
 	return s, nil
 }
@@ -154,15 +156,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		if !s.track(c) {
 			return false
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		s.openers.run(func() {
 			if !c.open(s.ctx) {
 				s.untrack(c)
 				return
 			}
 			// The channel's life goes on in a new goroutine: the handshake's crypto grew
-			// this one's stack, and a connection that idles for hours should park on a
+			// the opener's stack, and a connection that idles for hours should park on a
 			// small one.
 			s.wg.Add(1)
 			go func() {
@@ -170,7 +170,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				defer s.untrack(c)
 				c.loop(s.ctx)
 			}()
-		}()
+		})
 		return true
 	})
 }
