@@ -100,6 +100,23 @@ func TestStatementsKept(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The kept statement outlives the transaction that used it, on the same connection
+	// and in the next transaction.
+	for range 2 {
+		if _, err := wr.Exec(ctx, `UPDATE users SET version = version WHERE realm = $1`, "r"); err != nil {
+			t.Fatalf("after the transaction: %v", err)
+		}
+		tx, err := wr.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET version = version WHERE realm = $1`, "r"); err != nil {
+			t.Fatalf("in the next transaction: %v", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := rd.st.close(); err != nil || len(rd.st.m) != 0 {
 		t.Fatalf("close: %v, %d statements left", err, len(rd.st.m))
 	}
