@@ -151,6 +151,9 @@ func benchToken(ctx context.Context, e *env, o benchOpts) error {
 		if lines.Text() == loadMeasuring {
 			loadStart = time.Now()
 			if cpuBefore, err = processCPU(server.Process.Pid); err != nil {
+				// Nothing is measured now: stop the load rather than leave it running.
+				_ = load.Process.Kill()
+				_ = load.Wait()
 				return &exitError{code: exitFailure, err: err}
 			}
 			continue
