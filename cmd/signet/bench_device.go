@@ -393,26 +393,23 @@ func (b *deviceBench) memoryOnce(ctx context.Context, tlsOn bool) error {
 	if err := b.holdAndRelease(ctx, srv, min(64, b.devices)); err != nil {
 		return err
 	}
+	// Each reading waits for a collection after the connections were opened (the
+	// garbage of their handshakes gone) and for a quiet server to have returned its free
+	// heap to the system (ops.GCTuning), so neither reading counts memory the other does
+	// not.
+	statsBefore := quietStats(srv, goMemStats(srv.banner.ops, srv.banner.ca), 150*time.Second)
 	before, err := settledRSS(pid, o.settle)
 	if err != nil {
 		return err
 	}
-	statsBefore := goMemStats(srv.banner.ops, srv.banner.ca)
 	holders, err := b.hold(ctx, srv, b.devices)
 	defer holders.stop()
 	if err != nil {
 		return err
 	}
-	// An idle server allocates next to nothing, so the garbage of the handshakes stays
-	// until the runtime's periodic collection (at most two minutes away): wait for it,
-	// then for the RSS to settle.
-	gcWait := time.Now()
-	for time.Since(gcWait) < 150*time.Second {
-		if st := goMemStats(srv.banner.ops, srv.banner.ca); st == nil || st["go_gc_duration_seconds_count"] > statsBefore["go_gc_duration_seconds_count"] {
-			break
-		}
-		time.Sleep(2 * time.Second)
-	}
+	// An idle server allocates next to nothing, so a collection comes from the trim of
+	// a quiet server or the runtime's periodic one (at most two minutes away).
+	quietStats(srv, statsBefore, 150*time.Second)
 	after, err := settledRSS(pid, o.settle)
 	if err != nil {
 		return err
@@ -434,6 +431,24 @@ func (b *deviceBench) memoryOnce(ctx context.Context, tlsOn bool) error {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// quietStats waits, at most limit, until the server has collected since since was read
+// (when given) and holds under 16 MiB of free heap not returned to the system (what a
+// quiet server's trim leaves), and returns its runtime figures then.
+func quietStats(srv *benchServer, since map[string]float64, limit time.Duration) map[string]float64 {
+	start := time.Now()
+	for {
+		st := goMemStats(srv.banner.ops, srv.banner.ca)
+		if st == nil {
+			return nil
+		}
+		collected := since == nil || st["go_gc_duration_seconds_count"] > since["go_gc_duration_seconds_count"]
+		if collected && st["go_memstats_heap_idle_bytes"]-st["go_memstats_heap_released_bytes"] < 16<<20 || time.Since(start) > limit {
+			return st
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
 
 // holders is a set of processes holding connections; stop ends them.
 type holders struct {

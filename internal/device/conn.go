@@ -29,6 +29,18 @@ type conn struct {
 	srv *Server
 	nc  net.Conn
 	ip  string
+	// nb is the TCP connection under nc (nc itself without TLS) when the poller can park
+	// it; nil otherwise. token names the connection to the poller and the server.
+	nb    *nbConn
+	token uint64
+	// rmu is held by whoever reads the connection. The poller's one-shot registration
+	// already makes that one worker at a time; the lock says so to the race detector.
+	rmu sync.Mutex
+	// partial holds the start of a message not yet complete (nil when there is none).
+	partial []byte
+	// timer closes the connection at its deadline; start arms it and every message
+	// moves it (extend).
+	timer *time.Timer
 
 	// r is what messages are read from: the connection itself once it is idle, so a
 	// parked connection holds no read buffer (see handshakeReaders).
@@ -41,30 +53,35 @@ type conn struct {
 
 	// After the handshake: the registered device, or the key of one enrolling.
 	enrollKey *ecdsa.PublicKey
-	// dev is the registered device, without its push token (a connection has no use
-	// for it); username is its user's, for hello answers.
-	dev      store.Device
-	username string
-	// who and devID name the device for the hub; set once before the hub knows the
-	// connection and never changed, so the hub reads them without a lock.
-	who   userKey
-	devID string
-	// handled carries each message's outcome back to the reading goroutine.
-	handled chan bool
+	// dev is what the connection keeps of its device and user. Its realm, user and id
+	// are set once, before the hub knows the connection, and never changed, so the hub
+	// reads them without a lock.
+	dev kept
 	// enrollUntil ends an enrollment session that has not enrolled (zero otherwise).
 	enrollUntil time.Time
-	// lastUpdate is when this connection last updated its device; pushSum is the
-	// SHA-256 of the stored push token, which the connection does not keep.
+	// lastUpdate is when this connection last updated its device.
 	lastUpdate time.Time
-	pushSum    [32]byte
 }
+
+// kept is what a connection keeps of its device and user: what its answers and checks
+// read. An idle connection should hold little, so not the push token (its SHA-256 tells
+// whether a hello changes it) nor the timestamps.
+type kept struct {
+	Realm, ID, UserID, Username                     string
+	DisplayName, Platform, AppVersion, PushProvider string
+	PublicKey                                       []byte
+	pushSum                                         [32]byte
+}
+
+// who is the key the hub files the connection under.
+func (k *kept) who() userKey { return userKey{k.Realm, k.UserID} }
 
 // open runs the TLS handshake, the WebSocket upgrade and the SIGMA-I handshake; it
 // reports whether the channel is up. When it is not, the connection is closed.
 func (c *conn) open(ctx context.Context) (ok bool) {
 	defer func() {
 		if !ok {
-			_ = c.nc.Close()
+			c.finish()
 		}
 	}()
 	peer := peerAddr(c.nc.RemoteAddr())
@@ -124,38 +141,14 @@ func (c *conn) open(ctx context.Context) (ok bool) {
 		return false
 	}
 	if c.enrollKey == nil {
-		// Last seen is kept to the minute: a device that reconnects within one (a phone
-		// switching networks, an app brought back to the foreground) costs no write.
-		if now := s.cfg.Now(); now.Sub(c.dev.LastSeenAt) >= lastSeenPrecision {
-			_ = s.cfg.Store.TouchDevice(ctx, c.dev.Realm, c.dev.ID, now)
-		}
 		s.hub.add(c)
+		if c.isClosed() {
+			// Closed meanwhile (a shutdown): untrack may have run before add.
+			s.hub.remove(c)
+			return false
+		}
 	}
 	return true
-}
-
-// loop reads and answers messages until the connection ends, then closes it.
-func (c *conn) loop(ctx context.Context) {
-	defer c.nc.Close()
-	s := c.srv
-	c.handled = make(chan bool)
-	for {
-		_ = c.nc.SetReadDeadline(c.readDeadline())
-		msg, err := c.readMessage()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("device: connection ends", "device", c.dev.ID, "err", err)
-			}
-			return
-		}
-		// The frame is opened and answered on a goroutine of its own while this one
-		// waits: the work (JSON, the store, signature checks) grows that goroutine's
-		// stack, not this one's, which stays small for the long idle waits in between.
-		go func() { c.handled <- c.handleFrame(ctx, msg) }()
-		if !<-c.handled {
-			return
-		}
-	}
 }
 
 // readDeadline is when the wait for the next message ends: the idle timeout from now,
@@ -249,16 +242,19 @@ func (c *conn) handshake(ctx context.Context) error {
 		return errUserDisabled
 	}
 	c.keep(found, user)
+	// Last seen is kept to the minute: a device that reconnects within one (a phone
+	// switching networks, an app brought back to the foreground) costs no write.
+	if now := s.cfg.Now(); now.Sub(found.LastSeenAt) >= lastSeenPrecision {
+		_ = s.cfg.Store.TouchDevice(ctx, found.Realm, found.ID, now)
+	}
 	return nil
 }
 
-// keep remembers what the connection needs of its device and user, and no more: an
-// idle connection should hold little.
+// keep remembers what the connection needs of its device and user.
 func (c *conn) keep(d store.Device, u store.User) {
-	c.pushSum = sha256.Sum256([]byte(d.PushToken))
-	d.PushToken = ""
-	c.dev, c.username = d, u.Username
-	c.who, c.devID = userKey{d.Realm, d.UserID}, d.ID
+	c.dev = kept{Realm: d.Realm, ID: d.ID, UserID: d.UserID, Username: u.Username,
+		DisplayName: d.DisplayName, Platform: d.Platform, AppVersion: d.AppVersion, PushProvider: d.PushProvider,
+		PublicKey: d.PublicKey, pushSum: sha256.Sum256([]byte(d.PushToken))}
 }
 
 // lookupDevice finds a registered device that may connect, and its user, in one read.
@@ -292,52 +288,27 @@ func (s *Server) activeUser(ctx context.Context, realm, id string) (store.User, 
 
 var errUserDisabled = errors.New("the user is disabled or locked")
 
-// readMessage reads one complete binary message, answering pings and refusing what the
-// channel does not use: unmasked, fragmented, text and oversized messages.
+// readMessage reads one complete binary message during the handshake, waiting for it,
+// answering pings and refusing what the channel does not use (see checkHeader).
 func (c *conn) readMessage() ([]byte, error) {
-	max := int64(c.srv.cfg.MaxMessage) + sigma.FrameOverhead
 	for {
 		h, err := ws.ReadHeader(c.r)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case !h.Masked || h.Rsv != 0:
-			c.closeWith(ws.StatusProtocolError, "")
-			return nil, errors.New("unmasked frame or reserved bits")
-		case h.OpCode.IsControl() && (h.Length > 125 || !h.Fin):
-			c.closeWith(ws.StatusProtocolError, "")
-			return nil, errors.New("bad control frame")
-		case h.OpCode.IsData() && h.Length > max:
-			c.closeWith(ws.StatusMessageTooBig, "")
-			return nil, fmt.Errorf("message of %d bytes", h.Length)
-		case h.OpCode == ws.OpText || h.OpCode == ws.OpContinuation || h.OpCode.IsData() && !h.Fin:
-			c.closeWith(ws.StatusUnsupportedData, "binary messages only, unfragmented")
-			return nil, errors.New("text or fragmented message")
-		case h.OpCode.IsReserved():
-			c.closeWith(ws.StatusProtocolError, "")
-			return nil, errors.New("reserved opcode")
+		if err := c.checkHeader(h); err != nil {
+			return nil, err
 		}
 		payload := make([]byte, h.Length)
 		if _, err := io.ReadFull(c.r, payload); err != nil {
 			return nil, err
 		}
 		ws.Cipher(payload, h.Mask, 0)
-		switch h.OpCode {
-		case ws.OpBinary:
+		if h.OpCode == ws.OpBinary {
 			return payload, nil
-		case ws.OpPing:
-			if err := c.writeRaw(ws.OpPong, payload); err != nil {
-				return nil, err
-			}
-			if c.sess != nil {
-				// A WebSocket ping keeps an established session as a message does.
-				_ = c.nc.SetReadDeadline(c.readDeadline())
-			}
-		case ws.OpClose:
-			code, _ := ws.ParseCloseFrameData(payload)
-			c.closeWith(code, "")
-			return nil, io.EOF
+		}
+		if err := c.control(h.OpCode, payload); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -383,13 +354,40 @@ func (c *conn) send(v *message.Envelope) bool {
 // closeWith sends a close frame (best effort) and closes the connection.
 func (c *conn) closeWith(code ws.StatusCode, reason string) {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.closed {
+		c.wmu.Unlock()
 		return
 	}
 	_ = c.writeLocked(ws.OpClose, ws.NewCloseFrameBody(code, reason))
+	c.closeLocked()
+}
+
+// finish closes the connection without a close frame, once, whoever ends it: its reader,
+// its deadline, a failed write or a shutdown.
+func (c *conn) finish() {
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return
+	}
+	c.closeLocked()
+}
+
+// closeLocked closes the connection and forgets it; it unlocks wmu.
+func (c *conn) closeLocked() {
 	c.closed = true
 	_ = c.nc.Close()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.wmu.Unlock()
+	c.srv.untrack(c)
+}
+
+func (c *conn) isClosed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.closed
 }
 
 // peerAddr is the address of the connection's other end.

@@ -67,7 +67,11 @@ func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, st: st, srv: srv, url: "http://" + ln.Addr().String(), user: u, realm: "demo", serveCh: make(chan error, 1)}
+	url := "http://" + ln.Addr().String()
+	if cfg.TLS != nil {
+		url = "https://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	}
+	h := &harness{t: t, st: st, srv: srv, url: url, user: u, realm: "demo", serveCh: make(chan error, 1)}
 	go func() { h.serveCh <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -102,6 +106,18 @@ func newRequestListener() *requestListener {
 }
 func (l *requestListener) OnRequest(r *authenticator.Request) { l.reqs <- r }
 func (l *requestListener) OnClosed(err string)                { l.closed <- err }
+
+// next waits (up to 10 s) for the next request pushed to the device.
+func (l *requestListener) next(t *testing.T) *authenticator.Request {
+	t.Helper()
+	select {
+	case r := <-l.reqs:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request was not delivered to the connected device")
+		return nil
+	}
+}
 
 func eachBackend(t *testing.T, f func(t *testing.T, backend string)) {
 	t.Parallel()
@@ -156,12 +172,7 @@ func TestEnrollConnectApprove(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got *authenticator.Request
-		select {
-		case got = <-l.reqs:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the request was not delivered to the connected device")
-		}
+		got := l.next(t)
 		if got.ID != r.ID || got.Text != "Pay 120.00 EUR to ACME" || got.ClientName != "Bank" || got.Origin("ip") != "192.0.2.1" ||
 			got.AuthorizationDetails != `[{"type":"payment","payee":"Smith & Co <AG>","amount":"120.00"}]` {
 			t.Fatalf("delivered %+v", got)

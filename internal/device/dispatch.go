@@ -100,9 +100,9 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		if err != nil {
 			return nil, storeCode(err), "the device could not be updated"
 		}
-		c.pushSum = sha256.Sum256([]byte(d.PushToken))
-		d.PushToken = ""
-		c.dev = d
+		// Only what a hello or push token changes: the hub reads the rest unlocked.
+		c.dev.Platform, c.dev.AppVersion, c.dev.PushProvider = d.Platform, d.AppVersion, d.PushProvider
+		c.dev.pushSum = sha256.Sum256([]byte(d.PushToken))
 		return &message.Envelope{Device: c.info()}, "", ""
 	case message.TypeList:
 		reqs, err := s.cfg.Store.ListPendingAuthnRequests(ctx, c.dev.Realm, c.dev.UserID, s.cfg.Now(), 100)
@@ -137,7 +137,7 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 
 // unchanged reports whether a hello or push_token would change nothing stored.
 func (c *conn) unchanged(in *message.Envelope) bool {
-	sameToken := in.PushProvider == c.dev.PushProvider && sha256.Sum256([]byte(in.PushToken)) == c.pushSum
+	sameToken := in.PushProvider == c.dev.PushProvider && sha256.Sum256([]byte(in.PushToken)) == c.dev.pushSum
 	if in.Type == message.TypePushToken {
 		return sameToken
 	}
@@ -161,7 +161,7 @@ func orKeep(v, old string) string {
 }
 
 func (c *conn) info() *message.Device {
-	return &message.Device{ID: c.dev.ID, Realm: c.dev.Realm, UserID: c.dev.UserID, Username: c.username,
+	return &message.Device{ID: c.dev.ID, Realm: c.dev.Realm, UserID: c.dev.UserID, Username: c.dev.Username,
 		DisplayName: c.dev.DisplayName, ServerTime: c.srv.cfg.Now().UTC()}
 }
 

@@ -31,7 +31,7 @@ type hub struct {
 func newHub(s *Server) *hub { return &hub{srv: s, byUser: map[userKey]map[*conn]struct{}{}} }
 
 func (h *hub) add(c *conn) {
-	k := c.who
+	k := c.dev.who()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.byUser[k] == nil {
@@ -41,7 +41,7 @@ func (h *hub) add(c *conn) {
 }
 
 func (h *hub) remove(c *conn) {
-	k := c.who
+	k := c.dev.who()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if set := h.byUser[k]; set != nil {
@@ -107,7 +107,7 @@ func (h *hub) deliver(ctx context.Context, msg string) {
 		// Each connection on its own goroutine, so a device that stops reading holds up
 		// nobody else; a failed write closes its connection.
 		go func() {
-			if _, u, err := h.srv.lookupDevice(ctx, decodeIDOrZero(c.devID)); err != nil || !h.srv.usable(u) {
+			if _, u, err := h.srv.lookupDevice(ctx, decodeIDOrZero(c.dev.ID)); err != nil || !h.srv.usable(u) {
 				c.closeWith(ws.StatusPolicyViolation, "device no longer active")
 				return
 			}

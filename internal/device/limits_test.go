@@ -21,7 +21,6 @@ import (
 	"github.com/signet-auth/signet/authenticator"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
-	"github.com/signet-auth/signet/sigma"
 )
 
 // enrolled enrolls a device for the harness user and returns the app and identity.
@@ -410,27 +409,7 @@ func TestRequestsPerUserLimited(t *testing.T) {
 func TestEnrollmentSessionWindow(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "sqlite", func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond })
-	nc := h.rawUpgrade()
-	hs, err := sigma.NewClient(sigma.ClientConfig{ServerKeyFingerprint: h.srv.Fingerprint(), Signer: mustKey(t), Enroll: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hello, _ := hs.Start()
-	writeClientFrame(t, nc, ws.OpBinary, hello)
-	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	hdr, err := ws.ReadHeader(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply := make([]byte, hdr.Length)
-	if _, err := io.ReadFull(nc, reply); err != nil {
-		t.Fatal(err)
-	}
-	finish, _, err := hs.Finish(reply)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeClientFrame(t, nc, ws.OpBinary, finish)
+	nc, _ := h.rawSession(t)
 	// Keep pinging well within the idle timeout; the window still closes the session.
 	stop := make(chan struct{})
 	defer close(stop)

@@ -68,6 +68,10 @@ type Config struct {
 	// MaxConnections bounds the connections held at once; 0 means DefaultMaxConnections.
 	MaxConnections int
 	Now            func() time.Time
+
+	// noPoller parks each idle connection in a goroutine even where a poller exists, as
+	// on platforms without one (for tests of that path).
+	noPoller bool
 }
 
 // Server serves the device channel.
@@ -78,8 +82,11 @@ type Server struct {
 
 	mu      sync.Mutex
 	ln      net.Listener
-	conns   map[*conn]struct{}
+	conns   map[uint64]*conn // by token
+	nextTok uint64
 	closing bool
+	// poller parks idle connections without a goroutine; nil where there is none.
+	poller  *poller
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -110,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.EnrollmentsPerIP = orDefault(cfg.EnrollmentsPerIP, DefaultEnrollmentsPerIP)
 	cfg.MaxConnections = orDefault(cfg.MaxConnections, DefaultMaxConnections)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Log, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, log: cfg.Log, conns: map[uint64]*conn{}, ctx: ctx, cancel: cancel}
 	s.openers = newWorkers(ctx, &s.wg, 10*time.Second)
 	s.hub = newHub(s)
 	return s, nil
@@ -140,11 +147,18 @@ func (s *Server) Serve(ln net.Listener) error {
 		return http.ErrServerClosed
 	}
 	s.ln = ln
+	if s.poller == nil && !s.cfg.noPoller {
+		if p, err := newPoller(s.ready); err == nil {
+			s.poller = p
+		} else {
+			s.log.Info("device: idle connections park a goroutine each", "reason", err)
+		}
+	}
 	s.mu.Unlock()
 	if err := s.hub.start(s.ctx); err != nil {
 		return fmt.Errorf("device: subscribe to request notices: %w", err)
 	}
-	return listen.Loop(ln, s.cfg.TLS, s.isClosing, func(format string, args ...any) {
+	return listen.Loop(ln, nil, s.isClosing, func(format string, args ...any) {
 		s.log.Warn("device: " + fmt.Sprintf(format, args...))
 	}, func(nc net.Conn) bool {
 		if s.Connections() >= s.cfg.MaxConnections {
@@ -153,26 +167,35 @@ func (s *Server) Serve(ln net.Listener) error {
 			return true
 		}
 		c := &conn{srv: s, nc: nc}
+		if s.poller != nil {
+			if c.nb = nonblocking(nc); c.nb != nil {
+				c.nc = c.nb
+			}
+		}
+		if s.cfg.TLS != nil {
+			c.nc = tls.Server(c.nc, s.cfg.TLS)
+		}
 		if !s.track(c) {
+			_ = c.nc.Close()
 			return false
 		}
 		s.openers.run(func() {
-			if !c.open(s.ctx) {
-				s.untrack(c)
-				return
+			if c.open(s.ctx) {
+				c.start(s.ctx)
 			}
-			// The channel's life goes on in a new goroutine: the handshake's crypto grew
-			// the opener's stack, and a connection that idles for hours should park on a
-			// small one.
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer s.untrack(c)
-				c.loop(s.ctx)
-			}()
 		})
 		return true
 	})
+}
+
+// ready hands a connection the poller found readable to a worker.
+func (s *Server) ready(token uint64) {
+	s.mu.Lock()
+	c := s.conns[token]
+	s.mu.Unlock()
+	if c != nil {
+		s.openers.run(func() { c.serveReady(s.ctx, false) })
+	}
 }
 
 func (s *Server) isClosing() bool {
@@ -190,11 +213,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.ln.Close()
 	}
 	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
+	for _, c := range s.conns {
 		conns = append(conns, c)
 	}
+	p := s.poller
 	s.mu.Unlock()
 	s.cancel()
+	if p != nil {
+		p.stop()
+	}
 	// Outside the lock, each with a short write deadline: a device that stopped reading
 	// must not hold the shutdown up.
 	for _, c := range conns {
@@ -208,7 +235,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
-		for c := range s.conns {
+		for _, c := range s.conns {
 			_ = c.nc.Close()
 		}
 		s.mu.Unlock()
@@ -237,13 +264,15 @@ func (s *Server) track(c *conn) bool {
 	if s.closing {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.nextTok++
+	c.token = s.nextTok
+	s.conns[c.token] = c
 	return true
 }
 
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	delete(s.conns, c.token)
 	s.mu.Unlock()
 	s.hub.remove(c)
 }

@@ -28,19 +28,64 @@ func (g GCTuning) Percent(live uint64) int {
 	return max(100, int(uint64(g.High)*g.Small/live))
 }
 
-// Run adjusts the GC target once a second until ctx ends.
+// Trimming: the runtime keeps freed heap up to its collection target for reuse, so after
+// a burst (devices reconnecting after a restart, a peak of logins) a node would hold that
+// memory for good, whatever its live heap. Once it has gone quiet, allocating less over
+// trimQuiet than a quarter of the free heap it holds, and holds at least trimMin, Run
+// returns the free heap to the operating system, at most once per trimEvery.
+const (
+	trimQuiet = 10 * time.Second
+	trimMin   = 16 << 20
+	trimEvery = time.Minute
+)
+
+// quiet reports whether a node that allocated allocated bytes over the last trimQuiet
+// and holds free bytes of free heap should return them.
+func quiet(allocated, free uint64) bool { return free >= trimMin && allocated < free/4 }
+
+// trimmer decides, from one sample a second, when to trim.
+type trimmer struct {
+	// allocs holds the cumulative allocation sampled over the last trimQuiet seconds,
+	// oldest first.
+	allocs  []uint64
+	trimmed time.Time
+}
+
+// observe takes a second's sample (cumulative bytes allocated, free heap) and reports
+// whether to trim now.
+func (t *trimmer) observe(now time.Time, allocs, free uint64) bool {
+	// trimQuiet seconds of allocation lie between trimQuiet+1 samples.
+	samples := int(trimQuiet/time.Second) + 1
+	if t.allocs = append(t.allocs, allocs); len(t.allocs) < samples {
+		return false
+	}
+	t.allocs = t.allocs[len(t.allocs)-samples:]
+	if !quiet(t.allocs[len(t.allocs)-1]-t.allocs[0], free) || now.Sub(t.trimmed) < trimEvery {
+		return false
+	}
+	t.trimmed, t.allocs = now, t.allocs[:0]
+	return true
+}
+
+// Run adjusts the GC target once a second (unless High is 0: the target is left alone),
+// and trims a quiet node, until ctx ends.
 func (g GCTuning) Run(ctx context.Context) {
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
 	last := -1
+	var trim trimmer
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		metrics.Read(sample)
-		if sample[0].Value.Kind() == metrics.KindUint64 {
+		if g.High > 0 && sample[0].Value.Kind() == metrics.KindUint64 {
 			if p := g.Percent(sample[0].Value.Uint64()); p != last {
 				debug.SetGCPercent(p)
 				last = p
 			}
+		}
+		if sample[1].Value.Kind() == metrics.KindUint64 && sample[2].Value.Kind() == metrics.KindUint64 &&
+			trim.observe(time.Now(), sample[1].Value.Uint64(), sample[2].Value.Uint64()) {
+			debug.FreeOSMemory()
 		}
 		select {
 		case <-ctx.Done():

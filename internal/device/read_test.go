@@ -1,0 +1,282 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/testutil"
+	"github.com/signet-auth/signet/sigma"
+	"github.com/signet-auth/signet/sigma/message"
+)
+
+// rawSession opens an enrollment session by hand, so a test writes the channel's bytes
+// as it likes: split over several writes or several messages in one.
+func (h *harness) rawSession(t *testing.T) (net.Conn, *sigma.Session) {
+	t.Helper()
+	nc := h.rawUpgrade()
+	hs, err := sigma.NewClient(sigma.ClientConfig{ServerKeyFingerprint: h.srv.Fingerprint(), Signer: mustKey(t), Enroll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello, _ := hs.Start()
+	writeClientFrame(t, nc, ws.OpBinary, hello)
+	finish, sess, err := hs.Finish(readServerMessage(t, nc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeClientFrame(t, nc, ws.OpBinary, finish)
+	return nc, sess
+}
+
+func readServerMessage(t *testing.T, nc net.Conn) []byte {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	hdr, err := ws.ReadHeader(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, hdr.Length)
+	if _, err := io.ReadFull(nc, b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pingFrame is a whole masked WebSocket message carrying a sealed ping with the given id.
+func pingFrame(t *testing.T, sess *sigma.Session, id uint64) []byte {
+	t.Helper()
+	plain, _ := json.Marshal(message.Envelope{ID: id, Type: message.TypePing})
+	sealed, err := sess.Seal(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(ws.OpBinary, true, sealed))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func readAnswer(t *testing.T, nc net.Conn, sess *sigma.Session) message.Envelope {
+	t.Helper()
+	plain, err := sess.Open(readServerMessage(t, nc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out message.Envelope
+	if err := json.Unmarshal(plain, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// serverConn is the server's side of the one connection the harness holds.
+func (h *harness) serverConn(t *testing.T) *conn {
+	t.Helper()
+	var c *conn
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		h.srv.mu.Lock()
+		defer h.srv.mu.Unlock()
+		for _, x := range h.srv.conns {
+			c = x
+		}
+		return len(h.srv.conns) == 1
+	}, "the server does not hold exactly one connection")
+	return c
+}
+
+func (c *conn) holdsPartial() bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.partial != nil
+}
+
+// Messages are handled whatever the reads that bring them: one split over several
+// reads, several in one read, and one read ending in the start of the next.
+func TestMessagesAcrossReads(t *testing.T) {
+	for _, mode := range []string{"poller", "goroutine"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, "sqlite", func(c *Config) { c.noPoller = mode == "goroutine" })
+			nc, sess := h.rawSession(t)
+			c := h.serverConn(t)
+			write := func(b []byte) {
+				t.Helper()
+				if _, err := nc.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expect := func(id uint64) {
+				t.Helper()
+				if a := readAnswer(t, nc, sess); a.ID != id || a.Type != message.OKType(message.TypePing) {
+					t.Fatalf("answer %+v, want the ping %d answered", a, id)
+				}
+			}
+
+			// One message over three reads: the server keeps the start until the rest comes.
+			f := pingFrame(t, sess, 1)
+			write(f[:1])
+			testutil.Eventually(t, 10*time.Second, c.holdsPartial, "the first byte was not kept")
+			write(f[1:10])
+			write(f[10:])
+			expect(1)
+			if c.holdsPartial() {
+				t.Fatal("a handled message left bytes behind")
+			}
+
+			// Two messages in one write, then one ending in the start of another.
+			write(append(pingFrame(t, sess, 2), pingFrame(t, sess, 3)...))
+			expect(2)
+			expect(3)
+			f4, f5 := pingFrame(t, sess, 4), pingFrame(t, sess, 5)
+			write(append(f4, f5[:7]...))
+			expect(4)
+			testutil.Eventually(t, 10*time.Second, c.holdsPartial, "the next message's start was not kept")
+			write(f5[7:])
+			expect(5)
+		})
+	}
+}
+
+// A message that has begun must be complete within the handshake timeout, however long
+// the idle timeout: a client cannot hold a half-sent message, and its buffer, open.
+func TestPartialMessageTimesOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", func(c *Config) {
+		c.HandshakeTimeout = 300 * time.Millisecond
+		c.IdleTimeout = time.Hour
+	})
+	nc, sess := h.rawSession(t)
+	write := func(b []byte) {
+		if _, err := nc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A whole message first: the session is open and answers.
+	write(pingFrame(t, sess, 1))
+	if a := readAnswer(t, nc, sess); a.ID != 1 {
+		t.Fatalf("answer %+v", a)
+	}
+	f := pingFrame(t, sess, 2)
+	write(f[:len(f)-1])
+	closedSoon(t, nc)
+}
+
+// deviceConnGoroutines counts the goroutines inside a connection's code.
+func deviceConnGoroutines(t *testing.T) int {
+	t.Helper()
+	var b bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, "internal/device.(*conn)") {
+			n++
+		}
+	}
+	return n
+}
+
+// With the poller, an idle authenticated connection holds no goroutine; without it
+// (other platforms), one each.
+func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	// Not parallel: it counts the goroutines of the whole test binary.
+	for _, mode := range []string{"poller", "goroutine"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, "sqlite", func(c *Config) { c.noPoller = mode == "goroutine" })
+			app, id := h.enrolled()
+			const n = 8
+			for range n {
+				s, err := app.Connect(id, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				// Each session works, and then idles.
+				if _, err := s.Pending(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := 0
+			if mode == "goroutine" {
+				want = n
+			}
+			testutil.Eventually(t, 10*time.Second, func() bool { return deviceConnGoroutines(t) == want },
+				"%d goroutines in connection code, want %d", deviceConnGoroutines(t), want)
+		})
+	}
+}
+
+// The end-to-end path over each way of holding a connection: TLS on the listener with the
+// poller (crypto/tls reading a parked socket) and a goroutine per connection.
+func TestChannelModes(t *testing.T) {
+	certFile, keyFile := testutil.CertificateFiles(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]func(*Config){
+		"TLS": func(c *Config) {
+			c.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
+		},
+		"TLS, goroutine": func(c *Config) {
+			c.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
+			c.noPoller = true
+		},
+		"goroutine": func(c *Config) { c.noPoller = true },
+	}
+	for name, tune := range modes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, "sqlite", tune)
+			app := authenticator.New(authenticator.NewMemoryKeyStore())
+			if err := app.TrustPEM(pem); err != nil {
+				t.Fatal(err)
+			}
+			s, err := app.Enroll(h.activation().URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := s.Identity()
+			s.Close()
+			s, err = app.Connect(id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			l := newRequestListener()
+			s.SetListener(l)
+			for i := range 3 {
+				r, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app",
+					Kind: "login", Text: "Sign in " + string(rune('A'+i))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := l.next(t)
+				if got.ID != r.ID {
+					t.Fatalf("delivered %s, want %s", got.ID, r.ID)
+				}
+				if state, err := s.Approve(got, ""); err != nil || state != "approved" {
+					t.Fatalf("approve: %q, %v", state, err)
+				}
+			}
+		})
+	}
+}
