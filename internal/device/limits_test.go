@@ -146,15 +146,16 @@ func TestLockedUserCannotApprove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	l := newRequestListener()
+	s.SetListener(l)
 	ctx := context.Background()
 	r, err := h.srv.CreateRequest(ctx, NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app", Kind: "login", Text: "Sign in"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Fetch(r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Wait for the request's delivery: done while the user is still active, it cannot
+	// end the connection for the lock that follows before the approval is refused.
+	got := l.next(t)
 	if _, err := h.st.UpdateUser(ctx, "demo", h.user.ID, func(u store.User) (store.User, error) {
 		u.LockedUntil = time.Now().Add(time.Hour)
 		return u, nil

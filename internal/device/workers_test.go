@@ -1,7 +1,11 @@
 package device
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +26,8 @@ func TestWorkersReused(t *testing.T) {
 		done := make(chan struct{})
 		w.run(func() { close(done) })
 		<-done
-		testutil.Eventually(t, 5*time.Second, func() bool { return w.waiting.Load() == 1 }, "the worker waits again")
+		// Counted waiting and parked in its select: only then does the next run find it.
+		testutil.Eventually(t, 5*time.Second, func() bool { return w.waiting.Load() == 1 && parkedWorkers(t, w) == 1 }, "the worker waits again")
 		if n := w.started.Load(); n != 1 {
 			t.Fatalf("after opening %d: %d workers started, want the one kept", i+1, n)
 		}
@@ -39,7 +44,7 @@ func TestWorkersReused(t *testing.T) {
 		t.Fatalf("%d workers started for three openings at once, want 3", n)
 	}
 	close(release)
-	testutil.Eventually(t, 5*time.Second, func() bool { return w.waiting.Load() == 3 }, "three idle workers")
+	testutil.Eventually(t, 5*time.Second, func() bool { return w.waiting.Load() == 3 && parkedWorkers(t, w) == 3 }, "three idle workers")
 	cancel()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -60,4 +65,21 @@ func TestWorkersReused(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("an idle worker did not exit")
 	}
+}
+
+// parkedWorkers counts w's worker goroutines blocked in their select, waiting for work
+// (a goroutine dump prints each worker's receiver, w).
+func parkedWorkers(t *testing.T, w *workers) int {
+	t.Helper()
+	var b bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, "[select") && strings.Contains(g, fmt.Sprintf("(*workers).worker(%p", w)) {
+			n++
+		}
+	}
+	return n
 }
