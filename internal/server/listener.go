@@ -62,7 +62,8 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 	}
 	// Bind before routing: routes build links from the listener's public URL, which
 	// depends on the bound port when the configuration does not name one.
-	ln, err := net.Listen("tcp", lc.Addr)
+	lcfg := listenConfig(ep)
+	ln, err := lcfg.Listen(context.Background(), "tcp", lc.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", ep, err)
 	}
@@ -264,4 +265,16 @@ func (w serverErrorLog) Write(b []byte) (int, error) {
 	}
 	w.log.Log(context.Background(), level, "http server: "+msg)
 	return len(b), nil
+}
+
+// listenConfig is how an endpoint's socket is opened. Device connections get no TCP
+// keepalive: the channel has its own (the app's pings and the idle timeout), at a pace the
+// app chooses for the phone's radio and battery, where Go's default would wake the phone
+// every 15 s and cost four socket options on every accept.
+func listenConfig(ep config.Endpoint) net.ListenConfig {
+	var lc net.ListenConfig
+	if ep == config.Device {
+		lc.KeepAlive = -1
+	}
+	return lc
 }
