@@ -397,7 +397,7 @@ func (b *deviceBench) memoryOnce(ctx context.Context, tlsOn bool) error {
 	// garbage of their handshakes gone) and for a quiet server to have returned its free
 	// heap to the system (ops.GCTuning), so neither reading counts memory the other does
 	// not.
-	statsBefore := quietStats(srv, goMemStats(srv.banner.ops, srv.banner.ca), 150*time.Second)
+	statsBefore := quietStats(e.stderr, srv, goMemStats(srv.banner.ops, srv.banner.ca), 150*time.Second)
 	before, err := settledRSS(pid, o.settle)
 	if err != nil {
 		return err
@@ -409,7 +409,7 @@ func (b *deviceBench) memoryOnce(ctx context.Context, tlsOn bool) error {
 	}
 	// An idle server allocates next to nothing, so a collection comes from the trim of
 	// a quiet server or the runtime's periodic one (at most two minutes away).
-	quietStats(srv, statsBefore, 150*time.Second)
+	quietStats(e.stderr, srv, goMemStats(srv.banner.ops, srv.banner.ca), 150*time.Second)
 	after, err := settledRSS(pid, o.settle)
 	if err != nil {
 		return err
@@ -426,6 +426,10 @@ func (b *deviceBench) memoryOnce(ctx context.Context, tlsOn bool) error {
 			parts = append(parts, fmt.Sprintf("%s %.2f KiB", strings.TrimPrefix(k, "go_memstats_"), (statsAfter[k]-statsBefore[k])/float64(b.devices)/1024))
 		}
 		fmt.Fprintf(e.stdout, "  Go runtime, per connection: %s\n", strings.Join(parts, ", "))
+		free := func(st map[string]float64) float64 {
+			return (st["go_memstats_heap_idle_bytes"] - st["go_memstats_heap_released_bytes"]) / (1 << 20)
+		}
+		fmt.Fprintf(e.stdout, "  free heap not returned to the system: %.1f MiB before, %.1f MiB after\n", free(statsBefore), free(statsAfter))
 	}
 	return nil
 }
@@ -434,16 +438,22 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // quietStats waits, at most limit, until the server has collected since since was read
 // (when given) and holds under 16 MiB of free heap not returned to the system (what a
-// quiet server's trim leaves), and returns its runtime figures then.
-func quietStats(srv *benchServer, since map[string]float64, limit time.Duration) map[string]float64 {
+// quiet server's trim leaves), and returns its runtime figures then. A wait that runs out
+// is reported on w.
+func quietStats(w io.Writer, srv *benchServer, since map[string]float64, limit time.Duration) map[string]float64 {
 	start := time.Now()
 	for {
 		st := goMemStats(srv.banner.ops, srv.banner.ca)
 		if st == nil {
+			fmt.Fprintln(w, "bench: the server's /metrics could not be read; the reading does not wait for a collection")
 			return nil
 		}
 		collected := since == nil || st["go_gc_duration_seconds_count"] > since["go_gc_duration_seconds_count"]
-		if collected && st["go_memstats_heap_idle_bytes"]-st["go_memstats_heap_released_bytes"] < 16<<20 || time.Since(start) > limit {
+		if collected && st["go_memstats_heap_idle_bytes"]-st["go_memstats_heap_released_bytes"] < 16<<20 {
+			return st
+		}
+		if time.Since(start) > limit {
+			fmt.Fprintf(w, "bench: no quiet collection within %v; reading the memory anyway\n", limit)
 			return st
 		}
 		time.Sleep(2 * time.Second)

@@ -300,7 +300,8 @@ func newVersionCmd(e *env) *cobra.Command {
 // 400 % while the live heap is under 32 MiB (about 2 µs of a token request's 56 saved,
 // docs/performance.md), falling to Go's 100 % as the heap grows (many device
 // connections), so garbage stays in proportion. GOMEMLIMIT still caps the heap when set.
-// Either way a node gone quiet returns its free heap to the system (ops.GCTuning.Run).
+// Either way (unless GOGC=off) a node gone quiet returns its free heap to the system
+// (ops.GCTuning.Run).
 var gcTuning = ops.GCTuning{High: 400, Small: 32 << 20}
 
 func setGCTarget(ctx context.Context, e *env) {
@@ -308,5 +309,7 @@ func setGCTarget(ctx context.Context, e *env) {
 		go gcTuning.Run(ctx)
 		return
 	}
-	go ops.GCTuning{}.Run(ctx) // GOGC rules the target; a quiet node is still trimmed
+	if !strings.EqualFold(lookupEnv(e.environ, "GOGC"), "off") {
+		go ops.GCTuning{}.Run(ctx) // GOGC rules the target; a quiet node is still trimmed
+	}
 }

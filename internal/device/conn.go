@@ -38,6 +38,8 @@ type conn struct {
 	rmu sync.Mutex
 	// partial holds the start of a message not yet complete (nil when there is none).
 	partial []byte
+	// watched is set once the poller has the connection registered.
+	watched bool
 	// timer closes the connection at its deadline; start arms it and every message
 	// moves it (extend).
 	timer *time.Timer
@@ -133,20 +135,35 @@ func (c *conn) open(ctx context.Context) (ok bool) {
 	br := handshakeReaders.Get().(*bufio.Reader)
 	br.Reset(c.nc)
 	c.r = br
-	err := c.handshake(ctx)
+	found, user, err := c.handshake(ctx)
 	c.releaseReader(br)
 	if err != nil {
 		s.log.Info("device: handshake refused", "ip", c.ip, "err", err)
 		c.closeWith(ws.StatusPolicyViolation, "handshake failed")
 		return false
 	}
-	if c.enrollKey == nil {
-		s.hub.add(c)
-		if c.isClosed() {
-			// Closed meanwhile (a shutdown): untrack may have run before add.
-			s.hub.remove(c)
-			return false
-		}
+	if c.enrollKey == nil && !c.adopt(found, user) {
+		return false
+	}
+	return true
+}
+
+// adopt keeps what the connection needs of its device and user and files it in the hub,
+// unless it has closed meanwhile (a shutdown, the enrollment window). c.dev is written
+// under wmu before closed is checked, so a close's removal from the hub either sees it,
+// or finds the connection closed here and takes it out again.
+func (c *conn) adopt(d store.Device, u store.User) bool {
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return false
+	}
+	c.keep(d, u)
+	c.wmu.Unlock()
+	c.srv.hub.add(c)
+	if c.isClosed() {
+		c.srv.hub.remove(c)
+		return false
 	}
 	return true
 }
@@ -190,8 +207,9 @@ func (c *conn) releaseReader(br *bufio.Reader) {
 	c.r = c.nc
 }
 
-// handshake runs SIGMA-I: ClientHello, ServerHello, ClientFinish.
-func (c *conn) handshake(ctx context.Context) error {
+// handshake runs SIGMA-I: ClientHello, ServerHello, ClientFinish. For a registered
+// device it returns the device and its user, read during the handshake.
+func (c *conn) handshake(ctx context.Context) (store.Device, store.User, error) {
 	s := c.srv
 	var found store.Device
 	var user store.User
@@ -207,27 +225,28 @@ func (c *conn) handshake(ctx context.Context) error {
 			return parsePoint(found.PublicKey)
 		},
 	})
+	var none store.Device
 	if err != nil {
-		return err
+		return none, user, err
 	}
 	hello, err := c.readMessage()
 	if err != nil {
-		return fmt.Errorf("read ClientHello: %w", err)
+		return none, user, fmt.Errorf("read ClientHello: %w", err)
 	}
 	reply, err := hs.Respond(hello)
 	if err != nil {
-		return err
+		return none, user, err
 	}
 	if err := c.writeFrame(reply); err != nil {
-		return fmt.Errorf("write ServerHello: %w", err)
+		return none, user, fmt.Errorf("write ServerHello: %w", err)
 	}
 	finish, err := c.readMessage()
 	if err != nil {
-		return fmt.Errorf("read ClientFinish: %w", err)
+		return none, user, fmt.Errorf("read ClientFinish: %w", err)
 	}
 	sess, id, err := hs.Complete(finish)
 	if err != nil {
-		return err
+		return none, user, err
 	}
 	c.sess = sess
 	if id.Enrolling() {
@@ -235,19 +254,18 @@ func (c *conn) handshake(ctx context.Context) error {
 		// An enrollment session is not a device yet: it gets one short window to
 		// enroll, however it keeps itself busy.
 		c.enrollUntil = time.Now().Add(2 * s.cfg.HandshakeTimeout)
-		return nil
+		return none, user, nil
 	}
 	// The user was read with the device, during this handshake.
 	if !s.usable(user) {
-		return errUserDisabled
+		return none, user, errUserDisabled
 	}
-	c.keep(found, user)
 	// Last seen is kept to the minute: a device that reconnects within one (a phone
 	// switching networks, an app brought back to the foreground) costs no write.
 	if now := s.cfg.Now(); now.Sub(found.LastSeenAt) >= lastSeenPrecision {
-		_ = s.cfg.Store.TouchDevice(ctx, found.Realm, found.ID, now)
+		s.seen.note(found.Realm, found.ID, now)
 	}
-	return nil
+	return found, user, nil
 }
 
 // keep remembers what the connection needs of its device and user.

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -31,6 +32,8 @@ type harness struct {
 	user    store.User
 	realm   string
 	serveCh chan error
+	// roots, when the listener has TLS, trusts its certificate (rawUpgrade).
+	roots *x509.CertPool
 }
 
 func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {

@@ -162,8 +162,9 @@ func (c *conn) enroll(ctx context.Context, in *message.Envelope) (*message.Envel
 		return nil, message.ErrCodeUserDisabled, "the user is disabled or locked"
 	}
 	c.enrollKey, c.enrollUntil = nil, time.Time{}
-	c.keep(d, u)
-	s.hub.add(c)
+	if !c.adopt(d, u) {
+		return nil, message.ErrCodeUnavailable, "the session has ended"
+	}
 	return &message.Envelope{Device: c.info()}, "", ""
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -173,7 +174,12 @@ func TestLockedUserCannotApprove(t *testing.T) {
 // rawUpgrade opens a WebSocket to the harness without running the handshake.
 func (h *harness) rawUpgrade() net.Conn {
 	h.t.Helper()
-	nc, _, _, err := ws.Dialer{Timeout: 10 * time.Second}.Dial(context.Background(), strings.Replace(h.url, "http://", "ws://", 1)+Path)
+	u := strings.Replace(strings.Replace(h.url, "https://", "wss://", 1), "http://", "ws://", 1)
+	d := ws.Dialer{Timeout: 10 * time.Second}
+	if h.roots != nil {
+		d.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: h.roots}
+	}
+	nc, _, _, err := d.Dial(context.Background(), u+Path)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -21,8 +21,11 @@ import (
 type poller struct {
 	epfd         int
 	wakeR, wakeW int
-	// ready is called, on the poller's goroutine, with the token of a readable connection.
+	// ready is called, on the poller's goroutine, with the token of a readable connection;
+	// fail, if epoll_wait fails for good (parked connections then wait for their
+	// deadlines).
 	ready func(token uint64)
+	fail  func(error)
 
 	mu      sync.RWMutex // guards closed against the descriptors' release
 	closed  bool
@@ -34,7 +37,7 @@ type poller struct {
 const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 // newPoller creates the epoll set and starts its goroutine.
-func newPoller(ready func(token uint64)) (*poller, error) {
+func newPoller(ready func(token uint64), fail func(error)) (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -52,7 +55,7 @@ func newPoller(ready func(token uint64)) (*poller, error) {
 		_ = unix.Close(wake[1])
 		return nil, err
 	}
-	p := &poller{epfd: epfd, wakeR: wake[0], wakeW: wake[1], ready: ready, stopped: make(chan struct{})}
+	p := &poller{epfd: epfd, wakeR: wake[0], wakeW: wake[1], ready: ready, fail: fail, stopped: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -94,6 +97,7 @@ func (p *poller) run() {
 			continue
 		}
 		if err != nil {
+			p.fail(err)
 			return
 		}
 		for i := range events[:n] {

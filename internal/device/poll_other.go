@@ -11,7 +11,7 @@ import (
 // poller is Linux-only: elsewhere each idle connection parks a goroutine in Read.
 type poller struct{}
 
-func newPoller(func(uint64)) (*poller, error) {
+func newPoller(func(uint64), func(error)) (*poller, error) {
 	return nil, errors.New("device: no poller on this platform")
 }
 

@@ -40,9 +40,11 @@ func (wouldBlock) Temporary() bool { return true }
 // readBuffers hold one read's bytes while they are handled; an idle connection holds none.
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
-// maxReadsPerWake bounds the reads one readiness report serves, so one busy device cannot
-// keep a worker to itself; the level-triggered registration reports the rest at once.
-const maxReadsPerWake = 16
+// maxReadsPerTurn bounds the reads one worker turn serves, so one busy device cannot keep
+// a worker to itself: past it, the connection goes back to the workers' queue, not to the
+// poller, since crypto/tls may hold bytes already read off the socket that the poller
+// would never report.
+const maxReadsPerTurn = 16
 
 // start runs the open channel: the idle deadline armed, then either parked in the poller
 // (no goroutine while idle) or, where there is none, a goroutine reading in turn.
@@ -58,7 +60,7 @@ func (c *conn) start(ctx context.Context) {
 	c.wmu.Unlock()
 	if s.poller != nil && c.nb != nil {
 		c.nb.parked.Store(true)
-		c.serveReady(ctx, true)
+		c.serveReady(ctx)
 		return
 	}
 	s.wg.Add(1)
@@ -69,44 +71,50 @@ func (c *conn) start(ctx context.Context) {
 }
 
 // serveReady reads and handles what has arrived, then parks the connection again.
-func (c *conn) serveReady(ctx context.Context, first bool) {
+func (c *conn) serveReady(ctx context.Context) {
 	c.rmu.Lock()
-	ok := c.readable(ctx)
+	more, ok := c.readable(ctx)
+	first := !c.watched
+	c.watched = c.watched || !more
 	c.rmu.Unlock()
-	if !ok {
+	switch {
+	case !ok:
 		c.finish()
-		return
-	}
-	if err := c.srv.poller.watch(c.nb.raw, c.token, first); err != nil {
-		if !errors.Is(err, net.ErrClosed) {
-			c.srv.log.Warn("device: cannot watch a connection", "err", err)
+	case more:
+		c.srv.openers.run(func() { c.serveReady(ctx) })
+	default:
+		if err := c.srv.poller.watch(c.nb.raw, c.token, first); err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				c.srv.log.Warn("device: cannot watch a connection", "err", err)
+			}
+			c.finish()
 		}
-		c.finish()
 	}
 }
 
-// readable reads without waiting and handles every complete message; it reports whether
-// the connection goes on.
-func (c *conn) readable(ctx context.Context) bool {
+// readable reads without waiting and handles every complete message. ok reports whether
+// the connection goes on; more, that it stopped at maxReadsPerTurn with input perhaps
+// left (on the socket or inside crypto/tls).
+func (c *conn) readable(ctx context.Context) (more, ok bool) {
 	bp := readBuffers.Get().(*[]byte)
 	defer readBuffers.Put(bp)
-	for range maxReadsPerWake {
+	for range maxReadsPerTurn {
 		n, err := c.r.Read(*bp)
 		if n > 0 && !c.feed(ctx, (*bp)[:n]) {
-			return false
+			return false, false
 		}
 		if br, ok := c.r.(*bufio.Reader); ok {
 			c.releaseReader(br)
 		}
 		if errors.Is(err, errWouldBlock) {
-			return true
+			return false, true
 		}
 		if err != nil {
 			c.ended(err)
-			return false
+			return false, false
 		}
 	}
-	return true
+	return true, true
 }
 
 // loop reads in turn where there is no poller. The messages are handled on a worker
@@ -118,6 +126,9 @@ func (c *conn) loop(ctx context.Context) {
 	done := make(chan bool)
 	for {
 		n, err := c.r.Read(buf)
+		if br, ok := c.r.(*bufio.Reader); ok {
+			c.releaseReader(br)
+		}
 		if n > 0 {
 			c.srv.openers.run(func() {
 				c.rmu.Lock()
@@ -145,7 +156,8 @@ func (c *conn) ended(err error) {
 // keeps the rest for the next read; it reports whether the connection goes on. A message
 // that has begun must be complete within the handshake timeout.
 func (c *conn) feed(ctx context.Context, b []byte) bool {
-	begun := c.partial != nil
+	hadPartial := c.partial != nil
+	begun := hadPartial
 	if begun {
 		b = append(c.partial, b...)
 		c.partial = nil
@@ -176,13 +188,19 @@ func (c *conn) feed(ctx context.Context, b []byte) bool {
 			return false
 		}
 	}
+	switch {
+	case len(b) > 0 && !begun:
+		// A message has begun: it must be complete within the handshake timeout.
+		if d := time.Now().Add(c.srv.cfg.HandshakeTimeout); d.Before(c.readDeadline()) {
+			c.extend(d)
+		}
+	case len(b) == 0 && hadPartial:
+		// The partial message is complete, whatever it was (a pong moves no deadline of
+		// its own): back to the idle deadline.
+		c.extend(c.readDeadline())
+	}
 	if len(b) > 0 {
 		c.partial = append([]byte(nil), b...)
-		if !begun {
-			if d := time.Now().Add(c.srv.cfg.HandshakeTimeout); d.Before(c.readDeadline()) {
-				c.extend(d)
-			}
-		}
 	}
 	return true
 }
@@ -243,13 +261,17 @@ func (c *conn) control(op ws.OpCode, payload []byte) error {
 // extend moves the time the connection closes unless a message arrives; before the
 // channel is open the handshake's deadline rules instead.
 func (c *conn) extend(t time.Time) {
-	if c.timer != nil {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	// Not once closed: a timer set again would keep the connection in memory until it
+	// fired.
+	if c.timer != nil && !c.closed {
 		c.timer.Reset(time.Until(t))
 	}
 }
 
 // expire ends a connection whose deadline passed.
 func (c *conn) expire() {
-	c.srv.log.Debug("device: connection idle too long; closing", "device", c.dev.ID)
+	c.srv.log.Debug("device: connection idle too long; closing", "connection", c.token)
 	c.finish()
 }

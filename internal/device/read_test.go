@@ -4,18 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
 	"os"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 
 	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
 	"github.com/signet-auth/signet/sigma"
 	"github.com/signet-auth/signet/sigma/message"
@@ -57,16 +60,7 @@ func readServerMessage(t *testing.T, nc net.Conn) []byte {
 // pingFrame is a whole masked WebSocket message carrying a sealed ping with the given id.
 func pingFrame(t *testing.T, sess *sigma.Session, id uint64) []byte {
 	t.Helper()
-	plain, _ := json.Marshal(message.Envelope{ID: id, Type: message.TypePing})
-	sealed, err := sess.Seal(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(ws.OpBinary, true, sealed))); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return paddedPingFrame(t, sess, id, 0)
 }
 
 func readAnswer(t *testing.T, nc net.Conn, sess *sigma.Session) message.Envelope {
@@ -150,14 +144,18 @@ func TestMessagesAcrossReads(t *testing.T) {
 	}
 }
 
+// shortMessageWindow gives a message in progress 300 ms (the handshake timeout) and an
+// idle connection an hour.
+func shortMessageWindow(c *Config) {
+	c.HandshakeTimeout = 300 * time.Millisecond
+	c.IdleTimeout = time.Hour
+}
+
 // A message that has begun must be complete within the handshake timeout, however long
 // the idle timeout: a client cannot hold a half-sent message, and its buffer, open.
 func TestPartialMessageTimesOut(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "sqlite", func(c *Config) {
-		c.HandshakeTimeout = 300 * time.Millisecond
-		c.IdleTimeout = time.Hour
-	})
+	h := newHarness(t, "sqlite", shortMessageWindow)
 	nc, sess := h.rawSession(t)
 	write := func(b []byte) {
 		if _, err := nc.Write(b); err != nil {
@@ -278,5 +276,190 @@ func TestChannelModes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A connect stores the device's last-seen time, batched: soon, without a write of its
+// own, and what is still waiting at shutdown is stored then.
+func TestLastSeenStored(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	h := newHarness(t, "sqlite", func(c *Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	app, id := h.enrolled()
+	enrolled, err := h.st.GetDevice(context.Background(), "demo", id.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Within a minute of the last one, a connect stores nothing.
+	s, err := app.Connect(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Two minutes on, it stores the time.
+	skew.Store(int64(2 * time.Minute))
+	s, err = app.Connect(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		d, err := h.st.GetDevice(context.Background(), "demo", id.DeviceID)
+		return err == nil && d.LastSeenAt.Sub(enrolled.LastSeenAt) >= 2*time.Minute-time.Second
+	}, "the last-seen time was not stored")
+
+	// Noted just before a shutdown: stored by it.
+	h.srv.seen.note("demo", id.DeviceID, enrolled.LastSeenAt.Add(time.Hour))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.st.GetDevice(context.Background(), "demo", id.DeviceID)
+	// Stored times are kept to the millisecond at least.
+	if want := enrolled.LastSeenAt.Add(time.Hour); err != nil || d.LastSeenAt.Sub(want).Abs() > time.Millisecond {
+		t.Fatalf("after shutdown: last seen %v (%v), want %v", d.LastSeenAt, err, want)
+	}
+}
+
+// tlsHarness is a harness whose listener has TLS, with rawUpgrade trusting it.
+func tlsHarness(t *testing.T, tune func(*Config)) *harness {
+	t.Helper()
+	certFile, keyFile := testutil.CertificateFiles(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, "sqlite", func(c *Config) {
+		c.TLS = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
+		if tune != nil {
+			tune(c)
+		}
+	})
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.roots = x509.NewCertPool()
+	h.roots.AppendCertsFromPEM(pem)
+	return h
+}
+
+// paddedPingFrame is pingFrame with the JSON padded with spaces to size bytes, if shorter.
+func paddedPingFrame(t *testing.T, sess *sigma.Session, id uint64, size int) []byte {
+	t.Helper()
+	plain, _ := json.Marshal(message.Envelope{ID: id, Type: message.TypePing})
+	plain = append(plain, bytes.Repeat([]byte(" "), max(0, size-len(plain)))...)
+	sealed, err := sess.Seal(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(ws.OpBinary, true, sealed))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// Over TLS, crypto/tls reads ahead of what a worker asks for: input it holds must be
+// handled though the socket has nothing more to report. A message near the size limit
+// takes many reads; many small ones come in one write.
+func TestTLSInputHeldByTLSIsHandled(t *testing.T) {
+	t.Parallel()
+	h := tlsHarness(t, nil)
+	nc, sess := h.rawSession(t)
+	big := paddedPingFrame(t, sess, 1, DefaultMaxMessage-64)
+	if _, err := nc.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	if a := readAnswer(t, nc, sess); a.ID != 1 {
+		t.Fatalf("answer %+v to the large message", a)
+	}
+	var many []byte
+	const n = 60
+	for i := range n {
+		many = append(many, pingFrame(t, sess, uint64(2+i))...)
+	}
+	if _, err := nc.Write(many); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if a := readAnswer(t, nc, sess); a.ID != uint64(2+i) {
+			t.Fatalf("answer %+v, want the ping %d", a, 2+i)
+		}
+	}
+}
+
+// A control message split over reads puts the idle deadline back once complete: the
+// shorter deadline of a message in progress does not outlive it.
+func TestSplitPongKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", shortMessageWindow)
+	nc, sess := h.rawSession(t)
+	c := h.serverConn(t)
+	// Enrolled over this session, it becomes a device's, with the idle deadline (an
+	// enrollment session has a short window of its own).
+	enroll, _ := json.Marshal(message.Envelope{ID: 1, Type: message.TypeEnroll, Realm: "demo", Code: h.activation().Code})
+	sealed, err := sess.Seal(enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeClientFrame(t, nc, ws.OpBinary, sealed)
+	if a := readAnswer(t, nc, sess); a.Type != message.OKType(message.TypeEnroll) {
+		t.Fatalf("enrollment answer %+v", a)
+	}
+	var b bytes.Buffer
+	if err := ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(ws.OpPong, true, []byte("beat")))); err != nil {
+		t.Fatal(err)
+	}
+	pong := b.Bytes()
+	if _, err := nc.Write(pong[:3]); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, c.holdsPartial, "the pong's start was not kept")
+	if _, err := nc.Write(pong[3:]); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return !c.holdsPartial() }, "the pong was not completed")
+	// Well past the handshake timeout the connection is still open and answers.
+	_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := nc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the server sent something unasked")
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("the connection ended after a split pong: %v", err)
+	}
+	if _, err := nc.Write(pingFrame(t, sess, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if a := readAnswer(t, nc, sess); a.ID != 2 {
+		t.Fatalf("answer %+v", a)
+	}
+}
+
+// A connection closed while its device was being read or enrolled (a shutdown, the
+// enrollment window) is not filed in the hub, and a deadline moved after the close does
+// not set its timer again.
+func TestClosedConnectionNotAdopted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	a, b := net.Pipe()
+	defer b.Close()
+	c := &conn{srv: h.srv, nc: a}
+	if !h.srv.track(c) {
+		t.Fatal("not tracked")
+	}
+	c.timer = time.AfterFunc(time.Hour, c.expire)
+	c.finish()
+	if c.adopt(store.Device{Realm: "demo", ID: "d1", UserID: h.user.ID}, h.user) {
+		t.Fatal("a closed connection was adopted")
+	}
+	if got := h.srv.hub.connected("demo", h.user.ID); len(got) != 0 {
+		t.Fatalf("the hub holds %d closed connections", len(got))
+	}
+	c.extend(time.Now().Add(time.Hour))
+	if c.timer.Stop() {
+		t.Fatal("the deadline set the closed connection's timer again")
 	}
 }

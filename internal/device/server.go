@@ -91,6 +91,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	openers *workers
+	seen    *lastSeen
 }
 
 // New checks cfg and returns a Server.
@@ -120,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Log, conns: map[uint64]*conn{}, ctx: ctx, cancel: cancel}
 	s.openers = newWorkers(ctx, &s.wg, 10*time.Second)
 	s.hub = newHub(s)
+	s.seen = newLastSeen(s)
 	return s, nil
 }
 
@@ -148,7 +150,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	if s.poller == nil && !s.cfg.noPoller {
-		if p, err := newPoller(s.ready); err == nil {
+		if p, err := newPoller(s.ready, func(err error) {
+			s.log.Error("device: the poller of idle connections stopped; they end at their deadlines", "err", err)
+		}); err == nil {
 			s.poller = p
 		} else {
 			s.log.Info("device: idle connections park a goroutine each", "reason", err)
@@ -158,6 +162,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err := s.hub.start(s.ctx); err != nil {
 		return fmt.Errorf("device: subscribe to request notices: %w", err)
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.seen.run(s.ctx)
+	}()
 	return listen.Loop(ln, nil, s.isClosing, func(format string, args ...any) {
 		s.log.Warn("device: " + fmt.Sprintf(format, args...))
 	}, func(nc net.Conn) bool {
@@ -194,7 +203,7 @@ func (s *Server) ready(token uint64) {
 	c := s.conns[token]
 	s.mu.Unlock()
 	if c != nil {
-		s.openers.run(func() { c.serveReady(s.ctx, false) })
+		s.openers.run(func() { c.serveReady(s.ctx) })
 	}
 }
 

@@ -32,7 +32,8 @@ func (g GCTuning) Percent(live uint64) int {
 // a burst (devices reconnecting after a restart, a peak of logins) a node would hold that
 // memory for good, whatever its live heap. Once it has gone quiet, allocating less over
 // trimQuiet than a quarter of the free heap it holds, and holds at least trimMin, Run
-// returns the free heap to the operating system, at most once per trimEvery.
+// returns the free heap to the operating system, at most once per trimEvery. trimMin
+// grows with the live heap (see quiet).
 const (
 	trimQuiet = 10 * time.Second
 	trimMin   = 16 << 20
@@ -40,8 +41,12 @@ const (
 )
 
 // quiet reports whether a node that allocated allocated bytes over the last trimQuiet
-// and holds free bytes of free heap should return them.
-func quiet(allocated, free uint64) bool { return free >= trimMin && allocated < free/4 }
+// and holds free bytes of free heap, with live bytes of live heap, should return them:
+// at least trimMin, and an eighth of the live heap, so that a trim (a full collection)
+// is worth its cost on a large heap.
+func quiet(allocated, free, live uint64) bool {
+	return free >= max(trimMin, live/8) && allocated < free/4
+}
 
 // trimmer decides, from one sample a second, when to trim.
 type trimmer struct {
@@ -51,16 +56,16 @@ type trimmer struct {
 	trimmed time.Time
 }
 
-// observe takes a second's sample (cumulative bytes allocated, free heap) and reports
-// whether to trim now.
-func (t *trimmer) observe(now time.Time, allocs, free uint64) bool {
+// observe takes a second's sample (cumulative bytes allocated, free heap, live heap) and
+// reports whether to trim now.
+func (t *trimmer) observe(now time.Time, allocs, free, live uint64) bool {
 	// trimQuiet seconds of allocation lie between trimQuiet+1 samples.
 	samples := int(trimQuiet/time.Second) + 1
 	if t.allocs = append(t.allocs, allocs); len(t.allocs) < samples {
 		return false
 	}
 	t.allocs = t.allocs[len(t.allocs)-samples:]
-	if !quiet(t.allocs[len(t.allocs)-1]-t.allocs[0], free) || now.Sub(t.trimmed) < trimEvery {
+	if !quiet(t.allocs[len(t.allocs)-1]-t.allocs[0], free, live) || now.Sub(t.trimmed) < trimEvery {
 		return false
 	}
 	t.trimmed, t.allocs = now, t.allocs[:0]
@@ -83,8 +88,9 @@ func (g GCTuning) Run(ctx context.Context) {
 				last = p
 			}
 		}
-		if sample[1].Value.Kind() == metrics.KindUint64 && sample[2].Value.Kind() == metrics.KindUint64 &&
-			trim.observe(time.Now(), sample[1].Value.Uint64(), sample[2].Value.Uint64()) {
+		if sample[0].Value.Kind() == metrics.KindUint64 && sample[1].Value.Kind() == metrics.KindUint64 &&
+			sample[2].Value.Kind() == metrics.KindUint64 &&
+			trim.observe(time.Now(), sample[1].Value.Uint64(), sample[2].Value.Uint64(), sample[0].Value.Uint64()) {
 			debug.FreeOSMemory()
 		}
 		select {

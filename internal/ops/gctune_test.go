@@ -23,16 +23,19 @@ func TestGCTuningPercent(t *testing.T) {
 func TestTrimOnlyWhenQuiet(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		allocated, free uint64
-		want            bool
+		allocated, free, live uint64
+		want                  bool
 	}{
-		{0, 100 << 20, true},         // idle, much free heap: trim
-		{20 << 20, 100 << 20, true},  // a little traffic
-		{30 << 20, 100 << 20, false}, // busy: the free heap is being reused
-		{0, 8 << 20, false},          // too little to be worth a collection
+		{0, 100 << 20, 50 << 20, true},         // idle, much free heap: trim
+		{20 << 20, 100 << 20, 50 << 20, true},  // a little traffic
+		{30 << 20, 100 << 20, 50 << 20, false}, // busy: the free heap is being reused
+		{0, 8 << 20, 50 << 20, false},          // too little to be worth a collection
+		{0, 100 << 20, 1 << 30, false},         // under an eighth of a large live heap
+		{0, 200 << 20, 1 << 30, true},          // over it
 	} {
-		if got := quiet(tc.allocated, tc.free); got != tc.want {
-			t.Errorf("quiet(%d MiB allocated, %d MiB free) = %v, want %v", tc.allocated>>20, tc.free>>20, got, tc.want)
+		if got := quiet(tc.allocated, tc.free, tc.live); got != tc.want {
+			t.Errorf("quiet(%d MiB allocated, %d MiB free, %d MiB live) = %v, want %v",
+				tc.allocated>>20, tc.free>>20, tc.live>>20, got, tc.want)
 		}
 	}
 }
@@ -47,7 +50,7 @@ func TestTrimmerAfterABurst(t *testing.T) {
 	second := func(allocated, free uint64) bool {
 		now = now.Add(time.Second)
 		allocs += allocated
-		return tr.observe(now, allocs, free)
+		return tr.observe(now, allocs, free, 50<<20)
 	}
 	for i := range 30 { // busy: 50 MiB a second, 100 MiB free
 		if second(50<<20, 100<<20) {
@@ -75,7 +78,7 @@ func TestTrimmerAfterABurst(t *testing.T) {
 	tr2 := trimmer{trimmed: now}
 	for range 20 {
 		now = now.Add(time.Second)
-		if tr2.observe(now, allocs, 100<<20) {
+		if tr2.observe(now, allocs, 100<<20, 50<<20) {
 			t.Fatal("trimmed again within trimEvery")
 		}
 	}

@@ -85,6 +85,16 @@ type Devices interface {
 	// TouchDevice sets LastSeenAt to seen unless it is later already: no Version change,
 	// no audit row, since it runs on every connect. A zero seen is ErrInvalid.
 	TouchDevice(ctx context.Context, realm, id string, seen time.Time) error
+	// TouchDevices is TouchDevice for many devices in one transaction. A device that is
+	// gone (deleted since it connected) is skipped; a zero time anywhere is ErrInvalid
+	// and touches none.
+	TouchDevices(ctx context.Context, seen []DeviceSeen) error
+}
+
+// DeviceSeen is when one device connected, for TouchDevices.
+type DeviceSeen struct {
+	Realm, ID string
+	Seen      time.Time
 }
 
 // ActivationCode is a one-time enrollment code. The code itself is never stored, only

@@ -191,8 +191,31 @@ func (s *Store) TouchDevice(ctx context.Context, realm, id string, seen time.Tim
 	}
 	// Every matching row counts as changed, kept value or not, so a missing device is
 	// the only way to change nothing.
-	return s.execOne(ctx, op, `UPDATE devices SET last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $1
-		THEN $1 ELSE last_seen_at END WHERE realm = $2 AND id = $3`, s.timeValue(seen), realm, id)
+	return s.execOne(ctx, op, touchDeviceSQL, s.timeValue(seen), realm, id)
+}
+
+const touchDeviceSQL = `UPDATE devices SET last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $1
+	THEN $1 ELSE last_seen_at END WHERE realm = $2 AND id = $3`
+
+// TouchDevices moves many devices' LastSeenAt forward in one transaction.
+func (s *Store) TouchDevices(ctx context.Context, seen []store.DeviceSeen) error {
+	op := fmt.Sprintf("touch %d devices", len(seen))
+	for _, d := range seen {
+		if err := store.ValidLastSeen(d.Seen); err != nil {
+			return fmt.Errorf("%s: device %q in realm %q: %w", op, d.ID, d.Realm, err)
+		}
+	}
+	if len(seen) == 0 {
+		return nil
+	}
+	return s.transact(ctx, op, func(tx Tx) error {
+		for _, d := range seen {
+			if _, err := tx.Exec(ctx, touchDeviceSQL, s.timeValue(d.Seen), d.Realm, d.ID); err != nil {
+				return s.wrapErr(ctx, err, "%s", op)
+			}
+		}
+		return nil
+	})
 }
 
 // scanDevice reads one row of deviceColumns.

@@ -562,6 +562,7 @@ func largeMap() map[string]string {
 func testDeviceTouch(t *testing.T, s store.Store) {
 	world(t, s, "r")
 	created := enroll(t, s, "r", "u1", newDevice("d1", 1))
+	d2 := enroll(t, s, "r", "u1", newDevice("d2", 2))
 	log := auditLog(t, s, "r", store.AuditFilter{})
 	ok(t, "TouchDevice", s.TouchDevice(t.Context(), "r", "d1", instant(time.Minute)))
 	want := created
@@ -576,6 +577,23 @@ func testDeviceTouch(t *testing.T, s store.Store) {
 	wantErr(t, "TouchDevice with a zero time", s.TouchDevice(t.Context(), "r", "d1", time.Time{}), store.ErrInvalid)
 	wantErr(t, "TouchDevice with an unstorable time", s.TouchDevice(t.Context(), "r", "d1", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)), store.ErrInvalid)
 	checkStored(t, "GetDevice after refused touches", s.GetDevice, "r", "d1", want)
+
+	// Many at once: each moves forward only, a device that is gone is skipped, and a
+	// zero time touches none.
+	ok(t, "TouchDevices", s.TouchDevices(t.Context(), []store.DeviceSeen{
+		{Realm: "r", ID: "d1", Seen: instant(30 * time.Minute)}, // earlier than stored: kept
+		{Realm: "r", ID: "gone", Seen: instant(2 * time.Hour)},
+		{Realm: "r", ID: "d2", Seen: instant(2 * time.Hour)},
+	}))
+	checkStored(t, "GetDevice d1 after TouchDevices", s.GetDevice, "r", "d1", want)
+	want2 := d2
+	want2.LastSeenAt = instant(2 * time.Hour)
+	checkStored(t, "GetDevice d2 after TouchDevices", s.GetDevice, "r", "d2", want2)
+	wantErr(t, "TouchDevices with a zero time", s.TouchDevices(t.Context(), []store.DeviceSeen{
+		{Realm: "r", ID: "d2", Seen: instant(3 * time.Hour)}, {Realm: "r", ID: "d1"},
+	}), store.ErrInvalid)
+	checkStored(t, "GetDevice d2 after a refused TouchDevices", s.GetDevice, "r", "d2", want2)
+	ok(t, "TouchDevices of none", s.TouchDevices(t.Context(), nil))
 	checkAudit(t, s, "r", log...)
 }
 
