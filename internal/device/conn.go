@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -38,8 +39,10 @@ type conn struct {
 	rmu sync.Mutex
 	// partial holds the start of a message not yet complete (nil when there is none).
 	partial []byte
-	// watched is set once the poller has the connection registered.
+	// watched is set once the poller has the connection registered; silent while it waits
+	// there for a new connection's first bytes (see Server.begin).
 	watched bool
+	silent  atomic.Bool
 	// timer closes the connection at its deadline; start arms it and every message
 	// moves it (extend).
 	timer *time.Timer

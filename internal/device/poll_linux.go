@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 
@@ -18,16 +19,20 @@ import (
 // reported once, handled by a worker, and armed again after that (level-triggered, so
 // bytes that arrived meanwhile are reported at once). One worker at a time therefore owns
 // a connection's reading side.
+//
+// The set's own descriptor is readable while it has events, so the poller's goroutine
+// waits for it in Go's network poller like any socket: no thread blocks in epoll_wait,
+// and a readiness is picked up by the scheduler as promptly as a socket's.
 type poller struct {
-	epfd         int
-	wakeR, wakeW int
+	epfd int
+	set  *os.File // epfd, registered with Go's network poller
+	raw  syscall.RawConn
 	// ready is called, on the poller's goroutine, with the token of a readable connection;
-	// fail, if epoll_wait fails for good (parked connections then wait for their
-	// deadlines).
+	// fail, if waiting fails for good (parked connections then wait for their deadlines).
 	ready func(token uint64)
 	fail  func(error)
 
-	mu      sync.RWMutex // guards closed against the descriptors' release
+	mu      sync.RWMutex // guards closed against the descriptor's release
 	closed  bool
 	stopped chan struct{}
 }
@@ -42,20 +47,18 @@ func newPoller(ready func(token uint64), fail func(error)) (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	var wake [2]int
-	if err := unix.Pipe2(wake[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+	// Non-blocking, os.NewFile registers it with Go's network poller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
 		_ = unix.Close(epfd)
 		return nil, err
 	}
-	// Token 0 is the wake-up pipe; connections' tokens start at 1.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake[0], &ev); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wake[0])
-		_ = unix.Close(wake[1])
+	set := os.NewFile(uintptr(epfd), "device-poller")
+	raw, err := set.SyscallConn()
+	if err != nil {
+		_ = set.Close()
 		return nil, err
 	}
-	p := &poller{epfd: epfd, wakeR: wake[0], wakeW: wake[1], ready: ready, fail: fail, stopped: make(chan struct{})}
+	p := &poller{epfd: epfd, set: set, raw: raw, ready: ready, fail: fail, stopped: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -92,25 +95,34 @@ func (p *poller) run() {
 	defer close(p.stopped)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		var n int
+		var werr error
+		err := p.raw.Read(func(fd uintptr) bool {
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			if errors.Is(werr, unix.EINTR) {
+				n, werr = 0, nil
+				return true // try again at once
+			}
+			// Nothing yet: Go's poller waits for the set to become readable. Go registers
+			// it edge-triggered, so the set is emptied before waiting (after any batch,
+			// even a full one, this runs again at once).
+			return n > 0 || werr != nil
+		})
 		if err != nil {
-			p.fail(err)
+			// The set was closed: stop.
+			return
+		}
+		if werr != nil {
+			p.fail(werr)
 			return
 		}
 		for i := range events[:n] {
-			t := tokenOf(&events[i])
-			if t == 0 {
-				return
-			}
-			p.ready(t)
+			p.ready(tokenOf(&events[i]))
 		}
 	}
 }
 
-// stop ends the poller's goroutine and releases its descriptors. The connections it
+// stop ends the poller's goroutine and releases its descriptor. The connections it
 // watched are closed by their server.
 func (p *poller) stop() {
 	p.mu.Lock()
@@ -119,11 +131,8 @@ func (p *poller) stop() {
 		return
 	}
 	p.closed = true
-	_, _ = unix.Write(p.wakeW, []byte{1})
+	_ = p.set.Close() // wakes run, whose wait then fails
 	<-p.stopped
-	_ = unix.Close(p.epfd)
-	_ = unix.Close(p.wakeR)
-	_ = unix.Close(p.wakeW)
 }
 
 // nonblocking wraps a TCP connection for the poller: once parked is set, a read that
@@ -165,4 +174,14 @@ func (n *nbConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return nr, nil
+}
+
+// hasInput reports whether bytes wait on the socket, without reading them.
+func (n *nbConn) hasInput() bool {
+	var got int
+	_ = n.raw.Control(func(fd uintptr) {
+		var b [1]byte
+		got, _, _ = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	})
+	return got > 0
 }

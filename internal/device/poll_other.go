@@ -20,3 +20,5 @@ func (*poller) watch(syscall.RawConn, uint64, bool) error { return net.ErrClosed
 func (*poller) stop() {}
 
 func nonblocking(net.Conn) *nbConn { return nil }
+
+func (*nbConn) hasInput() bool { return true }

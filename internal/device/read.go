@@ -46,6 +46,23 @@ var readBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b
 // would never report.
 const maxReadsPerTurn = 16
 
+// opening runs the TLS, WebSocket and SIGMA-I handshakes, and then the channel.
+func (c *conn) opening(ctx context.Context) {
+	c.wmu.Lock()
+	if c.timer != nil {
+		// The wait for the first bytes is over; the handshake has deadlines of its own.
+		c.timer.Stop()
+		c.timer = nil
+	}
+	c.wmu.Unlock()
+	c.srv.openings.Add(1)
+	ok := c.open(ctx)
+	c.srv.openings.Add(-1)
+	if ok {
+		c.start(ctx)
+	}
+}
+
 // start runs the open channel: the idle deadline armed, then either parked in the poller
 // (no goroutine while idle) or, where there is none, a goroutine reading in turn.
 func (c *conn) start(ctx context.Context) {

@@ -29,6 +29,12 @@ import (
 func (h *harness) rawSession(t *testing.T) (net.Conn, *sigma.Session) {
 	t.Helper()
 	nc := h.rawUpgrade()
+	return nc, h.enrollHandshake(t, nc)
+}
+
+// enrollHandshake runs SIGMA-I as an enrolling device over an upgraded connection.
+func (h *harness) enrollHandshake(t *testing.T, nc net.Conn) *sigma.Session {
+	t.Helper()
 	hs, err := sigma.NewClient(sigma.ClientConfig{ServerKeyFingerprint: h.srv.Fingerprint(), Signer: mustKey(t), Enroll: true})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,7 @@ func (h *harness) rawSession(t *testing.T) (net.Conn, *sigma.Session) {
 		t.Fatal(err)
 	}
 	writeClientFrame(t, nc, ws.OpBinary, finish)
-	return nc, sess
+	return sess
 }
 
 func readServerMessage(t *testing.T, nc net.Conn) []byte {
@@ -461,5 +467,41 @@ func TestClosedConnectionNotAdopted(t *testing.T) {
 	c.extend(time.Now().Add(time.Hour))
 	if c.timer.Stop() {
 		t.Fatal("the deadline set the closed connection's timer again")
+	}
+}
+
+// Past the limit of openings waiting on their clients, a client that connects and says
+// nothing holds no goroutine until it speaks; then its handshake runs as any other.
+func TestSilentClientsHoldNoGoroutine(t *testing.T) {
+	// Not parallel: it counts the goroutines of the whole test binary. Every opening
+	// counts as over the limit of openings waiting on their clients.
+	h := newHarness(t, "sqlite", func(c *Config) { c.blockedOpenings = -1 })
+	addr := strings.TrimPrefix(h.url, "http://")
+	var silent []net.Conn
+	for range 8 {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		silent = append(silent, nc)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return h.srv.Connections() == len(silent) },
+		"the server holds %d connections, want %d", h.srv.Connections(), len(silent))
+	testutil.Eventually(t, 10*time.Second, func() bool { return deviceConnGoroutines(t) == 0 },
+		"%d goroutines in connection code for silent clients", deviceConnGoroutines(t))
+
+	// The first of them speaks: upgrade, handshake, a ping answered.
+	d := ws.Dialer{Timeout: 10 * time.Second, NetDial: func(context.Context, string, string) (net.Conn, error) { return silent[0], nil }}
+	nc, _, _, err := d.Dial(context.Background(), "ws://"+addr+Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := h.enrollHandshake(t, nc)
+	if _, err := nc.Write(pingFrame(t, sess, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if a := readAnswer(t, nc, sess); a.ID != 1 {
+		t.Fatalf("answer %+v", a)
 	}
 }

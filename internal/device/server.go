@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -34,6 +35,9 @@ const (
 	DefaultActivationTTL    = 15 * time.Minute
 	DefaultMaxDevices       = 10
 	DefaultMaxConnections   = 100000
+	// defaultBlockedOpenings bounds the goroutines that clients slow to open a channel
+	// can hold (Server.begin).
+	defaultBlockedOpenings = 256
 	// DefaultRequestTTL bounds how long a device request waits for an answer; out-of-band
 	// requests expire in at most 10 minutes (CONFORMANCE §3).
 	DefaultRequestTTL = 5 * time.Minute
@@ -72,6 +76,9 @@ type Config struct {
 	// noPoller parks each idle connection in a goroutine even where a poller exists, as
 	// on platforms without one (for tests of that path).
 	noPoller bool
+	// blockedOpenings is how many openings may wait on their clients before new
+	// connections wait for their first bytes in the poller (Server.begin); tests set -1.
+	blockedOpenings int
 }
 
 // Server serves the device channel.
@@ -92,6 +99,8 @@ type Server struct {
 	wg      sync.WaitGroup
 	openers *workers
 	seen    *lastSeen
+	// openings counts the connections in their opening (TLS, upgrade, SIGMA-I).
+	openings atomic.Int64
 }
 
 // New checks cfg and returns a Server.
@@ -117,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.HandshakesPerIP = orDefault(cfg.HandshakesPerIP, DefaultHandshakesPerIP)
 	cfg.EnrollmentsPerIP = orDefault(cfg.EnrollmentsPerIP, DefaultEnrollmentsPerIP)
 	cfg.MaxConnections = orDefault(cfg.MaxConnections, DefaultMaxConnections)
+	cfg.blockedOpenings = orDefault(cfg.blockedOpenings, defaultBlockedOpenings)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Log, conns: map[uint64]*conn{}, ctx: ctx, cancel: cancel}
 	s.openers = newWorkers(ctx, &s.wg, 10*time.Second)
@@ -188,11 +198,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			_ = c.nc.Close()
 			return false
 		}
-		s.openers.run(func() {
-			if c.open(s.ctx) {
-				c.start(s.ctx)
-			}
-		})
+		s.begin(c)
 		return true
 	})
 }
@@ -202,8 +208,33 @@ func (s *Server) ready(token uint64) {
 	s.mu.Lock()
 	c := s.conns[token]
 	s.mu.Unlock()
-	if c != nil {
+	switch {
+	case c == nil:
+	case c.silent.CompareAndSwap(true, false):
+		s.openers.run(func() { c.opening(s.ctx) })
+	default:
 		s.openers.run(func() { c.serveReady(s.ctx) })
+	}
+}
+
+// begin opens a new connection on a worker. While more than cfg.blockedOpenings openings
+// already wait on their clients (a flood of clients that connect and stay silent, or
+// drip), a new connection first waits in the poller for its first bytes, holding no
+// goroutine, only its socket, and is closed at the handshake timeout; its opening then
+// has the handshake timeout again. Below that, parking would only add a round through
+// the poller to every handshake.
+func (s *Server) begin(c *conn) {
+	if s.poller == nil || c.nb == nil || s.openings.Load() < int64(s.cfg.blockedOpenings) || c.nb.hasInput() {
+		s.openers.run(func() { c.opening(s.ctx) })
+		return
+	}
+	c.wmu.Lock()
+	c.timer = time.AfterFunc(s.cfg.HandshakeTimeout, c.expire)
+	c.wmu.Unlock()
+	c.watched = true
+	c.silent.Store(true)
+	if err := s.poller.watch(c.nb.raw, c.token, true); err != nil {
+		c.finish()
 	}
 }
 
