@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -32,9 +33,10 @@ type poller struct {
 	ready func(token uint64)
 	fail  func(error)
 
-	mu      sync.RWMutex // guards closed against the descriptor's release
-	closed  bool
-	stopped chan struct{}
+	mu       sync.RWMutex // guards closed against the descriptor's release
+	closed   bool
+	stopping atomic.Bool // set before the set is closed, for run
+	stopped  chan struct{}
 }
 
 // pollEvents is what a parked connection waits for: input, the peer's end of writing,
@@ -109,7 +111,10 @@ func (p *poller) run() {
 			return n > 0 || werr != nil
 		})
 		if err != nil {
-			// The set was closed: stop.
+			if !p.stopping.Load() {
+				// Not a stop: Go's poller could not wait for the set.
+				p.fail(err)
+			}
 			return
 		}
 		if werr != nil {
@@ -131,6 +136,7 @@ func (p *poller) stop() {
 		return
 	}
 	p.closed = true
+	p.stopping.Store(true)
 	_ = p.set.Close() // wakes run, whose wait then fails
 	<-p.stopped
 }
