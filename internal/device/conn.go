@@ -54,7 +54,10 @@ type conn struct {
 	// wmu serializes writes: answers from the reading goroutine and notices from the hub.
 	wmu    sync.Mutex
 	closed bool
-	sess   *sigma.Session
+	// upgraded is set once the connection speaks WebSocket: before, a close sends no
+	// close frame (nor, with TLS, waits on the handshake a write would start).
+	upgraded bool
+	sess     *sigma.Session
 
 	// After the handshake: the registered device, or the key of one enrolling.
 	enrollKey *ecdsa.PublicKey
@@ -121,6 +124,9 @@ func (c *conn) open(ctx context.Context) (ok bool) {
 		s.log.Debug("device: WebSocket upgrade refused", "ip", c.ip, "err", err)
 		return false
 	}
+	c.wmu.Lock()
+	c.upgraded = true
+	c.wmu.Unlock()
 	if s.trusted(peer) {
 		c.ip = limitKey(s.clientBehind(string(forwarded), peer))
 	}
@@ -379,7 +385,9 @@ func (c *conn) closeWith(code ws.StatusCode, reason string) {
 		c.wmu.Unlock()
 		return
 	}
-	_ = c.writeLocked(ws.OpClose, ws.NewCloseFrameBody(code, reason))
+	if c.upgraded {
+		_ = c.writeLocked(ws.OpClose, ws.NewCloseFrameBody(code, reason))
+	}
 	c.closeLocked()
 }
 

@@ -505,3 +505,47 @@ func TestSilentClientsHoldNoGoroutine(t *testing.T) {
 		t.Fatalf("answer %+v", a)
 	}
 }
+
+// A shutdown closes connections that never spoke at once, with nothing written to them:
+// no WebSocket close frame before an upgrade, and with TLS no wait on a handshake that a
+// write would start.
+func TestShutdownClosesSilentClients(t *testing.T) {
+	for _, mode := range []string{"plain", "TLS"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			tune := func(c *Config) {
+				c.blockedOpenings = -1 // parked in the poller until they speak
+				c.HandshakeTimeout = time.Hour
+			}
+			var h *harness
+			if mode == "TLS" {
+				h = tlsHarness(t, tune)
+			} else {
+				h = newHarness(t, "sqlite", tune)
+			}
+			addr := h.url[strings.LastIndex(h.url, "/")+1:]
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			testutil.Eventually(t, 10*time.Second, func() bool { return h.srv.Connections() == 1 }, "the connection was not accepted")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.srv.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := nc.Read(make([]byte, 64))
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the connection stayed open after the shutdown")
+			}
+			if n != 0 {
+				t.Fatalf("%d bytes written to a client that never spoke", n)
+			}
+			if c := h.srv.Connections(); c != 0 {
+				t.Fatalf("%d connections after the shutdown", c)
+			}
+		})
+	}
+}

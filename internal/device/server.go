@@ -229,6 +229,10 @@ func (s *Server) begin(c *conn) {
 		return
 	}
 	c.wmu.Lock()
+	if c.closed { // a shutdown came first
+		c.wmu.Unlock()
+		return
+	}
 	c.timer = time.AfterFunc(s.cfg.HandshakeTimeout, c.expire)
 	c.wmu.Unlock()
 	c.watched = true
