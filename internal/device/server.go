@@ -270,7 +270,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// must not hold the shutdown up.
 	for _, c := range conns {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		go c.closeWith(ws.StatusGoingAway, "server shutting down")
+		// Counted, so Shutdown returns once every connection is closed and forgotten.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.closeWith(ws.StatusGoingAway, "server shutting down")
+		}()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
