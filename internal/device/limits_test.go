@@ -287,11 +287,7 @@ func TestChannelLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		select {
-		case <-s.Done():
-		case <-time.After(10 * time.Second):
-			t.Fatal("an idle session was not closed")
-		}
+		sessionEnds(t, s, "an idle session was not closed")
 	})
 }
 
@@ -350,10 +346,16 @@ func TestRevokedWhileConnected(t *testing.T) {
 	if _, err := s.Pending(); !isServerError(err, "user_disabled") {
 		t.Fatalf("listing after the revocation: %v", err)
 	}
+	sessionEnds(t, s, "the connection of a revoked device stayed open")
+}
+
+// sessionEnds waits (up to 10 s) for the server to end an SDK session.
+func sessionEnds(t *testing.T, s *authenticator.Session, msg string) {
+	t.Helper()
 	select {
 	case <-s.Done():
 	case <-time.After(10 * time.Second):
-		t.Fatal("the connection of a revoked device stayed open")
+		t.Fatal(msg)
 	}
 }
 

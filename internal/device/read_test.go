@@ -181,13 +181,19 @@ func TestPartialMessageTimesOut(t *testing.T) {
 // deviceConnGoroutines counts the goroutines inside a connection's code.
 func deviceConnGoroutines(t *testing.T) int {
 	t.Helper()
+	return countGoroutines(t, func(g string) bool { return strings.Contains(g, "internal/device.(*conn)") })
+}
+
+// countGoroutines counts the goroutines whose dump (status line and stack) match.
+func countGoroutines(t *testing.T, match func(string) bool) int {
+	t.Helper()
 	var b bytes.Buffer
 	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
 	for _, g := range strings.Split(b.String(), "\n\n") {
-		if strings.Contains(g, "internal/device.(*conn)") {
+		if match(g) {
 			n++
 		}
 	}

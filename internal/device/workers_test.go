@@ -1,10 +1,8 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -71,15 +69,6 @@ func TestWorkersReused(t *testing.T) {
 // (a goroutine dump prints each worker's receiver, w).
 func parkedWorkers(t *testing.T, w *workers) int {
 	t.Helper()
-	var b bytes.Buffer
-	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, g := range strings.Split(b.String(), "\n\n") {
-		if strings.Contains(g, "[select") && strings.Contains(g, fmt.Sprintf("(*workers).worker(%p", w)) {
-			n++
-		}
-	}
-	return n
+	self := fmt.Sprintf("(*workers).worker(%p", w)
+	return countGoroutines(t, func(g string) bool { return strings.Contains(g, "[select") && strings.Contains(g, self) })
 }
