@@ -44,8 +44,10 @@ type conn struct {
 	watched bool
 	silent  atomic.Bool
 	// timer closes the connection at its deadline; start arms it and every message
-	// moves it (extend).
-	timer *time.Timer
+	// moves it (extend). idleAt is the idle deadline, which a message in progress
+	// shortens for its time and gives back when complete; kept by the reader.
+	timer  *time.Timer
+	idleAt time.Time
 
 	// r is what messages are read from: the connection itself once it is idle, so a
 	// parked connection holds no read buffer (see handshakeReaders).

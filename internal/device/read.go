@@ -73,7 +73,8 @@ func (c *conn) start(ctx context.Context) {
 		c.wmu.Unlock()
 		return
 	}
-	c.timer = time.AfterFunc(time.Until(c.readDeadline()), c.expire)
+	c.idleAt = c.readDeadline()
+	c.timer = time.AfterFunc(time.Until(c.idleAt), c.expire)
 	c.wmu.Unlock()
 	if s.poller != nil && c.nb != nil {
 		c.nb.parked.Store(true)
@@ -208,13 +209,13 @@ func (c *conn) feed(ctx context.Context, b []byte) bool {
 	switch {
 	case len(b) > 0 && !begun:
 		// A message has begun: it must be complete within the handshake timeout.
-		if d := time.Now().Add(c.srv.cfg.HandshakeTimeout); d.Before(c.readDeadline()) {
+		if d := time.Now().Add(c.srv.cfg.HandshakeTimeout); d.Before(c.idleAt) {
 			c.extend(d)
 		}
 	case len(b) == 0 && hadPartial:
 		// The partial message is complete, whatever it was (a pong moves no deadline of
-		// its own): back to the idle deadline.
-		c.extend(c.readDeadline())
+		// its own): back to the idle deadline it interrupted, or the one it moved.
+		c.extend(c.idleAt)
 	}
 	if len(b) > 0 {
 		c.partial = append([]byte(nil), b...)
@@ -230,7 +231,7 @@ func (c *conn) message(ctx context.Context, op ws.OpCode, payload []byte) bool {
 	if !c.handleFrame(ctx, payload) {
 		return false
 	}
-	c.extend(c.readDeadline())
+	c.keepIdle()
 	return true
 }
 
@@ -266,7 +267,7 @@ func (c *conn) control(op ws.OpCode, payload []byte) error {
 			return err
 		}
 		// A WebSocket ping keeps an open channel as a message does.
-		c.extend(c.readDeadline())
+		c.keepIdle()
 	case ws.OpClose:
 		code, _ := ws.ParseCloseFrameData(payload)
 		c.closeWith(code, "")
@@ -285,6 +286,12 @@ func (c *conn) extend(t time.Time) {
 	if c.timer != nil && !c.closed {
 		c.timer.Reset(time.Until(t))
 	}
+}
+
+// keepIdle starts the idle wait again from now: a message or a ping arrived.
+func (c *conn) keepIdle() {
+	c.idleAt = c.readDeadline()
+	c.extend(c.idleAt)
 }
 
 // expire ends a connection whose deadline passed.
