@@ -1,0 +1,40 @@
+package authn
+
+import (
+	"context"
+	"time"
+)
+
+// Event is one state change of a request, for the outbox that delivers callbacks and
+// the event log.
+type Event struct {
+	// Type is "authn.created", "authn.approved", "authn.denied", "authn.expired",
+	// "authn.cancelled", "authn.consumed", "authn.claimed" (a device scanned a QR login)
+	// or "authn.reported" (a denial the user marked "this wasn't me", which follows its
+	// "authn.denied").
+	Type      string    `json:"type"`
+	Realm     string    `json:"realm"`
+	RequestID string    `json:"request_id"`
+	Kind      Kind      `json:"kind"`
+	ClientID  string    `json:"client_id"`
+	UserID    string    `json:"user_id,omitempty"`
+	DeviceID  string    `json:"device_id,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Sink takes the events of every state change. Emit is called after the change is made;
+// an error is logged, the change stands.
+type Sink interface {
+	Emit(ctx context.Context, e Event) error
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, e Event) error
+
+// Emit calls f.
+func (f SinkFunc) Emit(ctx context.Context, e Event) error { return f(ctx, e) }
+
+func eventOf(typ string, r *Request, device string) Event {
+	return Event{Type: typ, Realm: r.Realm, RequestID: r.ID, Kind: r.Kind, ClientID: r.ClientID,
+		UserID: r.UserID, DeviceID: device, At: r.ChangedAt}
+}
