@@ -2,7 +2,10 @@ package authn
 
 import (
 	"context"
+	"encoding/json"
 	"time"
+
+	"github.com/signet-auth/signet/internal/store"
 )
 
 // Event is one state change of a request, for the outbox that delivers callbacks and
@@ -37,4 +40,11 @@ func (f SinkFunc) Emit(ctx context.Context, e Event) error { return f(ctx, e) }
 func eventOf(typ string, r *Request, device string) Event {
 	return Event{Type: typ, Realm: r.Realm, RequestID: r.ID, Kind: r.Kind, ClientID: r.ClientID,
 		UserID: r.UserID, DeviceID: device, At: r.ChangedAt}
+}
+
+// Record is the event as the event log keeps it: its JSON is what business applications
+// receive.
+func (e Event) Record() store.Event {
+	data, _ := json.Marshal(e) // strings and a time: cannot fail
+	return store.Event{Realm: e.Realm, Type: e.Type, Subject: e.RequestID, UserID: e.UserID, At: e.At, Data: data}
 }

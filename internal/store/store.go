@@ -113,6 +113,7 @@ type Store interface {
 	Devices
 	ActivationCodes
 	AuditLog
+	EventLog
 	AuthnRequests
 	ChannelKeys
 	Migrator

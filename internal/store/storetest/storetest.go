@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	tests = append(tests, channelKeyTests...)
 	tests = append(tests, activationTests...)
 	tests = append(tests, authnTests...)
+	tests = append(tests, eventTests...)
 	tests = append(tests, cascadeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is one row of the event log: a state change that business applications hear of
+// (an authentication request approved, a device reported). The log is the outbox that
+// callbacks are delivered from, in Seq order; it goes with the realm.
+type Event struct {
+	// Seq is assigned by the store, increasing across the whole log.
+	Seq   int64
+	Realm string
+	// Type names the change, such as "authn.approved".
+	Type string
+	// Subject is what the event is about, such as a request id.
+	Subject string
+	// UserID is the user concerned, or empty.
+	UserID string
+	At     time.Time
+	// Data is the event as business applications receive it: a JSON object.
+	Data json.RawMessage
+}
+
+// Limits on events.
+const (
+	MaxEventTypeLen = 64       // characters
+	MaxEventData    = 64 << 10 // bytes
+)
+
+// EventFilter narrows ListEvents; an empty field matches any event.
+type EventFilter struct {
+	Type    string
+	Subject string
+	UserID  string
+}
+
+// EventLog is the event log.
+type EventLog interface {
+	// AppendEvents writes events in one transaction, in order, and returns them with
+	// their Seq. An event of a realm that does not exist (deleted since) is dropped and
+	// comes back with Seq 0; an invalid event fails the whole call with ErrInvalid.
+	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
+	// ListEvents returns the realm's events that match f, newest (highest Seq) first.
+	ListEvents(ctx context.Context, realm string, f EventFilter, opts ListOptions) (Page[Event], error)
+}
+
+// Validate reports whether e may be appended: a realm, a Type of 1 to MaxEventTypeLen
+// characters, a Subject and UserID of at most MaxIDLen bytes, Data a JSON object of at
+// most MaxEventData bytes, and a storable time. The error wraps ErrInvalid.
+func (e Event) Validate() error {
+	key := fmt.Sprintf("event %q in realm %q", e.Type, e.Realm)
+	if err := checkID(key, "realm", e.Realm); err != nil {
+		return err
+	}
+	if err := checkText(key, "type", e.Type, 1, MaxEventTypeLen, false); err != nil {
+		return err
+	}
+	switch {
+	case len(e.Subject) > MaxIDLen:
+		return invalid(key, "subject must be at most %d bytes", MaxIDLen)
+	case len(e.UserID) > MaxIDLen:
+		return invalid(key, "user ID must be at most %d bytes", MaxIDLen)
+	case len(e.Data) > MaxEventData:
+		return invalid(key, "data must be at most %d bytes, got %d", MaxEventData, len(e.Data))
+	case !json.Valid(e.Data) || !bytes.HasPrefix(bytes.TrimLeft(e.Data, " \t\r\n"), []byte("{")):
+		return invalid(key, "data must be a JSON object")
+	}
+	return checkTimes(key, e.At)
+}
