@@ -285,13 +285,17 @@ func (s *Session) Fetch(id string) (*Request, error) {
 // Approve signs an approval of r, with the number the user picked (empty when the
 // request has no number matching), and sends it. It returns the request's new state.
 func (s *Session) Approve(r *Request, number string) (string, error) {
-	return s.answer(r, sigma.Approve, number)
+	return s.answer(r, sigma.Approve, number, false)
 }
 
 // Deny signs a denial of r and sends it.
-func (s *Session) Deny(r *Request) (string, error) { return s.answer(r, sigma.Deny, "") }
+func (s *Session) Deny(r *Request) (string, error) { return s.answer(r, sigma.Deny, "", false) }
 
-func (s *Session) answer(r *Request, d sigma.Decision, number string) (string, error) {
+// ReportNotMe denies r and reports that the user did not start it: the server locks the
+// device or the user as the realm's policy says, and raises an event.
+func (s *Session) ReportNotMe(r *Request) (string, error) { return s.answer(r, sigma.Deny, "", true) }
+
+func (s *Session) answer(r *Request, d sigma.Decision, number string, notMe bool) (string, error) {
 	a := sigma.Approval{
 		RequestID: r.ID, Realm: r.Realm, ClientID: r.ClientID, Text: r.Text,
 		AuthorizationDetails: []byte(r.AuthorizationDetails), Number: number, Decision: d, Time: time.Now().Unix(),
@@ -309,7 +313,7 @@ func (s *Session) answer(r *Request, d sigma.Decision, number string) (string, e
 		decision = "deny"
 	}
 	out, err := s.call(&message.Envelope{Type: message.TypeAnswer, RequestID: r.ID, Decision: decision,
-		Number: number, Time: a.Time, Signature: sig})
+		Number: number, Time: a.Time, Signature: sig, NotMe: notMe})
 	if err != nil {
 		return "", err
 	}

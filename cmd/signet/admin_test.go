@@ -28,10 +28,10 @@ func devServer(t *testing.T) string {
 }
 
 // devServerWithOutput is devServer that also returns what the server printed.
-func devServerWithOutput(t *testing.T) (string, *testutil.SyncBuffer) {
+func devServerWithOutput(t *testing.T, extraEnv ...string) (string, *testutil.SyncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
-	env := []string{"SIGNET_DATA_DIR=" + dir}
+	env := append([]string{"SIGNET_DATA_DIR=" + dir}, extraEnv...)
 	for _, ep := range config.Endpoints {
 		env = append(env, "SIGNET_"+string(ep)+"_ADDR=127.0.0.1:0")
 	}

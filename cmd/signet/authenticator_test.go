@@ -12,30 +12,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/device"
+	"github.com/signet-auth/signet/internal/ephemeral/redis"
+	"github.com/signet-auth/signet/internal/events"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/sqlite"
+	"github.com/signet-auth/signet/internal/testutil"
 	"github.com/signet-auth/signet/sigma"
 )
-
-// discardPublisher drops request notices: the test's own store handle shares no
-// ephemeral store with the server, so the device finds the request by listing.
-type discardPublisher struct{}
-
-func (discardPublisher) Publish(context.Context, string, []byte) error { return nil }
-
-func (discardPublisher) Incr(context.Context, string, time.Duration) (int64, error) { return 1, nil }
 
 // TestAuthenticatorAgainstDevServer, tried as a new user would: an administrator creates
 // an activation code with `signet admin activation create`, `signet authenticator
 // enroll` redeems it over the device channel of a dev server (TLS, dev CA), a request
-// waits for the offline device, `signet authenticator run --once --approve-all`
-// approves it, and the stored signature verifies against the device key. The device
+// made on another node (the test, sharing the server's database and Redis) waits for the
+// offline device, `signet authenticator run --once --approve-all --number N` approves
+// it, and the signed answer verifies against the device key. The device
 // then shows in `signet admin device list`, its last device is not locked without
 // --force, and the audit log records the enrollment and the lock.
 func TestAuthenticatorAgainstDevServer(t *testing.T) {
 	t.Parallel()
-	dir := devServer(t)
+	redisURL := testutil.RedisURL(t)
+	dir, _ := devServerWithOutput(t, "SIGNET_REDIS_URL="+redisURL)
 	admin := adminRunner(t, adminEnv(t, dir))
 	png := filepath.Join(t.TempDir(), "qr.png")
 	out, _ := admin(exitOK, "activation", "create", "--realm", "demo", "--user", "demo", "--png", png, "-o", "json")
@@ -86,20 +84,39 @@ func TestAuthenticatorAgainstDevServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := device.CreateRequest(context.Background(), st, discardPublisher{}, time.Now(), device.NewRequest{
-		Realm: "demo", UserID: u.ID, ClientID: "demo-client", Kind: "login", Text: "Sign in to the demo app",
-		Origin: map[string]string{"ip": "192.0.2.10"},
+	// Another node: the same database and Redis, its own request service.
+	eph, err := redis.Open(context.Background(), redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eph.Close()
+	outbox := events.NewOutbox(st)
+	reqs, err := authn.New(context.Background(), authn.Config{Store: eph, Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error {
+		return outbox.Append(ctx, e.Record())
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reqs.Close()
+	req, err := device.Ask(context.Background(), st, reqs, time.Now(), authn.NewRequest{
+		Realm: "demo", UserID: u.ID, ClientID: "demo-client", Kind: authn.KindPushLogin, Text: "Sign in to the demo app",
+		RequesterIP: "192.0.2.10", Binding: []byte("test"),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = auth(exitOK, "run", "--once", "--approve-all")
+	out = auth(exitOK, "run", "--once", "--approve-all", "--number", req.MatchNumber)
 	if !strings.Contains(out, "Sign in to the demo app") || !strings.Contains(out, "ip=192.0.2.10") || !strings.Contains(out, "approved") {
 		t.Fatalf("run: %s", out)
 	}
-	stored, err := st.GetAuthnRequest(context.Background(), "demo", req.ID)
-	if err != nil || stored.State != store.AuthnApproved {
+	stored, err := reqs.Consume(context.Background(), "demo", req.ID, []byte("test"))
+	if err != nil || stored.State != authn.Approved {
 		t.Fatalf("request after run: %v %v", stored.State, err)
+	}
+	outbox.Close()
+	evs, err := st.ListEvents(context.Background(), "demo", store.EventFilter{Subject: req.ID}, store.ListOptions{})
+	if err != nil || len(evs.Items) != 3 || evs.Items[1].Type != "authn.approved" {
+		t.Fatalf("events of the request: %+v, %v; want created, approved, consumed", evs.Items, err)
 	}
 	rc, err := device.ReceiptFor(stored)
 	if err != nil {

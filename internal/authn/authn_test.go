@@ -576,3 +576,19 @@ func TestMatchNumberSpread(t *testing.T) {
 		}
 	}
 }
+
+// The details a device signs are kept byte for byte: HTML characters are not escaped.
+func TestDetailsKeptExactly(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, open func() ephemeral.Store) {
+		f := newFixture(t, open(), nil)
+		r := f.create(func(n *NewRequest) {
+			n.Kind = KindTransaction
+			n.AuthorizationDetails = []byte(`[{"type":"payment","payee":"Smith & Co <AG>"}]`)
+		})
+		got, err := f.svc.Get(t.Context(), "demo", r.ID)
+		if err != nil || string(got.AuthorizationDetails) != `[{"type":"payment","payee":"Smith & Co <AG>"}]` {
+			t.Fatalf("stored details %s, %v", got.AuthorizationDetails, err)
+		}
+	})
+}

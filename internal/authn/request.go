@@ -69,10 +69,11 @@ type Request struct {
 	Devices []string `json:"devices,omitempty"`
 	// Text is the binding message, or a transaction's text.
 	Text string `json:"text,omitempty"`
-	// AuthorizationDetails are a transaction's RFC 9396 details, compact JSON.
-	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
-	RequesterIP          string          `json:"requester_ip,omitempty"`
-	UserAgent            string          `json:"user_agent,omitempty"`
+	// AuthorizationDetails are a transaction's RFC 9396 details, compact JSON, kept byte
+	// for byte (the device signs these bytes; as a JSON value they would be re-escaped).
+	AuthorizationDetails []byte `json:"authorization_details,omitempty"`
+	RequesterIP          string `json:"requester_ip,omitempty"`
+	UserAgent            string `json:"user_agent,omitempty"`
 	// MatchNumber is the two-digit number the requester shows and the user picks.
 	MatchNumber string    `json:"match_number"`
 	State       State     `json:"state"`
@@ -160,7 +161,7 @@ func CheckText(s string) error {
 // compactDetails checks RFC 9396 authorization_details (a JSON array of objects, each
 // with a type) and returns them compact: the device signs them byte for byte as it
 // receives them.
-func compactDetails(details json.RawMessage) (json.RawMessage, error) {
+func compactDetails(details json.RawMessage) ([]byte, error) {
 	if len(details) == 0 {
 		return nil, nil
 	}

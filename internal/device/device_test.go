@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/ephemeral/memory"
+	"github.com/signet-auth/signet/internal/events"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/testdb"
 	"github.com/signet-auth/signet/sigma"
@@ -34,6 +36,8 @@ type harness struct {
 	serveCh chan error
 	// roots, when the listener has TLS, trusts its certificate (rawUpgrade).
 	roots *x509.CertPool
+	// reqs holds the authentication requests, over the same ephemeral store.
+	reqs *authn.Service
 }
 
 func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {
@@ -58,7 +62,15 @@ func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {
 	t.Cleanup(func() { eph.Close() })
 	pepper := make([]byte, 32)
 	_, _ = rand.Read(pepper)
-	cfg := Config{Store: st, Ephemeral: eph, Keys: []crypto.Signer{key}, Pepper: pepper}
+	outbox := events.NewOutbox(st)
+	reqs, err := authn.New(ctx, authn.Config{Store: eph, Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error {
+		return outbox.Append(ctx, e.Record())
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reqs.Close(); outbox.Close() })
+	cfg := Config{Store: st, Ephemeral: eph, Requests: reqs, Keys: []crypto.Signer{key}, Pepper: pepper}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -74,7 +86,7 @@ func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {
 	if cfg.TLS != nil {
 		url = "https://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
 	}
-	h := &harness{t: t, st: st, srv: srv, url: url, user: u, realm: "demo", serveCh: make(chan error, 1)}
+	h := &harness{t: t, st: st, srv: srv, url: url, user: u, realm: "demo", serveCh: make(chan error, 1), reqs: reqs}
 	go func() { h.serveCh <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -96,6 +108,31 @@ func (h *harness) activation() Activation {
 		h.t.Fatal(err)
 	}
 	return a
+}
+
+// ask makes a request of the user's devices, as a login page or a client would.
+func (h *harness) ask(tune func(*authn.NewRequest)) authn.Request {
+	h.t.Helper()
+	n := authn.NewRequest{Realm: "demo", Kind: authn.KindPushLogin, ClientID: "bank-app", UserID: h.user.ID,
+		Text: "Sign in to Bank", Binding: []byte("test")}
+	if tune != nil {
+		tune(&n)
+	}
+	r, err := Ask(context.Background(), h.st, h.reqs, time.Now(), n)
+	if err != nil {
+		h.t.Fatalf("Ask: %v", err)
+	}
+	return r
+}
+
+// stored reads a request as it is now.
+func (h *harness) stored(id string) authn.Request {
+	h.t.Helper()
+	r, err := h.reqs.Get(context.Background(), "demo", id)
+	if err != nil {
+		h.t.Fatalf("Get: %v", err)
+	}
+	return r
 }
 
 // newRequestListener collects requests the server pushes.
@@ -169,26 +206,21 @@ func TestEnrollConnectApprove(t *testing.T) {
 		defer s.Close()
 		l := newRequestListener()
 		s.SetListener(l)
-		r, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app",
-			Kind: "transaction", Text: "Pay 120.00 EUR to ACME", AuthorizationDetails: []byte(`[ {"type": "payment", "payee": "Smith & Co <AG>", "amount": "120.00"} ]`),
-			Origin: map[string]string{"ip": "192.0.2.1"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := h.ask(func(n *authn.NewRequest) {
+			n.Kind, n.Text = authn.KindTransaction, "Pay 120.00 EUR to ACME"
+			n.AuthorizationDetails = []byte(`[ {"type": "payment", "payee": "Smith & Co <AG>", "amount": "120.00"} ]`)
+			n.RequesterIP = "192.0.2.1"
+		})
 		got := l.next(t)
 		if got.ID != r.ID || got.Text != "Pay 120.00 EUR to ACME" || got.ClientName != "Bank" || got.Origin("ip") != "192.0.2.1" ||
 			got.AuthorizationDetails != `[{"type":"payment","payee":"Smith & Co <AG>","amount":"120.00"}]` {
 			t.Fatalf("delivered %+v", got)
 		}
-		state, err := s.Approve(got, "")
+		state, err := s.Approve(got, r.MatchNumber)
 		if err != nil || state != "approved" {
 			t.Fatalf("approve: %q, %v", state, err)
 		}
-		stored, err := h.st.GetAuthnRequest(context.Background(), "demo", r.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := ReceiptFor(stored)
+		rc, err := ReceiptFor(h.stored(r.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,11 +258,7 @@ func TestOfflineDeviceGetsPendingOnConnect(t *testing.T) {
 		}
 		id := s.Identity()
 		s.Close()
-		r, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app",
-			Kind: "login", Text: "Sign in to Bank", MatchNumber: "42"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := h.ask(nil)
 		s, err = app.Connect(id, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -249,17 +277,20 @@ func TestOfflineDeviceGetsPendingOnConnect(t *testing.T) {
 		}
 		found := false
 		for i := range full.NumberChoiceCount() {
-			found = found || full.NumberChoice(i) == "42"
+			found = found || full.NumberChoice(i) == r.MatchNumber
 		}
 		if !found {
 			t.Fatal("the matching number is not among the choices")
 		}
 		// A wrong number denies.
-		if _, err := s.Approve(full, "13"); !isServerError(err, "wrong_number") {
+		wrong := "10"
+		if r.MatchNumber == wrong {
+			wrong = "11"
+		}
+		if _, err := s.Approve(full, wrong); !isServerError(err, "wrong_number") {
 			t.Fatalf("wrong number: %v", err)
 		}
-		stored, _ := h.st.GetAuthnRequest(context.Background(), "demo", r.ID)
-		if stored.State != store.AuthnDenied {
+		if stored := h.stored(r.ID); stored.State != authn.Denied || !stored.Answer.WrongNumber {
 			t.Fatalf("after a wrong number the request is %s", stored.State)
 		}
 	})

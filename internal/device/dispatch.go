@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/sigma"
 	"github.com/signet-auth/signet/sigma/message"
@@ -105,16 +106,19 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		c.dev.pushSum = sha256.Sum256([]byte(d.PushToken))
 		return &message.Envelope{Device: c.info()}, "", ""
 	case message.TypeList:
-		reqs, err := s.cfg.Store.ListPendingAuthnRequests(ctx, c.dev.Realm, c.dev.UserID, s.cfg.Now(), 100)
+		reqs, err := s.cfg.Requests.Pending(ctx, c.dev.Realm, c.dev.UserID)
 		if err != nil {
-			return nil, storeCode(err), "pending requests could not be read"
+			return nil, message.ErrCodeUnavailable, "pending requests could not be read"
 		}
 		// A listing carries summaries (fetch gives the details) and stops before the
 		// answer would outgrow a frame; the device lists again after answering.
 		out := &message.Envelope{Requests: make([]message.Request, 0, len(reqs))}
 		budget := s.cfg.MaxMessage / 2
 		for _, r := range reqs {
-			v := s.view(ctx, r)
+			if !r.Addressed(c.dev.ID) {
+				continue
+			}
+			v := view(r)
 			v.AuthorizationDetails = ""
 			if budget -= 512 + 6*len(v.Text) + len(v.ClientName); budget < 0 {
 				break
@@ -127,7 +131,7 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		if code != "" {
 			return nil, code, msg
 		}
-		v := s.view(ctx, r)
+		v := view(r)
 		return &message.Envelope{Request: &v}, "", ""
 	case message.TypeAnswer:
 		return c.answer(ctx, in)
@@ -165,23 +169,26 @@ func (c *conn) info() *message.Device {
 		DisplayName: c.dev.DisplayName, ServerTime: c.srv.cfg.Now().UTC()}
 }
 
-// pending loads a request addressed to this device's user that still waits.
-func (c *conn) pending(ctx context.Context, id string) (store.AuthnRequest, string, string) {
-	r, err := c.srv.cfg.Store.GetAuthnRequest(ctx, c.dev.Realm, id)
+// pending loads a request addressed to this device that still waits.
+func (c *conn) pending(ctx context.Context, id string) (authn.Request, string, string) {
+	r, err := c.srv.cfg.Requests.Get(ctx, c.dev.Realm, id)
 	switch {
-	case errors.Is(err, store.ErrNotFound), err == nil && r.UserID != c.dev.UserID:
+	case errors.Is(err, authn.ErrNotFound), err == nil && (r.UserID != c.dev.UserID || !r.Addressed(c.dev.ID)):
 		return r, message.ErrCodeNotFound, "no such request"
 	case err != nil:
-		return r, storeCode(err), "the request could not be read"
-	case r.State != store.AuthnPending:
-		return r, message.ErrCodeAnswered, "the request is " + string(r.State)
-	case !c.srv.cfg.Now().Before(r.ExpiresAt):
+		return r, message.ErrCodeUnavailable, "the request could not be read"
+	case r.State == authn.Expired:
 		return r, message.ErrCodeExpired, "the request has expired"
+	case r.State != authn.Pending:
+		return r, message.ErrCodeAnswered, "the request is " + string(r.State)
 	}
 	return r, "", ""
 }
 
-// answer verifies a signed decision and records it, exactly once.
+// answer records a signed decision, exactly once; authn checks the signature against the
+// request as stored, so a device cannot sign something other than what it was asked.
+// dispatch has checked, for this message, that the device is active and its user enabled
+// and not locked.
 func (c *conn) answer(ctx context.Context, in *message.Envelope) (*message.Envelope, string, string) {
 	s := c.srv
 	var decision sigma.Decision
@@ -193,72 +200,37 @@ func (c *conn) answer(ctx context.Context, in *message.Envelope) (*message.Envel
 	default:
 		return nil, message.ErrCodeBadRequest, `decision must be "approve" or "deny"`
 	}
-	now := s.cfg.Now()
-	if d := time.Unix(in.Time, 0).Sub(now); d > maxClockSkew || d < -maxClockSkew {
-		return nil, message.ErrCodeBadRequest, "the signed time is too far from the server's clock"
-	}
-	r, code, msg := c.pending(ctx, in.RequestID)
-	if code != "" {
-		return nil, code, msg
-	}
-	// The statement is rebuilt from what the server stored, so a device cannot sign
-	// something other than what it was asked.
-	statement := sigma.Approval{
-		RequestID: r.ID, Realm: r.Realm, ClientID: r.ClientID, Text: r.BindingMessage,
-		AuthorizationDetails: r.AuthorizationDetails, Number: in.Number, Decision: decision, Time: in.Time,
-	}
-	pub, err := parsePoint(c.dev.PublicKey)
-	if err != nil {
-		return nil, message.ErrCodeBadSignature, "the device key is not usable"
-	}
-	if err := sigma.VerifyApproval(pub, statement, in.Signature); err != nil {
-		return nil, message.ErrCodeBadSignature, "the signature does not verify"
-	}
-	if decision == sigma.Approve && r.MatchNumber != "" &&
-		subtle.ConstantTimeCompare([]byte(in.Number), []byte(r.MatchNumber)) != 1 {
-		// A wrong number is a denial: the user may be looking at an attacker's page.
-		decision = sigma.Deny
-	}
-	// dispatch has checked, for this message, that the device is active and its user
-	// enabled and not locked.
-	state := store.AuthnApproved
-	if decision == sigma.Deny {
-		state = store.AuthnDenied
-	}
-	updated, err := s.cfg.Store.UpdateAuthnRequest(ctx, r.Realm, r.ID, func(cur store.AuthnRequest) (store.AuthnRequest, error) {
-		if cur.State != store.AuthnPending {
-			return cur, errAlreadyAnswered
-		}
-		if !now.Before(cur.ExpiresAt) {
-			return cur, errExpired
-		}
-		cur.State, cur.AnsweredAt, cur.DeviceID = state, now, c.dev.ID
-		cur.Signature, cur.SignedAt, cur.AnsweredNumber = in.Signature, in.Time, in.Number
-		cur.SignedDecision, cur.DeviceKey = in.Decision, c.dev.PublicKey
-		return cur, nil
+	r, err := s.cfg.Requests.Answer(ctx, c.dev.Realm, in.RequestID, authn.Reply{
+		DeviceID: c.dev.ID, UserID: c.dev.UserID, DeviceKey: c.dev.PublicKey, Decision: decision,
+		Number: in.Number, SignedAt: in.Time, Signature: in.Signature, NotMe: in.NotMe,
 	})
 	switch {
-	case errors.Is(err, errAlreadyAnswered):
+	case errors.Is(err, authn.ErrNotFound), errors.Is(err, authn.ErrNotAddressed):
+		return nil, message.ErrCodeNotFound, "no such request"
+	case errors.Is(err, authn.ErrNotPending):
 		return nil, message.ErrCodeAnswered, "the request was answered already"
-	case errors.Is(err, errExpired):
+	case errors.Is(err, authn.ErrExpired):
 		return nil, message.ErrCodeExpired, "the request has expired"
+	case errors.Is(err, authn.ErrBadSignature):
+		return nil, message.ErrCodeBadSignature, "the signature does not verify"
+	case errors.Is(err, authn.ErrInvalid):
+		return nil, message.ErrCodeBadRequest, strings.TrimPrefix(err.Error(), authn.ErrInvalid.Error()+": ")
 	case err != nil:
-		return nil, storeCode(err), "the answer could not be stored"
+		return nil, message.ErrCodeUnavailable, "the answer could not be stored"
 	}
-	s.hub.answered(ctx, updated)
-	if in.Decision == "approve" && decision == sigma.Deny {
+	if in.NotMe {
+		if err := s.reportedNotMe(ctx, c.dev.Realm, c.dev.ID, c.dev.UserID); err != nil {
+			s.log.Error("device: a not-me report was recorded but its policy not applied", "device", c.dev.ID, "err", err)
+		}
+	}
+	if r.Answer.WrongNumber {
 		return nil, message.ErrCodeWrongNumber, "the number does not match; the request is denied"
 	}
-	return &message.Envelope{State: string(updated.State)}, "", ""
+	return &message.Envelope{State: string(r.State)}, "", ""
 }
 
 // updateInterval is how often one connection may update its device (hello, push token).
 const updateInterval = 10 * time.Second
-
-var (
-	errAlreadyAnswered = errors.New("already answered")
-	errExpired         = errors.New("expired")
-)
 
 // storeCode maps a store error to the code a device sees.
 func storeCode(err error) string {

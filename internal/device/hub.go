@@ -2,21 +2,16 @@ package device
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/ephemeral"
-	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/sigma/message"
 )
-
-// noticeChannel carries "a request waits for this user" between nodes: every node
-// subscribes once and tells the devices connected to it.
-const noticeChannel = "device.requests"
 
 type userKey struct{ realm, user string }
 
@@ -64,7 +59,7 @@ func (h *hub) connected(realm, user string) []*conn {
 
 // start subscribes to notices; the subscription ends with ctx.
 func (h *hub) start(ctx context.Context) error {
-	sub, err := h.srv.cfg.Ephemeral.Subscribe(ctx, noticeChannel)
+	sub, err := h.srv.cfg.Ephemeral.Subscribe(ctx, authn.RequestsChannel)
 	if err != nil {
 		return err
 	}
@@ -86,9 +81,8 @@ func (h *hub) start(ctx context.Context) error {
 	return nil
 }
 
-// notice is "realm\x00user\x00request id".
-func notice(realm, user, id string) []byte { return []byte(realm + "\x00" + user + "\x00" + id) }
-
+// deliver hands a new request, named by authn's notice "realm\x00user\x00id", to the
+// devices it addresses that are connected to this node.
 func (h *hub) deliver(ctx context.Context, msg string) {
 	parts := strings.Split(msg, "\x00")
 	if len(parts) != 3 {
@@ -98,12 +92,15 @@ func (h *hub) deliver(ctx context.Context, msg string) {
 	if len(conns) == 0 {
 		return // store and forward: the device lists pending requests when it connects
 	}
-	r, err := h.srv.cfg.Store.GetAuthnRequest(ctx, parts[0], parts[2])
-	if err != nil || r.State != store.AuthnPending {
+	r, err := h.srv.cfg.Requests.Get(ctx, parts[0], parts[2])
+	if err != nil || r.State != authn.Pending {
 		return
 	}
-	v := h.srv.view(ctx, r)
+	v := view(r)
 	for _, c := range conns {
+		if !r.Addressed(c.dev.ID) {
+			continue
+		}
 		// Each connection on its own goroutine, so a device that stops reading holds up
 		// nobody else; a failed write closes its connection.
 		go func() {
@@ -116,13 +113,6 @@ func (h *hub) deliver(ctx context.Context, msg string) {
 			}
 		}()
 	}
-}
-
-// answered is called when a request has been answered; later issues wake the login
-// page and the business application from here.
-func (h *hub) answered(ctx context.Context, r store.AuthnRequest) {
-	b, _ := json.Marshal(map[string]string{"realm": r.Realm, "id": r.ID, "state": string(r.State)})
-	_ = h.srv.cfg.Ephemeral.Publish(ctx, "device.answers", b)
 }
 
 // allow counts one attempt of kind from ip in the current minute, across nodes.

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
 )
@@ -150,10 +152,7 @@ func TestLockedUserCannotApprove(t *testing.T) {
 	l := newRequestListener()
 	s.SetListener(l)
 	ctx := context.Background()
-	r, err := h.srv.CreateRequest(ctx, NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app", Kind: "login", Text: "Sign in"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := h.ask(nil)
 	// Wait for the request's delivery: done while the user is still active, it cannot
 	// end the connection for the lock that follows before the approval is refused.
 	got := l.next(t)
@@ -163,10 +162,10 @@ func TestLockedUserCannotApprove(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Approve(got, ""); !isServerError(err, "user_disabled") {
+	if _, err := s.Approve(got, r.MatchNumber); !isServerError(err, "user_disabled") {
 		t.Fatalf("approval by a locked user: %v", err)
 	}
-	if stored, _ := h.st.GetAuthnRequest(ctx, "demo", r.ID); stored.State != store.AuthnPending {
+	if stored := h.stored(r.ID); stored.State != authn.Pending {
 		t.Fatalf("the request is %s", stored.State)
 	}
 }
@@ -399,18 +398,28 @@ func TestEnrollmentFieldsChecked(t *testing.T) {
 	}
 }
 
-// Requests for one user are limited per minute (push bombing).
+// Requests for one user are limited (push bombing): the pending ones, and a cooldown
+// after denials; a disabled user or one without devices is asked nothing.
 func TestRequestsPerUserLimited(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "sqlite", nil)
-	for i := range RequestsPerUserPerMinute + 1 {
-		_, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app", Kind: "login"})
-		if i < RequestsPerUserPerMinute && err != nil {
-			t.Fatalf("request %d: %v", i+1, err)
-		}
-		if i == RequestsPerUserPerMinute && err != ErrTooManyRequests {
-			t.Fatalf("request %d: %v, want ErrTooManyRequests", i+1, err)
-		}
+	ctx := context.Background()
+	n := authn.NewRequest{Realm: "demo", Kind: authn.KindPushLogin, ClientID: "bank-app", UserID: h.user.ID, Binding: []byte("b")}
+	if _, err := Ask(ctx, h.st, h.reqs, time.Now(), n); !errors.Is(err, ErrNoDevice) {
+		t.Fatalf("a user without devices: %v, want ErrNoDevice", err)
+	}
+	h.enrolled()
+	for range 3 {
+		h.ask(nil)
+	}
+	if _, err := Ask(ctx, h.st, h.reqs, time.Now(), n); !errors.Is(err, authn.ErrTooManyPending) {
+		t.Fatalf("a fourth pending request: %v, want ErrTooManyPending", err)
+	}
+	if _, err := h.st.UpdateUser(ctx, "demo", h.user.ID, func(u store.User) (store.User, error) { u.Enabled = false; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Ask(ctx, h.st, h.reqs, time.Now(), n); !errors.Is(err, ErrUserDisabled) {
+		t.Fatalf("a disabled user: %v, want ErrUserDisabled", err)
 	}
 }
 
@@ -542,5 +551,70 @@ func TestDeviceUpdatesPaced(t *testing.T) {
 	}
 	if err := s.UpdatePushToken("fcm", "first"); err != nil {
 		t.Fatalf("repeating the stored token: %v", err)
+	}
+}
+
+// "This wasn't me" denies the request, raises an event, and applies the realm's policy:
+// the device is locked by default, the user when the realm says so.
+func TestNotMeReport(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{"", NotMeLockUser, NotMeReport} {
+		t.Run("policy="+policy, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, "sqlite", nil)
+			ctx := context.Background()
+			if policy != "" {
+				if _, err := h.st.UpdateRealm(ctx, "demo", func(r store.Realm) (store.Realm, error) {
+					r.Attributes = map[string]string{AttrNotMePolicy: policy}
+					return r, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			app, id := h.enrolled()
+			s, err := app.Connect(id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			r := h.ask(nil)
+			got, err := s.Fetch(r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if state, err := s.ReportNotMe(got); err != nil || state != "denied" {
+				t.Fatalf("ReportNotMe: %q, %v", state, err)
+			}
+			if stored := h.stored(r.ID); stored.State != authn.Denied || !stored.Answer.NotMe {
+				t.Fatalf("the request is %s, not-me %v", stored.State, stored.Answer.NotMe)
+			}
+			testutil.Eventually(t, 5*time.Second, func() bool {
+				page, err := h.st.ListEvents(ctx, "demo", store.EventFilter{Type: "authn.reported", Subject: r.ID}, store.ListOptions{})
+				return err == nil && len(page.Items) == 1
+			}, "no authn.reported event in the log")
+			d, err := h.st.GetDevice(ctx, "demo", id.DeviceID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := h.st.GetUser(ctx, "demo", h.user.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			locked := time.Now().Before(u.LockedUntil)
+			switch policy {
+			case "":
+				if d.State != store.DeviceLocked || locked {
+					t.Errorf("default policy: device %s, user locked %v; want the device locked", d.State, locked)
+				}
+			case NotMeLockUser:
+				if d.State != store.DeviceActive || !locked {
+					t.Errorf("lock_user: device %s, user locked %v; want the user locked", d.State, locked)
+				}
+			case NotMeReport:
+				if d.State != store.DeviceActive || locked {
+					t.Errorf("report: device %s, user locked %v; want neither locked", d.State, locked)
+				}
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
 	"github.com/signet-auth/signet/sigma"
@@ -274,16 +275,12 @@ func TestChannelModes(t *testing.T) {
 			l := newRequestListener()
 			s.SetListener(l)
 			for i := range 3 {
-				r, err := h.srv.CreateRequest(context.Background(), NewRequest{Realm: "demo", UserID: h.user.ID, ClientID: "bank-app",
-					Kind: "login", Text: "Sign in " + string(rune('A'+i))})
-				if err != nil {
-					t.Fatal(err)
-				}
+				r := h.ask(func(n *authn.NewRequest) { n.Text = "Sign in " + string(rune('A'+i)) })
 				got := l.next(t)
 				if got.ID != r.ID {
 					t.Fatalf("delivered %s, want %s", got.ID, r.ID)
 				}
-				if state, err := s.Approve(got, ""); err != nil || state != "approved" {
+				if state, err := s.Approve(got, r.MatchNumber); err != nil || state != "approved" {
 					t.Fatalf("approve: %q, %v", state, err)
 				}
 			}

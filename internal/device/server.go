@@ -16,6 +16,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/listen"
 	"github.com/signet-auth/signet/internal/store"
@@ -38,17 +39,14 @@ const (
 	// defaultBlockedOpenings bounds the goroutines that clients slow to open a channel
 	// can hold (Server.begin).
 	defaultBlockedOpenings = 256
-	// DefaultRequestTTL bounds how long a device request waits for an answer; out-of-band
-	// requests expire in at most 10 minutes (CONFORMANCE §3).
-	DefaultRequestTTL = 5 * time.Minute
-	// maxClockSkew is how far the time in a signed answer may be from the server's.
-	maxClockSkew = 5 * time.Minute
 )
 
 // Config is what a Server needs.
 type Config struct {
 	Store     store.Store
 	Ephemeral ephemeral.Store
+	// Requests are the authentication requests devices list, fetch and answer.
+	Requests *authn.Service
 	// Keys are the server's channel keys, the current one first; devices pin one by its
 	// fingerprint, so a retired key stays here while devices still pin it.
 	Keys []crypto.Signer
@@ -105,8 +103,8 @@ type Server struct {
 
 // New checks cfg and returns a Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil || cfg.Ephemeral == nil {
-		return nil, errors.New("device: Store and Ephemeral are required")
+	if cfg.Store == nil || cfg.Ephemeral == nil || cfg.Requests == nil {
+		return nil, errors.New("device: Store, Ephemeral and Requests are required")
 	}
 	if len(cfg.Keys) == 0 {
 		return nil, errors.New("device: no channel key")

@@ -16,9 +16,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/config"
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/events"
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
@@ -77,6 +79,10 @@ type Server struct {
 	channelKeys  []crypto.Signer
 	devicePepper []byte
 	devices      *device.Server
+	// requests are the authentication requests (push and QR login, CIBA, transactions),
+	// their events written to the outbox.
+	requests *authn.Service
+	outbox   *events.Outbox
 	// passwords hashes user passwords (Argon2id) for the seeds and the admin API.
 	passwords *password.Hasher
 	// adminPassword is the master administrator's one-time password while it waits to
@@ -177,6 +183,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		s.devicePepper = s.keyring.Primary().DeriveKey("device activation codes")
 	}
+	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleIdP) {
+		if err := s.startRequests(openCtx); err != nil {
+			return err
+		}
+	}
 	if err := s.seedMaster(openCtx); err != nil {
 		return fmt.Errorf("seed the master realm: %w", err)
 	}
@@ -199,6 +210,27 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.health.SetReady(true)
 	s.log.Info("signet started", "version", version.String(), "roles", strings.Join(s.cfg.Roles, ","),
 		"startup", time.Since(s.started).Round(time.Millisecond).String())
+	return nil
+}
+
+// startRequests starts the authentication requests over the ephemeral store, with their
+// events going to the store's event log through the outbox. Stopped after the listeners
+// (in reverse order), so no change is made once the outbox has drained.
+func (s *Server) startRequests(ctx context.Context) error {
+	s.outbox = events.NewOutbox(s.store)
+	reqs, err := authn.New(ctx, authn.Config{
+		Store: s.eph, Log: s.log.With("component", "authn"),
+		Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error { return s.outbox.Append(ctx, e.Record()) }),
+	})
+	if err != nil {
+		return err
+	}
+	s.requests = reqs
+	s.add("authentication requests", func(context.Context) error {
+		err := reqs.Close()
+		s.outbox.Close()
+		return err
+	})
 	return nil
 }
 

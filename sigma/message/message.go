@@ -54,6 +54,8 @@ type Envelope struct {
 	Number    string `json:"number,omitempty"`
 	Time      int64  `json:"time,omitempty"`
 	Signature []byte `json:"signature,omitempty"`
+	// NotMe marks a denial "this wasn't me": the user did not start the request.
+	NotMe bool `json:"not_me,omitempty"`
 
 	// answers
 	Device   *Device   `json:"device,omitempty"`
