@@ -128,6 +128,8 @@ func realmSettingsFlags(c *cobra.Command) {
 	c.Flags().Duration("lockout-duration", 0, "how long a lock lasts, e.g. 5m (1s to 24h)")
 	c.Flags().String("registration", "", "dynamic client registration: off, token (needs the realm's registration token) or open")
 	c.Flags().Int("device-max-per-user", 0, "most devices a user may have that are not revoked (1 to 100)")
+	c.Flags().StringSlice("login-first-factors", nil, "how the login pages offer to sign in: password, phone, or both (comma-separated)")
+	c.Flags().String("device-not-me", "", `what a "this wasn't me" denial does: lock_device, lock_user or report`)
 }
 
 // addRealmSettings puts the settings given on the command line into body; the API keeps
@@ -147,6 +149,10 @@ func addRealmSettings(c *cobra.Command, body map[string]any) error {
 	ch.set("registration", "registration", registration)
 	maxDevices, _ := c.Flags().GetInt("device-max-per-user")
 	ch.set("device-max-per-user", "device_max_per_user", maxDevices)
+	factors, _ := c.Flags().GetStringSlice("login-first-factors")
+	ch.set("login-first-factors", "login_first_factors", factors)
+	notMe, _ := c.Flags().GetString("device-not-me")
+	ch.set("device-not-me", "device_not_me", notMe)
 	if len(ch.body) > 0 {
 		body["settings"] = ch.body
 	}

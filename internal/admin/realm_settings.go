@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/signet-auth/signet/internal/device"
@@ -22,16 +23,22 @@ type RealmSettings struct {
 	LockoutDuration  int64  `json:"lockout_duration"`
 	Registration     string `json:"registration"`
 	DeviceMaxPerUser int    `json:"device_max_per_user"`
+	// LoginFirstFactors are the ways the login pages offer to sign in: "password", "phone".
+	LoginFirstFactors []string `json:"login_first_factors"`
+	// DeviceNotMe is what a denial marked "this wasn't me" does besides its event.
+	DeviceNotMe string `json:"device_not_me"`
 }
 
 // RealmSettingsPatch changes realm settings: a field left out (or null) keeps its value.
 type RealmSettingsPatch struct {
-	SSOIdleTimeout   *int64  `json:"sso_idle_timeout"`
-	SSOMaxLifespan   *int64  `json:"sso_max_lifespan"`
-	LockoutThreshold *int    `json:"lockout_threshold"`
-	LockoutDuration  *int64  `json:"lockout_duration"`
-	Registration     *string `json:"registration"`
-	DeviceMaxPerUser *int    `json:"device_max_per_user"`
+	SSOIdleTimeout    *int64    `json:"sso_idle_timeout"`
+	SSOMaxLifespan    *int64    `json:"sso_max_lifespan"`
+	LockoutThreshold  *int      `json:"lockout_threshold"`
+	LockoutDuration   *int64    `json:"lockout_duration"`
+	Registration      *string   `json:"registration"`
+	DeviceMaxPerUser  *int      `json:"device_max_per_user"`
+	LoginFirstFactors *[]string `json:"login_first_factors"`
+	DeviceNotMe       *string   `json:"device_not_me"`
 }
 
 // Bounds of the realm settings.
@@ -52,6 +59,7 @@ func realmSettings(r store.Realm) RealmSettings {
 		SSOIdleTimeout: seconds(idle), SSOMaxLifespan: seconds(absolute),
 		LockoutThreshold: threshold, LockoutDuration: seconds(lock),
 		Registration: oidc.RegistrationPolicy(r), DeviceMaxPerUser: device.MaxDevices(r),
+		LoginFirstFactors: login.FirstFactors(r), DeviceNotMe: device.NotMePolicy(r),
 	}
 }
 
@@ -76,6 +84,21 @@ func (s *RealmSettingsPatch) check() error {
 	}
 	if n := s.DeviceMaxPerUser; n != nil && (*n < 1 || *n > maxDevicesPerUser) {
 		return badRequest("settings.device_max_per_user must be between 1 and %d", maxDevicesPerUser)
+	}
+	if f := s.LoginFirstFactors; f != nil {
+		seen := map[string]bool{}
+		for _, v := range *f {
+			if v != login.FactorPassword && v != login.FactorPhone || seen[v] {
+				return badRequest("settings.login_first_factors must list %q and %q at most once each", login.FactorPassword, login.FactorPhone)
+			}
+			seen[v] = true
+		}
+		if len(seen) == 0 {
+			return badRequest("settings.login_first_factors must name at least one factor")
+		}
+	}
+	if p := s.DeviceNotMe; p != nil && *p != device.NotMeLockDevice && *p != device.NotMeLockUser && *p != device.NotMeReport {
+		return badRequest("settings.device_not_me must be %q, %q or %q", device.NotMeLockDevice, device.NotMeLockUser, device.NotMeReport)
 	}
 	if p := s.Registration; p != nil {
 		switch *p {
@@ -122,6 +145,12 @@ func (s *RealmSettingsPatch) apply(r *store.Realm) error {
 	}
 	if s.DeviceMaxPerUser != nil {
 		attrs[device.AttrMaxDevices] = strconv.Itoa(*s.DeviceMaxPerUser)
+	}
+	if s.LoginFirstFactors != nil {
+		attrs[login.AttrFirstFactors] = strings.Join(*s.LoginFirstFactors, ",")
+	}
+	if s.DeviceNotMe != nil {
+		attrs[device.AttrNotMePolicy] = *s.DeviceNotMe
 	}
 	if s.SSOIdleTimeout != nil || s.SSOMaxLifespan != nil {
 		// Checked on the result, so a change of either one cannot break the rule.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +41,9 @@ func TestRealmSettings(t *testing.T) {
 		SSOIdleTimeout: seconds(session.DefaultIdleTimeout), SSOMaxLifespan: seconds(session.DefaultAbsoluteTimeout),
 		LockoutThreshold: login.DefaultLockoutThreshold, LockoutDuration: seconds(login.DefaultLockoutDuration),
 		Registration: oidc.RegistrationOff, DeviceMaxPerUser: device.DefaultMaxDevices,
+		LoginFirstFactors: []string{login.FactorPassword, login.FactorPhone}, DeviceNotMe: device.NotMeLockDevice,
 	}
-	if r.Settings != defaults {
+	if !reflect.DeepEqual(r.Settings, defaults) {
 		t.Fatalf("new realm settings %+v, want the defaults %+v", r.Settings, defaults)
 	}
 	raw := e.call(t, 200, request{method: "GET", path: "/realms/plain"}).object(t)
@@ -53,10 +55,11 @@ func TestRealmSettings(t *testing.T) {
 	e.call(t, 201, request{method: "POST", path: "/realms", body: map[string]any{
 		"name": "acme", "attributes": map[string]string{"theme": "dark"},
 		"settings": map[string]any{"sso_idle_timeout": 900, "sso_max_lifespan": 7200, "lockout_threshold": 3, "lockout_duration": 60, "registration": "open",
-			"device_max_per_user": 2},
+			"device_max_per_user": 2, "login_first_factors": []string{"phone"}, "device_not_me": "lock_user"},
 	}}).json(t, &r)
-	want := RealmSettings{SSOIdleTimeout: 900, SSOMaxLifespan: 7200, LockoutThreshold: 3, LockoutDuration: 60, Registration: "open", DeviceMaxPerUser: 2}
-	if r.Settings != want || len(r.Attributes) != 1 || r.Attributes["theme"] != "dark" {
+	want := RealmSettings{SSOIdleTimeout: 900, SSOMaxLifespan: 7200, LockoutThreshold: 3, LockoutDuration: 60, Registration: "open", DeviceMaxPerUser: 2,
+		LoginFirstFactors: []string{"phone"}, DeviceNotMe: "lock_user"}
+	if !reflect.DeepEqual(r.Settings, want) || len(r.Attributes) != 1 || r.Attributes["theme"] != "dark" {
 		t.Fatalf("created %+v", r)
 	}
 	if idle, absolute, threshold, lock := e.enforced(t, "acme"); idle != 15*time.Minute || absolute != 2*time.Hour || threshold != 3 || lock != time.Minute {
@@ -77,7 +80,7 @@ func TestRealmSettings(t *testing.T) {
 	e.call(t, 200, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"settings": map[string]any{"lockout_threshold": 2}},
 		header: map[string]string{"If-Match": etagBefore}}).json(t, &r)
 	want.LockoutThreshold = 2
-	if r.Settings != want {
+	if !reflect.DeepEqual(r.Settings, want) {
 		t.Fatalf("after PATCH of lockout_threshold: %+v, want %+v", r.Settings, want)
 	}
 	e.problem(t, 412, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"settings": map[string]any{"lockout_threshold": 5}},
@@ -91,7 +94,7 @@ func TestRealmSettings(t *testing.T) {
 	} {
 		r = Realm{}
 		e.call(t, 200, request{method: "PATCH", path: "/realms/acme", body: body}).json(t, &r)
-		if r.Settings != want {
+		if !reflect.DeepEqual(r.Settings, want) {
 			t.Fatalf("PATCH %v changed the settings: %+v", body, r.Settings)
 		}
 	}
@@ -99,8 +102,9 @@ func TestRealmSettings(t *testing.T) {
 	e.call(t, 200, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"settings": map[string]any{
 		"sso_idle_timeout": 3600, "sso_max_lifespan": 3600, "lockout_duration": 86400, "registration": "token",
 	}}}).json(t, &r)
-	want = RealmSettings{SSOIdleTimeout: 3600, SSOMaxLifespan: 3600, LockoutThreshold: 2, LockoutDuration: 86400, Registration: "token", DeviceMaxPerUser: 2}
-	if r.Settings != want {
+	want = RealmSettings{SSOIdleTimeout: 3600, SSOMaxLifespan: 3600, LockoutThreshold: 2, LockoutDuration: 86400, Registration: "token", DeviceMaxPerUser: 2,
+		LoginFirstFactors: []string{"phone"}, DeviceNotMe: "lock_user"}
+	if !reflect.DeepEqual(r.Settings, want) {
 		t.Fatalf("after PATCH: %+v, want %+v", r.Settings, want)
 	}
 	if idle, absolute, threshold, lock := e.enforced(t, "acme"); idle != time.Hour || absolute != time.Hour || threshold != 2 || lock != 24*time.Hour {
@@ -138,6 +142,11 @@ func TestRealmSettingsValidation(t *testing.T) {
 		{map[string]any{"registration": "yes"}, "settings.registration"},
 		{map[string]any{"registration": "OPEN"}, "settings.registration"},
 		{map[string]any{"registration": true}, "settings.registration"},
+		{map[string]any{"login_first_factors": []string{}}, "settings.login_first_factors"},
+		{map[string]any{"login_first_factors": []string{"sms"}}, "settings.login_first_factors"},
+		{map[string]any{"login_first_factors": []string{"phone", "phone"}}, "settings.login_first_factors"},
+		{map[string]any{"login_first_factors": "phone"}, "settings.login_first_factors"},
+		{map[string]any{"device_not_me": "explode"}, "settings.device_not_me"},
 		{map[string]any{"self_service": true}, "self_service"},
 	} {
 		for _, req := range []request{

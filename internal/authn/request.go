@@ -203,3 +203,17 @@ func clip(s string, n int) string {
 	}
 	return string(out)
 }
+
+// AttrRequestTTL is the client attribute setting the life of the requests made for it
+// (a Go duration such as "90s", within MinTTL and MaxTTL); absent, DefaultTTL.
+const AttrRequestTTL = "signet.authn.request_ttl"
+
+// ClientTTL is the life of requests made for client c: its AttrRequestTTL when valid,
+// else 0 (DefaultTTL).
+func ClientTTL(attrs map[string]string) time.Duration {
+	d, err := time.ParseDuration(attrs[AttrRequestTTL])
+	if err != nil || d < MinTTL || d > MaxTTL {
+		return 0
+	}
+	return d
+}

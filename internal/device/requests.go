@@ -171,9 +171,12 @@ func Ask(ctx context.Context, st store.Store, reqs *authn.Service, now time.Time
 	if len(n.Devices) == 0 {
 		return authn.Request{}, ErrNoDevice
 	}
-	if n.ClientName == "" {
-		if c, err := st.GetClient(ctx, n.Realm, n.ClientID); err == nil {
+	if c, err := st.GetClient(ctx, n.Realm, n.ClientID); err == nil {
+		if n.ClientName == "" {
 			n.ClientName = c.Name
+		}
+		if n.TTL == 0 {
+			n.TTL = authn.ClientTTL(c.Attributes)
 		}
 	}
 	return reqs.Create(ctx, n)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/password"
@@ -71,6 +72,9 @@ type Pages struct {
 	flow      Flow
 	log       *slog.Logger
 	now       func() time.Time
+	requests  *authn.Service
+	// decoyKey derives the user id of phone requests for names that are no usable user.
+	decoyKey []byte
 }
 
 // Config is what Pages needs.
@@ -86,6 +90,8 @@ type Config struct {
 	Flow      Flow
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Requests, when set, lets users sign in by approving on their phone.
+	Requests *authn.Service
 }
 
 // New returns the login pages.
@@ -98,6 +104,7 @@ func New(c Config) *Pages {
 		prefix: c.Prefix, st: c.Store, eph: c.Ephemeral, ring: c.Keyring, passwords: c.Passwords,
 		otp: totp.NewVerifier(c.Ephemeral, totp.WithClock(now)), sessions: c.Sessions,
 		render: c.Renderer, csrf: c.CSRF, flow: c.Flow, log: c.Log, now: now,
+		requests: c.Requests, decoyKey: c.Keyring.Primary().DeriveKey("login phone decoys"),
 	}
 }
 
@@ -106,6 +113,8 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	base := p.prefix + "/realms/{realm}/login-actions"
 	mux.HandleFunc("GET "+base+"/authenticate", p.authenticate)
 	mux.HandleFunc("POST "+base+"/authenticate", p.authenticate)
+	mux.HandleFunc("GET "+base+"/phone", p.phonePage)
+	mux.HandleFunc("GET "+base+"/phone/status", p.phoneStatus)
 	mux.HandleFunc("GET "+base+"/consent", p.consent)
 	mux.HandleFunc("POST "+base+"/consent", p.consent)
 }
@@ -118,6 +127,8 @@ type state struct {
 	UserID string `json:"user_id,omitempty"`
 	// MustChange: the password was right but temporary; a new one comes next.
 	MustChange bool `json:"must_change,omitempty"`
+	// PhoneRequest is the phone sign-in request waiting for the user's approval.
+	PhoneRequest string `json:"phone_request,omitempty"`
 }
 
 func stateKey(realm, id string) string { return "login:" + realm + ":" + id }
@@ -131,6 +142,13 @@ type view struct {
 	Error     string
 	Scopes    []string
 	RestartTo string
+	// Phone: the page offers signing in with the phone. Password: it offers the password.
+	Phone, Password bool
+	// A phone sign-in: the number to match, whether it still waits, its status channel
+	// and the page to load once it has an outcome.
+	Number       string
+	Waiting      bool
+	Status, Next string
 }
 
 type clientView struct {
@@ -209,7 +227,13 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, locale string, stat
 
 func (p *Pages) show(w http.ResponseWriter, q *request, status int, page, titleKey string, v view) {
 	v.Action, v.CSRF, v.Client = q.action, p.csrf.Token("login:"+q.ix.ID), newClientView(q.ix.Client)
+	v.Phone = v.Phone || p.requests != nil && offers(q.realm, FactorPhone)
+	v.Password = offers(q.realm, FactorPassword)
 	view := web.View{Name: page, Locale: q.locale, TitleKey: titleKey, Data: v, FormActions: []string{q.ix.RedirectOrigin}}
+	if v.Waiting {
+		// The status channel's script, and a reload every few seconds without it.
+		view.Script, view.Refresh = "phone.js", 3
+	}
 	if err := p.render.RenderView(w, status, view); err != nil {
 		p.log.Error("render login page", "page", page, "err", err)
 	}
@@ -232,14 +256,27 @@ func (p *Pages) authenticate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	switch r.PostForm.Get("step") {
 	case "cancel":
+		p.phoneCancel(ctx, q)
 		p.finishFlow(w, r, q, func() error { return p.flow.Deny(w, r, q.realm, q.ix.ID) })
 	case "restart":
+		p.phoneCancel(ctx, q)
 		_ = p.eph.Delete(ctx, stateKey(q.realm.Name, q.ix.ID))
 		p.show(w, q, http.StatusOK, "login_username", "login.title", view{})
+	case "phone_retry":
+		s, ok := p.loadState(ctx, q)
+		if !ok || s.Username == "" {
+			p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+			return
+		}
+		p.phoneStart(w, r, q, s.Username)
 	case "username":
 		name := strings.TrimSpace(r.PostForm.Get("username"))
 		if name == "" || len(name) > 255 {
 			p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.username_required"})
+			return
+		}
+		if r.PostForm.Get("method") == FactorPhone || !offers(q.realm, FactorPassword) {
+			p.phoneStart(w, r, q, name)
 			return
 		}
 		if !p.saveState(w, r, q, state{Username: name}) {

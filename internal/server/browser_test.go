@@ -3,16 +3,13 @@ package server
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/emulation"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -68,7 +65,8 @@ func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
 		raw, _ := tok.Extra("id_token").(string)
 		idt, err := provider.Verifier(&gooidc.Config{ClientID: conf.ClientID}).Verify(ctx, raw)
 		var claims struct {
-			Username string `json:"preferred_username"`
+			Username string   `json:"preferred_username"`
+			AMR      []string `json:"amr"`
 		}
 		if err == nil {
 			err = idt.Claims(&claims)
@@ -77,9 +75,22 @@ func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		fmt.Fprintf(w, `<!doctype html><title>RP</title><p id="who">Hello %s</p>`, claims.Username)
+		fmt.Fprintf(w, `<!doctype html><title>RP</title><p id="who">Hello %s</p><p id="amr">%s</p>`,
+			html.EscapeString(claims.Username), html.EscapeString(strings.Join(claims.AMR, " ")))
 	})
 	return rp
+}
+
+// devWithRP starts a dev server and a relying party of its demo client; the client
+// trusts the server's CA.
+func devWithRP(t *testing.T) (*Server, *testPKI, *httptest.Server, *http.Client) {
+	t.Helper()
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	cfg.Dev = true
+	s := startServer(t, cfg)
+	c := client(pool(p.serverCA), 0, nil)
+	return s, p, demoRP(t, s, c), c
 }
 
 // TestBrowserSignIn: headless Chromium signs the dev demo user in to a relying party
@@ -88,11 +99,7 @@ func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
 func TestBrowserSignIn(t *testing.T) {
 	chromium := testutil.Chromium(t)
 	t.Parallel()
-	p := newTestPKI(t)
-	cfg := p.testConfig(t, "none")
-	cfg.Dev = true
-	s := startServer(t, cfg)
-	rp := demoRP(t, s, client(pool(p.serverCA), 0, nil))
+	s, _, rp, _ := devWithRP(t)
 
 	for _, tc := range []struct {
 		name, lang, heading string
@@ -102,40 +109,11 @@ func TestBrowserSignIn(t *testing.T) {
 		{"no javascript", "de-DE", "Anmelden", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-				chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-				// The dev CA is the test's own; the browser is told to accept it.
-				chromedp.Flag("ignore-certificate-errors", true),
-				chromedp.Flag("lang", tc.lang), chromedp.Flag("accept-lang", tc.lang),
-			)...)
-			defer cancel()
-			ctx, cancel := chromedp.NewContext(alloc)
-			defer cancel()
-			var (
-				mu       sync.Mutex
-				problems []string
-			)
-			chromedp.ListenTarget(ctx, func(ev any) {
-				mu.Lock()
-				defer mu.Unlock()
-				switch e := ev.(type) {
-				case *cdplog.EventEntryAdded:
-					if strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Level == cdplog.LevelError && e.Entry.Source == cdplog.SourceSecurity {
-						problems = append(problems, e.Entry.Text)
-					}
-				case *runtime.EventExceptionThrown:
-					problems = append(problems, e.ExceptionDetails.Text)
-				}
-			})
+			b := newBrowser(t, chromium, tc.js, tc.lang)
 			var heading, who string
 			submit := `form:not(.secondary) button[type=submit]`
-			if err := chromedp.Run(ctx); err != nil { // starts the browser
-				t.Fatal(err)
-			}
-			steps := []chromedp.Action{
-				cdplog.Enable(),
-				emulation.SetScriptExecutionDisabled(!tc.js),
-				chromedp.Navigate(rp.URL + "/start"),
+			b.run(
+				chromedp.Navigate(rp.URL+"/start"),
 				chromedp.WaitVisible("#username", chromedp.ByID),
 				chromedp.Text("h1", &heading, chromedp.ByQuery),
 				chromedp.SendKeys("#username", s.demoUser.Username, chromedp.ByID),
@@ -145,28 +123,14 @@ func TestBrowserSignIn(t *testing.T) {
 				chromedp.Click(submit, chromedp.ByQuery),
 				chromedp.WaitVisible("#who", chromedp.ByID),
 				chromedp.Text("#who", &who, chromedp.ByID),
-			}
-			for i, step := range steps {
-				stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				err := chromedp.Run(stepCtx, step)
-				cancel()
-				if err != nil {
-					var loc, html string
-					_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.OuterHTML("html", &html, chromedp.ByQuery))
-					t.Fatalf("browser step %d: %v\nat %s\n%s", i, err, loc, html)
-				}
-			}
+			)
 			if who != "Hello "+s.demoUser.Username {
 				t.Fatalf("relying party says %q", who)
 			}
 			if heading != tc.heading {
 				t.Errorf("login page heading %q, want %q", heading, tc.heading)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(problems) > 0 {
-				t.Fatalf("the browser reported: %q", problems)
-			}
+			b.checkProblems()
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,16 +71,14 @@ func (p *testPKI) writeServerCert(t *testing.T, dir, name string) (certFile, key
 		t.Fatal(err)
 	}
 	// Make the change visible to a stat-based check even within one mtime tick.
-	later := time.Now().Add(time.Duration(len(serialsSeen)) * time.Second)
+	later := time.Now().Add(time.Duration(certsWritten.Add(1)) * time.Second)
 	_ = os.Chtimes(certFile, later, later)
 	_ = os.Chtimes(keyFile, later, later)
-	serialsSeen = append(serialsSeen, leaf.Cert.SerialNumber.String())
 	return certFile, keyFile, leaf.Cert.SerialNumber.String()
 }
 
-// serialsSeen only spreads file times apart; tests that write certificates do not run in
-// parallel with each other in this package.
-var serialsSeen []string
+// certsWritten only spreads file times apart; parallel tests write certificates too.
+var certsWritten atomic.Int64
 
 // testConfig is a valid configuration with every listener on a loopback port of its own,
 // TLS from files under dir, the given client-auth mode and the client CA.

@@ -203,7 +203,7 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 		login.New(login.Config{
 			Prefix: p, Store: s.store, Ephemeral: s.eph, Keyring: s.keyring, Passwords: s.passwords,
 			Sessions: s.provider.Sessions(), Renderer: s.render, CSRF: s.provider.CSRF(), Flow: s.provider,
-			Log: s.log.With("component", "login"),
+			Log: s.log.With("component", "login"), Requests: s.requests,
 		}).Routes(mux)
 		mux.HandleFunc("GET "+p+"/{$}", s.landing)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))

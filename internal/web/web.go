@@ -102,6 +102,10 @@ type Page struct {
 	Data   any
 	// Lang is the page's locale, for <html lang>.
 	Lang string
+	// Script is a script of the static assets the page runs; Refresh reloads the page
+	// every so many seconds when scripts do not run.
+	Script  string
+	Refresh int
 }
 
 // View is one page to render in a locale.
@@ -118,6 +122,11 @@ type View struct {
 	// its own: CSP form-action also governs the redirects after a submission, so a login
 	// form whose answer redirects to the client must name the client's origin.
 	FormActions []string
+	// Script names a script among the static assets (such as "phone.js") that the page
+	// loads; the page's CSP then allows scripts and connections to its own origin.
+	Script string
+	// Refresh, when not zero, reloads the page every Refresh seconds where scripts are off.
+	Refresh int
 }
 
 // Render writes page name in English with data, the security headers and the status code.
@@ -129,7 +138,13 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, name, title string,
 // RenderView writes v in its locale with the security headers and the status code.
 func (r *Renderer) RenderView(w http.ResponseWriter, status int, v View) error {
 	locale := r.catalog.resolve(v.Locale)
-	return r.render(w, status, v.Name, locale, r.catalog.T(locale, v.TitleKey), v.Data, CSPWithFormActions(v.FormActions))
+	csp := CSPWithFormActions(v.FormActions)
+	if v.Script != "" {
+		csp = strings.Replace(csp, "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';", 1)
+	}
+	page := Page{Title: r.catalog.T(locale, v.TitleKey), Dev: r.dev, Prefix: r.prefix, Lang: locale, Data: v.Data,
+		Script: v.Script, Refresh: v.Refresh}
+	return r.renderPage(w, status, v.Name, page, csp)
 }
 
 // CSPWithFormActions is ContentSecurityPolicy with more form-action sources. Anything that
@@ -154,12 +169,16 @@ func isOrigin(o string) bool {
 
 // render executes into a buffer first, so a template error never leaves half a page.
 func (r *Renderer) render(w http.ResponseWriter, status int, name, locale, title string, data any, csp string) error {
+	return r.renderPage(w, status, name, Page{Title: title, Dev: r.dev, Prefix: r.prefix, Lang: locale, Data: data}, csp)
+}
+
+func (r *Renderer) renderPage(w http.ResponseWriter, status int, name string, page Page, csp string) error {
+	locale := page.Lang
 	t, ok := r.pages[locale][name]
 	if !ok {
 		return fmt.Errorf("render: no page %q", name)
 	}
 	var buf bytes.Buffer
-	page := Page{Title: title, Dev: r.dev, Prefix: r.prefix, Lang: locale, Data: data}
 	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}

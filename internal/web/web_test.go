@@ -108,6 +108,7 @@ var escapingCases = map[string]any{
 	"landing":        struct{ Version string }{evil},
 	"error":          struct{ Code, Message string }{evil, evil},
 	"login_username": loginCase, "login_password": loginCase, "login_totp": loginCase, "consent": loginCase, "login_update_password": loginCase,
+	"login_phone":    loginCase,
 	"logout_confirm": map[string]any{"Action": evil, "CSRF": evil, "Params": map[string]string{evil: evil}},
 	"logged_out":     nil,
 }
@@ -117,8 +118,11 @@ var loginCase = struct {
 	Action, CSRF, Username, Error, RestartTo string
 	Scopes                                   []string
 	Client                                   struct{ Name, LogoURI, PolicyURI, TOSURI, ClientURI string }
+	Phone, Password, Waiting                 bool
+	Number, Status, Next                     string
 }{
 	Action: evil, CSRF: evil, Username: evil, Error: evil, Scopes: []string{evil},
+	Phone: true, Password: true, Waiting: true, Number: evil, Status: evil, Next: evil,
 	Client: struct{ Name, LogoURI, PolicyURI, TOSURI, ClientURI string }{evil, "https://x/" + evil, "https://x/" + evil, "https://x/" + evil, evil},
 }
 

@@ -1,0 +1,280 @@
+package login
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/session"
+	"github.com/signet-auth/signet/internal/store"
+)
+
+// AMRPhone is the authentication method of an approval on the user's phone: proof of
+// possession of a hardware-secured key (RFC 8176 "hwk").
+const AMRPhone = "hwk"
+
+// AttrFirstFactors is the realm attribute listing the first factors its login pages
+// offer, comma-separated: "password", "phone". Absent, both are offered.
+const AttrFirstFactors = "signet.login.first_factors"
+
+// Factors a realm may offer first.
+const (
+	FactorPassword = "password"
+	FactorPhone    = "phone"
+)
+
+// FirstFactors is what realm's login pages offer first.
+func FirstFactors(realm store.Realm) []string {
+	v, ok := realm.Attributes[AttrFirstFactors]
+	if !ok {
+		return []string{FactorPassword, FactorPhone}
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == FactorPassword || f == FactorPhone {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return []string{FactorPassword}
+	}
+	return out
+}
+
+func offers(realm store.Realm, factor string) bool {
+	for _, f := range FirstFactors(realm) {
+		if f == factor {
+			return true
+		}
+	}
+	return false
+}
+
+// binding binds a phone request to the pending login, which is itself bound to the
+// browser that started it.
+func binding(q *request) []byte { return []byte("login:" + q.realm.Name + ":" + q.ix.ID) }
+
+// phoneStart sends a sign-in request to every active device of the named user and shows
+// the number to match. A name that is no user, or one who is disabled, locked or has no
+// device, gets a request that nobody can answer, made through the same steps: the page
+// and its timing are the same, and it expires as an unanswered one does.
+func (p *Pages) phoneStart(w http.ResponseWriter, r *http.Request, q *request, name string) {
+	ctx := r.Context()
+	if !offers(q.realm, FactorPhone) || p.requests == nil {
+		p.fail(w, r, q.locale, http.StatusBadRequest, "error.bad_request", nil)
+		return
+	}
+	userID := p.decoyID(q.realm.Name, name)
+	u, err := p.findUser(ctx, q.realm.Name, name)
+	switch {
+	case err == nil && u.Enabled && !p.now().Before(u.LockedUntil):
+		userID = u.ID
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	page, err := p.st.ListDevices(ctx, q.realm.Name, store.DeviceFilter{UserID: userID, State: store.DeviceActive},
+		store.ListOptions{Limit: authn.MaxDevices})
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	devices := make([]string, 0, len(page.Items))
+	for _, d := range page.Items {
+		devices = append(devices, d.ID)
+	}
+	client := newClientView(q.ix.Client).Name
+	req, err := p.requests.Create(ctx, authn.NewRequest{
+		Realm: q.realm.Name, Kind: authn.KindPushLogin, ClientID: q.ix.Client.ID, ClientName: client,
+		UserID: userID, Devices: devices, Text: p.render.Catalog().T(q.locale, "phone.request_text", "client", client),
+		RequesterIP: clientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: authn.ClientTTL(q.ix.Client.Attributes),
+	})
+	switch {
+	case errors.Is(err, authn.ErrTooManyPending), errors.Is(err, authn.ErrCoolingDown):
+		p.show(w, q, http.StatusTooManyRequests, "login_username", "login.title",
+			view{Username: name, Error: "phone.error.too_many", Phone: true})
+		return
+	case err != nil:
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	if !p.saveState(w, r, q, state{Username: name, PhoneRequest: req.ID}) {
+		return
+	}
+	http.Redirect(w, r, p.phonePath(q), http.StatusSeeOther)
+}
+
+// decoyID is the user id a request for a name that is no usable user is made for: the
+// same for the same name, so the per-user limits treat it as they treat a user.
+func (p *Pages) decoyID(realm, name string) string {
+	m := hmac.New(sha256.New, p.decoyKey)
+	m.Write([]byte(realm + "\x00" + strings.ToLower(name)))
+	return "nobody-" + hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+func (p *Pages) phonePath(q *request) string {
+	return p.prefix + "/realms/" + q.realm.Name + "/login-actions/phone?authz=" + url.QueryEscape(q.ix.ID)
+}
+
+// phonePage shows where a phone sign-in stands: the number to match while it waits,
+// the message of its outcome with a retry, and on approval it completes the login.
+func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
+	q, ok := p.begin(w, r, "authenticate")
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	s, ok := p.loadState(ctx, q)
+	if !ok || s.PhoneRequest == "" || p.requests == nil {
+		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again", Phone: offers(q.realm, FactorPhone)})
+		return
+	}
+	req, err := p.requests.Get(ctx, q.realm.Name, s.PhoneRequest)
+	if errors.Is(err, authn.ErrNotFound) {
+		req.State = authn.Expired
+	} else if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	v := view{Username: s.Username, Phone: true, Number: req.MatchNumber, Next: p.phonePath(q),
+		Status: p.prefix + "/realms/" + q.realm.Name + "/login-actions/phone/status?authz=" + url.QueryEscape(q.ix.ID)}
+	switch req.State {
+	case authn.Pending:
+		v.Waiting = true
+		p.show(w, q, http.StatusOK, "login_phone", "phone.title", v)
+	case authn.Approved:
+		out, err := p.requests.Consume(ctx, q.realm.Name, req.ID, binding(q))
+		if err != nil || out.State != authn.Approved || out.UserID == "" {
+			v.Error = "phone.error.expired"
+			p.show(w, q, http.StatusOK, "login_phone", "phone.title", v)
+			return
+		}
+		p.loggedIn(w, r, q, session.Auth{UserID: out.UserID, AMR: []string{AMRPhone}, ACR: ACRSingle})
+	default:
+		v.Error = map[authn.State]string{authn.Denied: "phone.error.denied", authn.Cancelled: "phone.error.cancelled"}[req.State]
+		if v.Error == "" {
+			v.Error = "phone.error.expired"
+		}
+		p.show(w, q, http.StatusOK, "login_phone", "phone.title", v)
+	}
+}
+
+// phoneCancel ends the pending phone request of this login, if any.
+func (p *Pages) phoneCancel(ctx context.Context, q *request) {
+	if s, ok := p.loadState(ctx, q); ok && s.PhoneRequest != "" && p.requests != nil {
+		_, _ = p.requests.Cancel(ctx, q.realm.Name, s.PhoneRequest, binding(q))
+	}
+}
+
+// maxStatusWait bounds one status channel; the page opens another if it is still open.
+const maxStatusWait = 10 * time.Minute
+
+// phoneStatus is the page's status channel: it answers once the phone request has left
+// "pending" with its state, over a WebSocket when the browser asks for one, else as
+// server-sent events.
+func (p *Pages) phoneStatus(w http.ResponseWriter, r *http.Request) {
+	q, ok := p.begin(w, r, "authenticate")
+	if !ok {
+		return
+	}
+	s, ok := p.loadState(r.Context(), q)
+	if !ok || s.PhoneRequest == "" || p.requests == nil {
+		http.Error(w, "no phone sign-in in progress", http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), maxStatusWait)
+	defer cancel()
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		p.statusSocket(ctx, w, r, q, s.PhoneRequest)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprint(w, ": waiting\n\n")
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	state := p.waitState(ctx, q, s.PhoneRequest)
+	_, _ = fmt.Fprintf(w, "event: state\ndata: %s\n\n", state)
+	_ = rc.Flush()
+}
+
+// statusSocket answers the status over a WebSocket: one text message, then a close.
+func (p *Pages) statusSocket(ctx context.Context, w http.ResponseWriter, r *http.Request, q *request, id string) {
+	conn, _, _, err := ws.HTTPUpgrader{}.Upgrade(r, hijacker{w})
+	if err != nil {
+		return // the upgrader answered the browser
+	}
+	defer conn.Close()
+	// The browser sends nothing but a close: reading it ends the wait early.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer cancel()
+		for {
+			// Nothing is written from here, so the answer below is never interleaved.
+			h, err := ws.ReadHeader(conn)
+			if err != nil || h.Length > 125 || h.OpCode == ws.OpClose {
+				return
+			}
+			if _, err := io.CopyN(io.Discard, conn, h.Length); err != nil {
+				return
+			}
+		}
+	}()
+	state := p.waitState(ctx, q, id)
+	if state == "" {
+		return
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := wsutil.WriteServerText(conn, []byte(state)); err == nil {
+		_ = wsutil.WriteServerMessage(conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+	}
+}
+
+// waitState waits for the request to leave pending; "" when ctx ended first.
+func (p *Pages) waitState(ctx context.Context, q *request, id string) string {
+	req, err := p.requests.Wait(ctx, q.realm.Name, id, 5*time.Second)
+	switch {
+	case errors.Is(err, authn.ErrNotFound):
+		return string(authn.Expired)
+	case err != nil:
+		return ""
+	}
+	return string(req.State)
+}
+
+// hijacker reaches the connection under the instrumented ResponseWriter, which gobwas'
+// HTTP upgrader asks for as an http.Hijacker.
+type hijacker struct{ http.ResponseWriter }
+
+func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
+}
+
+// clientIP is the address the request came from, as the user is shown it on the phone.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

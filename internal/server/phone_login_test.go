@@ -1,0 +1,362 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/signet-auth/signet/authenticator"
+	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/device"
+	"github.com/signet-auth/signet/internal/login"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/testutil"
+)
+
+// phoneListener hands on the requests the server pushes to the enrolled phone.
+type phoneListener struct{ reqs chan *authenticator.Request }
+
+func (l phoneListener) OnRequest(r *authenticator.Request) { l.reqs <- r }
+func (l phoneListener) OnClosed(string)                    {}
+
+// TestBrowserPhoneLogin, tried as a new user would: an OIDC client starts a login in
+// headless Chromium, the user types the username and picks "Sign in with your phone",
+// the page shows a number, and the phone (the authenticator SDK, enrolled with an
+// activation code) approves with that number; the client gets tokens whose amr names
+// the phone factor. With scripts on the page learns the outcome over its status channel,
+// with scripts off by reloading. Denial, a wrong number and expiry each end on a page
+// that says so and offers a retry. The strict CSP refuses nothing the pages use.
+func TestBrowserPhoneLogin(t *testing.T) {
+	chromium := testutil.Chromium(t)
+	t.Parallel()
+	s, p, rp, _ := devWithRP(t)
+	ctx := context.Background()
+
+	phone := enrollPhone(t, s, p)
+	l := phoneListener{reqs: make(chan *authenticator.Request, 4)}
+	phone.SetListener(l)
+
+	for _, tc := range []struct {
+		name   string
+		js     bool
+		answer func(r *authenticator.Request, number string) // nil: let it expire
+		want   string                                        // "" signs in; else the message shown
+	}{
+		{"approve", true, func(r *authenticator.Request, n string) { mustAnswer(t, "approved")(phone.Approve(r, n)) }, ""},
+		{"approve without scripts", false, func(r *authenticator.Request, n string) { mustAnswer(t, "approved")(phone.Approve(r, n)) }, ""},
+		{"deny", true, func(r *authenticator.Request, _ string) { mustAnswer(t, "denied")(phone.Deny(r)) }, "The sign-in was denied on your phone."},
+		{"wrong number", true, func(r *authenticator.Request, n string) {
+			wrong := "10"
+			if n == wrong {
+				wrong = "11"
+			}
+			if _, err := phone.Approve(r, wrong); err == nil || !strings.Contains(err.Error(), "does not match") {
+				t.Errorf("approval with a wrong number: %v", err)
+			}
+		}, "The sign-in was denied on your phone."},
+		{"expiry", true, nil, "The request expired before it was approved."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.answer == nil {
+				// The demo client's requests live the shortest time allowed.
+				if _, err := s.store.UpdateClient(ctx, "demo", s.demo.ClientID, func(c store.Client) (store.Client, error) {
+					c.Attributes = map[string]string{authn.AttrRequestTTL: authn.MinTTL.String()}
+					return c, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := newBrowser(t, chromium, tc.js, "en-US")
+			var number, who, amr, message string
+			b.run(
+				chromedp.Navigate(rp.URL+"/start"),
+				chromedp.WaitVisible("#username", chromedp.ByID),
+				chromedp.SendKeys("#username", s.demoUser.Username, chromedp.ByID),
+				chromedp.Click("#phone-login", chromedp.ByID),
+				chromedp.WaitVisible("#match-number", chromedp.ByID),
+				chromedp.Text("#match-number", &number, chromedp.ByID),
+			)
+			if len(number) != 2 {
+				t.Fatalf("the page shows %q as the number to match", number)
+			}
+			var got *authenticator.Request
+			select {
+			case got = <-l.reqs:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the phone got no request")
+			}
+			if got.Kind != "push_login" || !strings.Contains(got.Text, "Sign in to") || got.Origin("ip") == "" {
+				t.Errorf("the phone shows %+v", got)
+			}
+			choices := map[string]bool{}
+			for i := range got.NumberChoiceCount() {
+				choices[got.NumberChoice(i)] = true
+			}
+			if len(choices) != 3 || !choices[number] {
+				t.Errorf("the phone offers %v; want three numbers with %s among them", choices, number)
+			}
+			if tc.answer != nil {
+				tc.answer(got, number)
+			}
+			if tc.want == "" {
+				b.run(chromedp.WaitVisible("#who", chromedp.ByID), chromedp.Text("#who", &who, chromedp.ByID), chromedp.Text("#amr", &amr, chromedp.ByID))
+				if who != "Hello "+s.demoUser.Username || !strings.Contains(" "+amr+" ", " hwk ") {
+					t.Errorf("the client says %q with amr %q; want the demo user signed in with hwk", who, amr)
+				}
+			} else {
+				b.run(chromedp.WaitVisible("#phone-retry", chromedp.ByID), chromedp.Text(".error", &message, chromedp.ByQuery))
+				if message != tc.want {
+					t.Errorf("the page says %q, want %q", message, tc.want)
+				}
+			}
+			b.checkProblems()
+		})
+	}
+}
+
+// enrollPhone enrolls an SDK device for the dev demo user with an activation code, as a
+// phone app would, and returns its session (closed at cleanup).
+func enrollPhone(t *testing.T, s *Server, p *testPKI) *authenticator.Session {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.store.GetUserByUsername(ctx, "demo", s.demoUser.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act, err := s.devices.CreateActivation(ctx, s.URL(config.Device), device.ActivationRequest{Realm: "demo", UserID: u.ID, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := authenticator.New(authenticator.NewMemoryKeyStore())
+	if err := app.TrustPEM(p.serverCA.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	phone, err := app.Enroll(act.URL, &authenticator.Enrollment{DisplayName: "test phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = phone.Close() })
+	return phone
+}
+
+func mustAnswer(t *testing.T, want string) func(string, error) {
+	return func(state string, err error) {
+		t.Helper()
+		if err != nil || state != want {
+			t.Errorf("answer: %q, %v; want %s", state, err, want)
+		}
+	}
+}
+
+// browser is a fresh headless Chromium (its own profile: no session from another
+// case), with what its console reported about the CSP or scripts.
+type browser struct {
+	t        *testing.T
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+}
+
+func newBrowser(t *testing.T, chromium string, js bool, lang string) *browser {
+	t.Helper()
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		// The dev CA is the test's own; the browser is told to accept it.
+		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("lang", lang), chromedp.Flag("accept-lang", lang),
+	)...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	b := &browser{t: t, ctx: ctx}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Level == cdplog.LevelError && e.Entry.Source == cdplog.SourceSecurity {
+				b.problems = append(b.problems, e.Entry.Text)
+			}
+		case *runtime.EventExceptionThrown:
+			b.problems = append(b.problems, e.ExceptionDetails.Text)
+		}
+	})
+	if err := chromedp.Run(ctx); err != nil { // starts the browser, outliving each step's deadline
+		t.Fatal(err)
+	}
+	b.run(cdplog.Enable(), emulation.SetScriptExecutionDisabled(!js))
+	return b
+}
+
+// run runs each step within 30 seconds, failing the test with the page at a failure.
+func (b *browser) run(steps ...chromedp.Action) {
+	b.t.Helper()
+	for i, step := range steps {
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		err := chromedp.Run(ctx, step)
+		cancel()
+		if err != nil {
+			var loc, html string
+			_ = chromedp.Run(b.ctx, chromedp.Location(&loc), chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+			b.t.Fatalf("browser step %d: %v\nat %s\n%s", i, err, loc, html)
+		}
+	}
+}
+
+func (b *browser) checkProblems() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.problems) > 0 {
+		b.t.Errorf("the browser reported: %q", b.problems)
+	}
+}
+
+// TestPhoneStatusChannels: the phone sign-in page's status channel answers the moment
+// the phone approves, over a WebSocket and as server-sent events alike; and a name that
+// is no user gets the very page a user without devices gets.
+func TestPhoneStatusChannels(t *testing.T) {
+	t.Parallel()
+	s, p, rp, rpClient := devWithRP(t)
+	signetHost := strings.TrimPrefix(s.URL(config.Public), "https://")
+	ctx := context.Background()
+	phone := enrollPhone(t, s, p)
+
+	// start signs in as name with the phone and returns the browser, the waiting page and
+	// the URL of its status channel.
+	start := func(t *testing.T, name string) (*testutil.Browser, testutil.Page, *url.URL) {
+		b := testutil.NewBrowser(t, rpClient.Transport, signetHost)
+		page := b.Get(rp.URL + "/start")
+		page = b.Submit(page, "username", url.Values{"username": {name}, "method": {"phone"}})
+		m := regexp.MustCompile(`data-status="([^"]+)"`).FindStringSubmatch(page.Body)
+		if page.Status != http.StatusOK || m == nil {
+			t.Fatalf("phone page %d:\n%s", page.Status, page.Body)
+		}
+		status, err := page.URL.Parse(html.UnescapeString(m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, page, status
+	}
+	number := func(t *testing.T, page testutil.Page) string {
+		m := regexp.MustCompile(`id="match-number"[^>]*>(\d\d)<`).FindStringSubmatch(page.Body)
+		if m == nil {
+			t.Fatalf("no number on the page:\n%s", page.Body)
+		}
+		return m[1]
+	}
+	approve := func(t *testing.T, n string) {
+		list, err := phone.Pending()
+		if err != nil || list.Len() == 0 {
+			t.Fatalf("pending: %v", err)
+		}
+		mustAnswer(t, "approved")(phone.Approve(list.Get(list.Len()-1), n))
+	}
+
+	t.Run("server-sent events", func(t *testing.T) {
+		b, page, status := start(t, s.demoUser.Username)
+		req, _ := http.NewRequest(http.MethodGet, status.String(), nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := b.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("status channel answers %s", ct)
+		}
+		r := bufio.NewReader(resp.Body)
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, ":") {
+			t.Fatalf("first line %q, %v; want the waiting comment", line, err)
+		}
+		approve(t, number(t, page))
+		var event, data string
+		for data == "" {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the event: %v", err)
+			}
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "event: "); ok {
+				event = v
+			}
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
+				data = v
+			}
+		}
+		if event != "state" || data != "approved" {
+			t.Fatalf("event %q data %q; want state approved", event, data)
+		}
+	})
+
+	t.Run("websocket", func(t *testing.T) {
+		b, page, status := start(t, s.demoUser.Username)
+		wsURL := *status
+		wsURL.Scheme = "wss"
+		header := http.Header{}
+		for _, c := range b.Client.Jar.Cookies(status) {
+			header.Add("Cookie", c.String())
+		}
+		d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: pool(p.serverCA), NextProtos: []string{"http/1.1"}}, Header: ws.HandshakeHeaderHTTP(header), Timeout: 10 * time.Second}
+		conn, _, _, err := d.Dial(ctx, wsURL.String())
+		if err != nil {
+			t.Fatalf("dial the status channel: %v", err)
+		}
+		defer conn.Close()
+		approve(t, number(t, page))
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		msg, op, err := wsutil.ReadServerData(conn)
+		if err != nil || op != ws.OpText || string(msg) != "approved" {
+			t.Fatalf("status message %q (op %v), %v; want approved", msg, op, err)
+		}
+	})
+
+	t.Run("unknown user", func(t *testing.T) {
+		if _, err := s.store.CreateUser(ctx, store.User{Realm: "demo", ID: "u-no-phone", Username: "nophone", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		variable := regexp.MustCompile(`authz=[^"&]+|value="[^"]*"|>\d\d<|nophone|nobody-at-all`)
+		_, known, _ := start(t, "nophone")
+		_, unknown, _ := start(t, "nobody-at-all")
+		if a, b := variable.ReplaceAllString(known.Body, "_"), variable.ReplaceAllString(unknown.Body, "_"); a != b || known.Status != unknown.Status {
+			t.Errorf("a user without devices and an unknown name get different pages:\n%s\n---\n%s", a, b)
+		}
+	})
+	t.Run("phone only", func(t *testing.T) {
+		if _, err := s.store.UpdateRealm(ctx, "demo", func(r store.Realm) (store.Realm, error) {
+			r.Attributes = map[string]string{login.AttrFirstFactors: login.FactorPhone}
+			return r, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b := testutil.NewBrowser(t, rpClient.Transport, signetHost)
+		page := b.Get(rp.URL + "/start")
+		if !strings.Contains(page.Body, `id="phone-login"`) || strings.Contains(page.Body, ">Next<") {
+			t.Fatalf("a phone-only realm's username page:\n%s", page.Body)
+		}
+		// The username alone leads to the phone: there is no password to type.
+		page = b.Submit(page, "username", url.Values{"username": {s.demoUser.Username}})
+		if !strings.Contains(page.Body, `id="match-number"`) {
+			t.Fatalf("after the username:\n%s", page.Body)
+		}
+		page = b.Submit(page, "restart", nil)
+		page = b.Submit(page, "username", url.Values{"username": {s.demoUser.Username}, "method": {"password"}})
+		if strings.Contains(page.Body, `id="password"`) {
+			t.Fatal("a phone-only realm asked for a password")
+		}
+	})
+}
