@@ -187,3 +187,24 @@ func userQuery(ctx context.Context, ac *adminClient, realm, user string) (url.Va
 	}
 	return q, nil
 }
+
+func newAdminReceiptCmd(e *env, f *adminFlags) *cobra.Command {
+	var realm, save string
+	get := &cobra.Command{Use: "get ID", Short: "Show the receipt of an answered transaction (the request's id)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return f.inRealm(e, c, realm, func(ctx context.Context, ac *adminClient, p printer, base string) error {
+				raw, err := ac.call(ctx, "GET", base+"/receipts/"+esc(args[0]), nil)
+				if err == nil && save != "" {
+					var r struct {
+						Receipt string `json:"receipt"`
+					}
+					if err = json.Unmarshal(raw, &r); err == nil {
+						err = os.WriteFile(save, []byte(r.Receipt+"\n"), 0o644)
+					}
+				}
+				return show(p)(raw, err)
+			})
+		}}
+	get.Flags().StringVar(&save, "save", "", "also write the receipt (the JWS) to this file, for `signet receipt verify`")
+	return realmFlag(adminGroup("receipt", "Receipts of answered transactions", get), &realm)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ import (
 func TestAuthenticatorAgainstDevServer(t *testing.T) {
 	t.Parallel()
 	redisURL := testutil.RedisURL(t)
-	dir, _ := devServerWithOutput(t, "SIGNET_REDIS_URL="+redisURL)
+	dir, banner := devServerWithOutput(t, "SIGNET_REDIS_URL="+redisURL)
 	admin := adminRunner(t, adminEnv(t, dir))
 	png := filepath.Join(t.TempDir(), "qr.png")
 	out, _ := admin(exitOK, "activation", "create", "--realm", "demo", "--user", "demo", "--png", png, "-o", "json")
@@ -128,6 +129,45 @@ func TestAuthenticatorAgainstDevServer(t *testing.T) {
 	}
 	if err := sigma.VerifyApproval(pub, rc.Statement, rc.Signature); err != nil {
 		t.Fatalf("the stored approval does not verify: %v", err)
+	}
+
+	// A transaction: approved on the device, its receipt kept by the server, fetched with
+	// the admin CLI and checked offline against the realm's JWKS; one changed byte of
+	// the amount breaks it.
+	tx, err := device.Ask(context.Background(), st, reqs, time.Now(), authn.NewRequest{
+		Realm: "demo", UserID: u.ID, ClientID: "demo-client", Kind: authn.KindTransaction, Text: "Pay 120.00 EUR to ACME",
+		AuthorizationDetails: []byte(`[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"120.00"},"creditorName":"ACME"}]`),
+		Binding:              []byte("test"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := auth(exitOK, "run", "--once", "--approve-all", "--number", tx.MatchNumber); !strings.Contains(out, "approved") {
+		t.Fatalf("run: %s", out)
+	}
+	receiptFile := filepath.Join(t.TempDir(), "receipt.jws")
+	if out, _ := admin(exitOK, "receipt", "get", "--realm", "demo", tx.ID, "--save", receiptFile); !strings.Contains(out, "approved") {
+		t.Fatalf("receipt get: %s", out)
+	}
+	b, err := readDevBanner(strings.NewReader(banner.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := b.public + "/realms/demo/protocol/openid-connect/certs"
+	code, out, errOut := runCLI(t, nil, "receipt", "verify", receiptFile, "--jwks", certs, "--ca", ca)
+	if code != exitOK || !strings.Contains(out, "approved") || !strings.Contains(out, `"amount":"120.00"`) || !strings.Contains(out, "Pay 120.00 EUR to ACME") {
+		t.Fatalf("receipt verify: exit %d\n%s%s", code, out, errOut)
+	}
+	jws, _ := os.ReadFile(receiptFile)
+	parts := strings.Split(strings.TrimSpace(string(jws)), ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), `"120.00"`, `"920.00"`, 1)))
+	tampered := filepath.Join(t.TempDir(), "tampered.jws")
+	if err := os.WriteFile(tampered, []byte(strings.Join(parts, ".")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, nil, "receipt", "verify", tampered, "--jwks", certs, "--ca", ca); code != exitFailure || !strings.Contains(errOut, "receipt invalid") {
+		t.Fatalf("a receipt with a changed amount: exit %d, %s", code, errOut)
 	}
 
 	out, _ = admin(exitOK, "device", "list", "--realm", "demo", "--user", "demo", "-o", "json")

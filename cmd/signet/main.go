@@ -96,7 +96,7 @@ func newRoot(e *env) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(e), newConfigCmd(e), newMigrateCmd(e), newKeysCmd(e), newAdminCmd(e), newBenchCmd(e), newAuthenticatorCmd(e), newVersionCmd(e))
+	root.AddCommand(newServeCmd(e), newConfigCmd(e), newMigrateCmd(e), newKeysCmd(e), newAdminCmd(e), newBenchCmd(e), newAuthenticatorCmd(e), newReceiptCmd(e), newVersionCmd(e))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr(err) })
 	return root
 }

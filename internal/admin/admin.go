@@ -130,6 +130,7 @@ func (a *API) routes() []route {
 		{method: "PATCH", path: dev, h: a.updateDevice},
 		{method: "DELETE", path: dev, h: a.deleteDevice},
 		{method: "GET", path: realm + "/audit", h: a.listAudit},
+		{method: "GET", path: realm + "/receipts/{receipt}", h: a.getReceipt},
 	}
 }
 

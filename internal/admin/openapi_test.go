@@ -77,6 +77,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		"RealmPage": reflect.TypeFor[page[Realm]](), "UserPage": reflect.TypeFor[page[User]](),
 		"ClientPage": reflect.TypeFor[page[Client]](), "KeyPage": reflect.TypeFor[page[Key]](),
 		"SessionPage": reflect.TypeFor[page[Session]](),
+		"Receipt":     reflect.TypeFor[Receipt](),
 		"Activation":  reflect.TypeFor[Activation](), "ActivationCreate": reflect.TypeFor[ActivationCreate](),
 		"ActivationPage": reflect.TypeFor[page[Activation]](), "Device": reflect.TypeFor[Device](),
 		"DevicePatch": reflect.TypeFor[DevicePatch](), "DevicePage": reflect.TypeFor[page[Device]](),

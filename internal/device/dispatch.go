@@ -218,6 +218,12 @@ func (c *conn) answer(ctx context.Context, in *message.Envelope) (*message.Envel
 	case err != nil:
 		return nil, message.ErrCodeUnavailable, "the answer could not be stored"
 	}
+	if r.Kind == authn.KindTransaction && s.cfg.Receipts != nil {
+		// The answer stands either way; a missing receipt is made when the outcome is read.
+		if _, err := s.cfg.Receipts.Issue(ctx, r); err != nil {
+			s.log.Error("device: the receipt of an answered transaction was not kept", "request", r.ID, "err", err)
+		}
+	}
 	if in.NotMe {
 		if err := s.reportedNotMe(ctx, c.dev.Realm, c.dev.ID, c.dev.UserID); err != nil {
 			s.log.Error("device: a not-me report was recorded but its policy not applied", "device", c.dev.ID, "err", err)

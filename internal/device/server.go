@@ -47,6 +47,9 @@ type Config struct {
 	Ephemeral ephemeral.Store
 	// Requests are the authentication requests devices list, fetch and answer.
 	Requests *authn.Service
+	// Receipts, when set, makes the receipt of every answered transaction as it is
+	// answered (the business application can fetch it at once).
+	Receipts Receipts
 	// Keys are the server's channel keys, the current one first; devices pin one by its
 	// fingerprint, so a retired key stays here while devices still pin it.
 	Keys []crypto.Signer
@@ -77,6 +80,11 @@ type Config struct {
 	// blockedOpenings is how many openings may wait on their clients before new
 	// connections wait for their first bytes in the poller (Server.begin); tests set -1.
 	blockedOpenings int
+}
+
+// Receipts makes and keeps the receipt of an answered request (package receipt).
+type Receipts interface {
+	Issue(ctx context.Context, r authn.Request) (string, error)
 }
 
 // Server serves the device channel.

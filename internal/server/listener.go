@@ -101,7 +101,7 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 	case ep == config.Device:
 		trustedProxies, _ := config.ParsePrefixes(s.cfg.Device.TrustedProxies) // validated at load
 		cfg := device.Config{
-			Store: s.store, Ephemeral: s.eph, Requests: s.requests, Keys: s.channelKeys, Pepper: s.devicePepper,
+			Store: s.store, Ephemeral: s.eph, Requests: s.requests, Receipts: s.receipts(), Keys: s.channelKeys, Pepper: s.devicePepper,
 			Log: s.log.With("component", "device"), Prefix: s.cfg.PathPrefix,
 			HandshakeTimeout: s.cfg.Device.HandshakeTimeout, IdleTimeout: s.cfg.Device.IdleTimeout,
 			MaxMessage:      s.cfg.Device.MaxMessageBytes,

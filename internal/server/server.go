@@ -25,6 +25,7 @@ import (
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
 	"github.com/signet-auth/signet/internal/password"
+	"github.com/signet-auth/signet/internal/receipt"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/cached"
 	"github.com/signet-auth/signet/internal/version"
@@ -232,6 +233,14 @@ func (s *Server) startRequests(ctx context.Context) error {
 		return err
 	})
 	return nil
+}
+
+// receipts makes the receipts of answered transactions, signed with the realms' keys
+// under the issuer their tokens carry.
+func (s *Server) receipts() receipt.Issuer {
+	return receipt.Issuer{Store: s.store, Keys: s.keys, IssuerURL: func(realm string) string {
+		return s.endpointURL(config.Public) + "/realms/" + realm
+	}}
 }
 
 // startListeners binds every listener of the node's roles, OPS first, and registers them

@@ -10,11 +10,12 @@ import (
 
 // Limits on authentication request fields.
 const (
-	MaxAuthnKindLen             = 64       // characters
-	MaxBindingMessageLen        = 1024     // characters
-	MaxAuthorizationDetailsSize = 64 << 10 // bytes
-	MaxMatchNumberLen           = 16       // characters
-	MaxSignatureLen             = 1024     // bytes
+	MaxAuthnKindLen             = 64        // characters
+	MaxBindingMessageLen        = 1024      // characters
+	MaxAuthorizationDetailsSize = 64 << 10  // bytes
+	MaxMatchNumberLen           = 16        // characters
+	MaxSignatureLen             = 1024      // bytes
+	MaxReceiptLen               = 128 << 10 // bytes
 )
 
 // authnStates are the values of AuthnRequest.State.
@@ -43,6 +44,8 @@ func (r AuthnRequest) Validate() error {
 		return invalid(key, "state %q is not one of %v", r.State, authnStates)
 	case len(r.Signature) > MaxSignatureLen:
 		return invalid(key, "signature must be at most %d bytes, got %d", MaxSignatureLen, len(r.Signature))
+	case len(r.Receipt) > MaxReceiptLen:
+		return invalid(key, "receipt must be at most %d bytes, got %d", MaxReceiptLen, len(r.Receipt))
 	case r.ExpiresAt.IsZero():
 		return invalid(key, "no expiry")
 	}
@@ -106,8 +109,9 @@ func (r *AuthnRequest) document() any {
 		SignedDecision *string            `json:"signed_decision"`
 		AnsweredNumber *string            `json:"answered_number"`
 		DeviceKey      *[]byte            `json:"device_key"`
+		Receipt        *string            `json:"receipt,omitempty"`
 	}{&r.ClientID, &r.Kind, &r.BindingMessage, &r.MatchNumber, &r.Origin, &r.DeviceID, &r.SignedAt,
-		&r.SignedDecision, &r.AnsweredNumber, &r.DeviceKey}
+		&r.SignedDecision, &r.AnsweredNumber, &r.DeviceKey, &r.Receipt}
 }
 
 // PrepareAuthnRequest is PrepareCreate for a new authentication request, whose State is

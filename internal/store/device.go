@@ -249,7 +249,9 @@ type AuthnRequest struct {
 	SignedDecision string
 	AnsweredNumber string
 	DeviceKey      []byte
-	Version        int64
+	// Receipt is the realm-signed receipt of the answer (a JWS, package receipt).
+	Receipt string
+	Version int64
 }
 
 // AuthnRequests stores authentication requests.

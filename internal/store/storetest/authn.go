@@ -42,6 +42,7 @@ func fullAuthn(realm, id, userID string) store.AuthnRequest {
 		DeviceID:             "d1",
 		Signature:            []byte{0x30, 0x45, 0, 0xff},
 		SignedAt:             instant(time.Minute).Unix(),
+		Receipt:              "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
 	}
 }
 
@@ -121,6 +122,7 @@ func testAuthnInvalid(t *testing.T, s store.Store) {
 			r.AuthorizationDetails = []byte(`["` + strings.Repeat("x", store.MaxAuthorizationDetailsSize) + `"]`)
 		}),
 		"a long signature":              base(func(r *store.AuthnRequest) { r.Signature = make([]byte, store.MaxSignatureLen+1) }),
+		"a long receipt":                base(func(r *store.AuthnRequest) { r.Receipt = strings.Repeat("r", store.MaxReceiptLen+1) }),
 		"a long device ID":              base(func(r *store.AuthnRequest) { r.DeviceID = strings.Repeat("d", store.MaxIDLen+1) }),
 		"too large an origin":           base(func(r *store.AuthnRequest) { r.Origin = largeMap() }),
 		"a control character in origin": base(func(r *store.AuthnRequest) { r.Origin = map[string]string{"ip": "1\t2"} }),
