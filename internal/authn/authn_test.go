@@ -300,6 +300,14 @@ func TestExpiryTimer(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, memory.New(), nil)
 	r := f.create(func(n *NewRequest) { n.TTL = MinTTL })
+	if !f.svc.scheduled(r) {
+		t.Fatal("Create set no expiry timer")
+	}
+	// A timer that fires before the expiry (the clocks disagree) sets itself again.
+	f.svc.schedule(r.Realm, r.ID, time.Millisecond)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return f.svc.scheduled(r) && len(f.events.types(r.ID)) == 1
+	}, "an early timer did not set itself again")
 	f.clock.Advance(MinTTL)
 	// The timer Create set, due now rather than in ten seconds of the real clock.
 	f.svc.schedule(r.Realm, r.ID, time.Millisecond)
@@ -309,6 +317,14 @@ func TestExpiryTimer(t *testing.T) {
 	if pending, _ := f.svc.Pending(t.Context(), "demo", f.user); len(pending) != 0 {
 		t.Errorf("an expired request is listed: %v", pending)
 	}
+}
+
+// scheduled reports whether r has an expiry timer on this node.
+func (s *Service) scheduled(r Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.timers[r.Realm+"\x00"+r.ID]
+	return ok
 }
 
 // waiting reports whether a Wait for the request is under way.
@@ -375,11 +391,55 @@ func TestPushBombing(t *testing.T) {
 	})
 }
 
+// Cancelling and asking again does not get around the limit: every request made counts.
+func TestCreationLimit(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, open func() ephemeral.Store) {
+		f := newFixture(t, open(), func(c *Config) { c.MaxCreated = 3 })
+		for range 3 {
+			r := f.create(nil)
+			if _, err := f.svc.Cancel(t.Context(), "demo", r.ID, binding); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := NewRequest{Realm: "demo", Kind: KindPushLogin, ClientID: "webapp", UserID: f.user, Devices: []string{"phone-a"}, Binding: binding}
+		if _, err := f.svc.Create(t.Context(), n); !errors.Is(err, ErrTooManyCreated) {
+			t.Fatalf("a fourth request within the window: %v, want ErrTooManyCreated", err)
+		}
+	})
+}
+
+// Close ends every Wait.
+func TestCloseEndsWaits(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	t.Cleanup(func() { _ = st.Close() })
+	f := newFixture(t, st, nil)
+	r := f.create(nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Wait(context.Background(), "demo", r.ID, time.Hour)
+		done <- err
+	}()
+	testutil.Eventually(t, 5*time.Second, func() bool { return f.svc.waiting(r.Realm, r.ID) }, "the waiter did not start")
+	if err := f.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Wait after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the Wait")
+	}
+}
+
 // Of two devices answering one request at the same moment, exactly one decides it.
 func TestConcurrentAnswers(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, open func() ephemeral.Store) {
-		f := newFixture(t, open(), func(c *Config) { c.DenialsBeforeCooldown = 1000 })
+		f := newFixture(t, open(), func(c *Config) { c.DenialsBeforeCooldown, c.MaxCreated = 1000, 1000 })
 		ctx := t.Context()
 		for range 20 {
 			r := f.create(nil)

@@ -29,6 +29,14 @@ func (s *Service) admit(ctx context.Context, r *Request) error {
 	} else if !errors.Is(err, ephemeral.ErrNotFound) {
 		return fmt.Errorf("authn: read the cooldown: %w", err)
 	}
+	// Every creation counts, and a cancel gives nothing back.
+	n, err := s.cfg.Store.Incr(ctx, "authn:n:"+r.Realm+"\x00"+r.UserID, s.cfg.CreatedWindow)
+	if err != nil {
+		return fmt.Errorf("authn: count the user's requests: %w", err)
+	}
+	if n > int64(s.cfg.MaxCreated) {
+		return ErrTooManyCreated
+	}
 	return s.editList(ctx, r.Realm, r.UserID, func(list []listed) ([]listed, error) {
 		if len(list) >= s.cfg.MaxPending {
 			return nil, ErrTooManyPending

@@ -128,6 +128,10 @@ var (
 	ErrConsumed = errors.New("authn: the request was used already")
 	// ErrTooManyPending: the user has as many pending requests as allowed.
 	ErrTooManyPending = errors.New("authn: too many pending requests for this user")
+	// ErrTooManyCreated: as many requests were made for the user lately as allowed.
+	ErrTooManyCreated = errors.New("authn: too many requests for this user lately; try again later")
+	// ErrClosed: the service is closing.
+	ErrClosed = errors.New("authn: closing")
 	// ErrCoolingDown: the user denied several requests lately; new ones wait.
 	ErrCoolingDown = errors.New("authn: the user denied recent requests; try again later")
 	// ErrBadSignature: the answer's signature does not verify with the device key.

@@ -42,6 +42,11 @@ type Config struct {
 
 	// MaxPending bounds one user's pending requests (push bombing); 0 means 3.
 	MaxPending int
+	// MaxCreated bounds the requests made for one user within CreatedWindow, cancelled
+	// ones included, so cancelling and asking again cannot flood a phone either; 0 means
+	// 10 within 10 minutes.
+	MaxCreated    int
+	CreatedWindow time.Duration
 	// DenialsBeforeCooldown denials of one user's requests within DenialWindow start a
 	// cooldown of Cooldown, during which no request for the user is made. 0 means 3,
 	// 10 minutes and 2 minutes.
@@ -61,6 +66,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	closed  bool
+	running sync.WaitGroup // expiry callbacks under way
 	timers  map[string]*time.Timer
 	waiters map[string]map[chan struct{}]struct{}
 	sub     ephemeral.Subscription
@@ -79,6 +85,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	cfg.MaxPending = orDefault(cfg.MaxPending, 3)
+	cfg.MaxCreated = orDefault(cfg.MaxCreated, 10)
+	cfg.CreatedWindow = orDefault(cfg.CreatedWindow, 10*time.Minute)
 	cfg.DenialsBeforeCooldown = orDefault(cfg.DenialsBeforeCooldown, 3)
 	cfg.DenialWindow = orDefault(cfg.DenialWindow, 10*time.Minute)
 	cfg.Cooldown = orDefault(cfg.Cooldown, 2*time.Minute)
@@ -107,8 +115,9 @@ func orDefault[T comparable](v T, def T) T {
 	return v
 }
 
-// Close stops the expiry timers and the subscription. Requests stay in the store; a
-// pending one past its expiry is reported expired by whoever reads it next.
+// Close stops the expiry timers and the subscription, ends every Wait, and waits for
+// expiries under way. Requests stay in the store; a pending one past its expiry is
+// reported expired by whoever reads it next.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -124,6 +133,7 @@ func (s *Service) Close() error {
 	s.cancel()
 	_ = s.sub.Close()
 	<-s.done
+	s.running.Wait()
 	return nil
 }
 
@@ -178,11 +188,13 @@ func (s *Service) Create(ctx context.Context, n NewRequest) (Request, error) {
 		return Request{}, fmt.Errorf("authn: store the request: %w", err)
 	}
 	r.version = 1
-	s.emit(ctx, eventOf("authn.created", &r, ""))
-	if r.UserID != "" {
-		s.publish(ctx, RequestsChannel, r.Realm, r.UserID, r.ID)
-	}
 	s.schedule(r.Realm, r.ID, ttl)
+	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterChange)
+	defer cancel()
+	if r.UserID != "" {
+		s.publish(after, RequestsChannel, r.Realm, r.UserID, r.ID)
+	}
+	s.emit(after, eventOf("authn.created", &r, ""))
 	return r, nil
 }
 
@@ -282,6 +294,8 @@ func (s *Service) Claim(ctx context.Context, realm, id, userID, deviceID string)
 		switch {
 		case r.Kind != KindQRLogin:
 			return "", ErrNotFound
+		case r.State != Pending || !s.cfg.Now().Before(r.ExpiresAt):
+			return "", ErrNotPending
 		case r.UserID == userID && r.Addressed(deviceID):
 			return "", errUnchanged
 		case r.UserID != "":
@@ -473,6 +487,9 @@ func (s *Service) expire(ctx context.Context, realm, id string) (Request, error)
 	return r, err
 }
 
+// afterChange bounds what follows a change: the user's list, the notice, the event.
+const afterChange = 10 * time.Second
+
 // errUnchanged tells change to write nothing and return the request as it is.
 var errUnchanged = errors.New("unchanged")
 
@@ -510,18 +527,22 @@ func (s *Service) change(ctx context.Context, realm, id string, fn func(*Request
 			return Request{}, fmt.Errorf("authn: store the request: %w", err)
 		}
 		r.version = v
+		// The change is made: what follows it must happen even if the caller has gone
+		// (a closed page, a device that hung up), and none of it waits for another.
+		after, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterChange)
+		defer cancel()
+		if was == Pending && r.State != Pending {
+			if r.UserID != "" && r.Kind != KindQRLogin {
+				s.unlist(after, realm, r.UserID, id)
+			}
+			s.unschedule(realm, id)
+		}
+		s.publish(after, OutcomesChannel, realm, id, string(r.State))
 		device := ""
 		if r.Answer != nil {
 			device = r.Answer.DeviceID
 		}
-		s.emit(ctx, eventOf(typ, &r, device))
-		if was == Pending && r.State != Pending {
-			if r.UserID != "" && r.Kind != KindQRLogin {
-				s.unlist(ctx, realm, r.UserID, id)
-			}
-			s.unschedule(realm, id)
-		}
-		s.publish(ctx, OutcomesChannel, realm, id, string(r.State))
+		s.emit(after, eventOf(typ, &r, device))
 		return r, nil
 	}
 }
@@ -574,12 +595,19 @@ func (s *Service) schedule(realm, id string, after time.Duration) {
 	s.timers[key] = time.AfterFunc(after, func() {
 		s.mu.Lock()
 		delete(s.timers, key)
-		closed := s.closed
-		s.mu.Unlock()
-		if closed {
+		if s.closed {
+			s.mu.Unlock()
 			return
 		}
-		if _, err := s.expire(s.ctx, realm, id); err != nil && !errors.Is(err, ErrNotFound) && s.ctx.Err() == nil {
+		s.running.Add(1) // Close waits for it: no change after Close returns
+		s.mu.Unlock()
+		defer s.running.Done()
+		r, err := s.expire(s.ctx, realm, id)
+		switch {
+		case err == nil && r.State == Pending:
+			// The timer ran on the monotonic clock, the expiry is wall time: not yet.
+			s.schedule(realm, id, max(r.ExpiresAt.Sub(s.cfg.Now()), time.Millisecond))
+		case err != nil && !errors.Is(err, ErrNotFound) && s.ctx.Err() == nil:
 			s.log.Warn("authn: expire a request", "request", id, "err", err)
 		}
 	})
@@ -628,6 +656,8 @@ func (s *Service) Wait(ctx context.Context, realm, id string, poll time.Duration
 		select {
 		case <-ctx.Done():
 			return r, ctx.Err()
+		case <-s.ctx.Done():
+			return r, ErrClosed
 		case <-ch:
 		case <-t.C:
 		}

@@ -4,7 +4,9 @@ package events
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -19,6 +21,7 @@ type Outbox struct {
 	mu       sync.Mutex
 	queue    []*waiting
 	flushing bool
+	closed   bool
 	wg       sync.WaitGroup // the batch writer, while one runs
 }
 
@@ -27,8 +30,17 @@ type waiting struct {
 	done  chan error
 }
 
-// MaxBatch bounds the events of one transaction.
-const MaxBatch = 256
+// Limits of one batch: its size, the time its writes may take in all, and the pauses
+// before writing it again after the database was unavailable.
+const (
+	MaxBatch     = 256
+	batchTimeout = 30 * time.Second
+)
+
+var retryPauses = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
+
+// ErrClosed refuses an event appended after Close.
+var ErrClosed = errors.New("events: the outbox is closed")
 
 // NewOutbox writes to log.
 func NewOutbox(log store.EventLog) *Outbox { return &Outbox{log: log} }
@@ -42,18 +54,21 @@ func (o *Outbox) Append(ctx context.Context, e store.Event) error {
 	}
 	w := &waiting{event: e, done: make(chan error, 1)}
 	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return ErrClosed
+	}
 	o.queue = append(o.queue, w)
 	lead := !o.flushing
-	o.flushing = true
 	if lead {
-		o.wg.Add(1)
+		o.flushing = true
+		o.wg.Add(1) // under mu, before Close can wait
 	}
 	o.mu.Unlock()
 	if lead {
-		// This caller writes batches until the queue is empty; its own event is in the
-		// first one. The writes run without the caller's deadline: other callers' events
-		// ride in them.
-		go o.flush(context.WithoutCancel(ctx))
+		// The writes run without the caller's deadline (other callers' events ride in
+		// them), bounded by batchTimeout.
+		go o.flush()
 	}
 	select {
 	case err := <-w.done:
@@ -63,11 +78,16 @@ func (o *Outbox) Append(ctx context.Context, e store.Event) error {
 	}
 }
 
-// Close waits for the events appended so far to be written.
-func (o *Outbox) Close() { o.wg.Wait() }
+// Close refuses new events and waits for those appended so far to be written.
+func (o *Outbox) Close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.wg.Wait()
+}
 
 // flush writes the queue in batches until it is empty.
-func (o *Outbox) flush(ctx context.Context) {
+func (o *Outbox) flush() {
 	defer o.wg.Done()
 	for {
 		o.mu.Lock()
@@ -84,9 +104,28 @@ func (o *Outbox) flush(ctx context.Context) {
 		for i, w := range batch {
 			events[i] = w.event
 		}
-		_, err := o.log.AppendEvents(ctx, events)
+		err := o.write(events)
 		for _, w := range batch {
 			w.done <- err
+		}
+	}
+}
+
+// write appends one batch, again after a pause while the database is unavailable.
+func (o *Outbox) write(events []store.Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	for i := 0; ; i++ {
+		_, err := o.log.AppendEvents(ctx, events)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || i == len(retryPauses) {
+			return err
+		}
+		t := time.NewTimer(retryPauses[i])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
 		}
 	}
 }

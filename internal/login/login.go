@@ -75,6 +75,10 @@ type Pages struct {
 	requests  *authn.Service
 	// decoyKey derives the user id of phone requests for names that are no usable user.
 	decoyKey []byte
+	// status counts the open status channels; stopping ends them (Shutdown).
+	status   statusChannels
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // Config is what Pages needs.
@@ -100,7 +104,9 @@ func New(c Config) *Pages {
 	if now == nil {
 		now = time.Now
 	}
+	stopping, stop := context.WithCancel(context.Background())
 	return &Pages{
+		stopping: stopping, stop: stop,
 		prefix: c.Prefix, st: c.Store, eph: c.Ephemeral, ring: c.Keyring, passwords: c.Passwords,
 		otp: totp.NewVerifier(c.Ephemeral, totp.WithClock(now)), sessions: c.Sessions,
 		render: c.Renderer, csrf: c.CSRF, flow: c.Flow, log: c.Log, now: now,

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -97,14 +98,23 @@ func (p *Pages) phoneStart(w http.ResponseWriter, r *http.Request, q *request, n
 	for _, d := range page.Items {
 		devices = append(devices, d.ID)
 	}
+	// A new request replaces this login's earlier one, which must not stay answerable.
+	p.phoneCancel(ctx, q)
 	client := newClientView(q.ix.Client).Name
-	req, err := p.requests.Create(ctx, authn.NewRequest{
+	n := authn.NewRequest{
 		Realm: q.realm.Name, Kind: authn.KindPushLogin, ClientID: q.ix.Client.ID, ClientName: client,
 		UserID: userID, Devices: devices, Text: p.render.Catalog().T(q.locale, "phone.request_text", "client", client),
 		RequesterIP: clientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: authn.ClientTTL(q.ix.Client.Attributes),
-	})
+	}
+	req, err := p.requests.Create(ctx, n)
+	if errors.Is(err, authn.ErrCoolingDown) {
+		// Only a user who denied can cool down: saying so would tell that the name
+		// exists. Nothing reaches the phones; the page waits as for anyone else.
+		n.UserID, n.Devices = p.decoyID(q.realm.Name, name), nil
+		req, err = p.requests.Create(ctx, n)
+	}
 	switch {
-	case errors.Is(err, authn.ErrTooManyPending), errors.Is(err, authn.ErrCoolingDown):
+	case errors.Is(err, authn.ErrTooManyPending), errors.Is(err, authn.ErrTooManyCreated):
 		p.show(w, q, http.StatusTooManyRequests, "login_username", "login.title",
 			view{Username: name, Error: "phone.error.too_many", Phone: true})
 		return
@@ -163,6 +173,12 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 			p.show(w, q, http.StatusOK, "login_phone", "phone.title", v)
 			return
 		}
+		// The user may have been disabled or locked since the phone approved.
+		u, err := p.st.GetUser(ctx, q.realm.Name, out.UserID)
+		if err != nil || !u.Enabled || p.now().Before(u.LockedUntil) {
+			p.show(w, q, http.StatusForbidden, "login_username", "login.title", view{Error: "login.error.start_again"})
+			return
+		}
 		p.loggedIn(w, r, q, session.Auth{UserID: out.UserID, AMR: []string{AMRPhone}, ACR: ACRSingle})
 	default:
 		v.Error = map[authn.State]string{authn.Denied: "phone.error.denied", authn.Cancelled: "phone.error.cancelled"}[req.State]
@@ -180,8 +196,49 @@ func (p *Pages) phoneCancel(ctx context.Context, q *request) {
 	}
 }
 
-// maxStatusWait bounds one status channel; the page opens another if it is still open.
-const maxStatusWait = 10 * time.Minute
+// Bounds of the status channels: how long one lasts (the page opens another if it is
+// still open), how many one login may hold at once, and how many a node holds.
+const (
+	maxStatusWait         = 10 * time.Minute
+	maxStatusPerLogin     = 2
+	maxStatusChannels     = 10000
+	statusPoll            = 5 * time.Second
+	statusOverloadRetryIn = "5"
+)
+
+// statusChannels counts the open status channels, per login and in all.
+type statusChannels struct {
+	mu      sync.Mutex
+	total   int
+	byLogin map[string]int
+}
+
+// open takes a place for login's channel; false when none is free.
+func (c *statusChannels) open(login string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.total >= maxStatusChannels || c.byLogin[login] >= maxStatusPerLogin {
+		return false
+	}
+	if c.byLogin == nil {
+		c.byLogin = map[string]int{}
+	}
+	c.total++
+	c.byLogin[login]++
+	return true
+}
+
+func (c *statusChannels) close(login string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total--
+	if c.byLogin[login]--; c.byLogin[login] <= 0 {
+		delete(c.byLogin, login)
+	}
+}
+
+// Shutdown ends the status channels: they wait no longer once the server stops.
+func (p *Pages) Shutdown() { p.stop() }
 
 // phoneStatus is the page's status channel: it answers once the phone request has left
 // "pending" with its state, over a WebSocket when the browser asks for one, else as
@@ -196,8 +253,16 @@ func (p *Pages) phoneStatus(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no phone sign-in in progress", http.StatusNotFound)
 		return
 	}
+	login := q.realm.Name + "\x00" + q.ix.ID
+	if !p.status.open(login) {
+		w.Header().Set("Retry-After", statusOverloadRetryIn)
+		http.Error(w, "too many status channels", http.StatusServiceUnavailable)
+		return
+	}
+	defer p.status.close(login)
 	ctx, cancel := context.WithTimeout(r.Context(), maxStatusWait)
 	defer cancel()
+	defer context.AfterFunc(p.stopping, cancel)()
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		p.statusSocket(ctx, w, r, q, s.PhoneRequest)
 		return
@@ -252,7 +317,7 @@ func (p *Pages) statusSocket(ctx context.Context, w http.ResponseWriter, r *http
 
 // waitState waits for the request to leave pending; "" when ctx ended first.
 func (p *Pages) waitState(ctx context.Context, q *request, id string) string {
-	req, err := p.requests.Wait(ctx, q.realm.Name, id, 5*time.Second)
+	req, err := p.requests.Wait(ctx, q.realm.Name, id, statusPoll)
 	switch {
 	case errors.Is(err, authn.ErrNotFound):
 		return string(authn.Expired)

@@ -40,6 +40,8 @@ type listener struct {
 	publicURL string
 	served    chan error
 	exited    atomic.Bool
+	// onShutdown runs when the listener starts shutting down (http.Server.RegisterOnShutdown).
+	onShutdown []func()
 }
 
 func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
@@ -82,6 +84,9 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          log.New(serverErrorLog{s.log.With("listener", string(ep))}, "", 0),
+	}
+	for _, f := range l.onShutdown {
+		l.srv.RegisterOnShutdown(f)
 	}
 	if l.tls != nil {
 		l.srv.TLSConfig = l.tls.Config()
@@ -200,11 +205,14 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 	case config.Public:
 		s.provider = oidc.New(l.publicURL, p, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"), oidc.WithRenderer(s.render))
 		s.provider.Routes(mux)
-		login.New(login.Config{
+		pages := login.New(login.Config{
 			Prefix: p, Store: s.store, Ephemeral: s.eph, Keyring: s.keyring, Passwords: s.passwords,
 			Sessions: s.provider.Sessions(), Renderer: s.render, CSRF: s.provider.CSRF(), Flow: s.provider,
 			Log: s.log.With("component", "login"), Requests: s.requests,
-		}).Routes(mux)
+		})
+		pages.Routes(mux)
+		// The pages' status channels wait for phones; a shutdown must not wait for them.
+		l.onShutdown = append(l.onShutdown, pages.Shutdown)
 		mux.HandleFunc("GET "+p+"/{$}", s.landing)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.API:

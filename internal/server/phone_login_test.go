@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -326,16 +328,27 @@ func TestPhoneStatusChannels(t *testing.T) {
 	})
 
 	t.Run("unknown user", func(t *testing.T) {
-		if _, err := s.store.CreateUser(ctx, store.User{Realm: "demo", ID: "u-no-phone", Username: "nophone", Enabled: true}); err != nil {
-			t.Fatal(err)
+		for _, u := range []store.User{
+			{Realm: "demo", ID: "u-no-phone", Username: "nophone", Enabled: true},
+			{Realm: "demo", ID: "u-disabled", Username: "disabled", Enabled: false},
+			{Realm: "demo", ID: "u-locked", Username: "locked", Enabled: true, LockedUntil: time.Now().Add(time.Hour)},
+		} {
+			if _, err := s.store.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
 		}
-		variable := regexp.MustCompile(`authz=[^"&]+|value="[^"]*"|>\d\d<|nophone|nobody-at-all`)
-		_, known, _ := start(t, "nophone")
-		_, unknown, _ := start(t, "nobody-at-all")
-		if a, b := variable.ReplaceAllString(known.Body, "_"), variable.ReplaceAllString(unknown.Body, "_"); a != b || known.Status != unknown.Status {
-			t.Errorf("a user without devices and an unknown name get different pages:\n%s\n---\n%s", a, b)
+		// Whatever the name, the page is the same but for its per-login values: a user
+		// with a phone, without one, disabled or locked, and no user at all.
+		variable := regexp.MustCompile(`authz=[^"&]+|value="[^"]*"|>\d\d<|` + s.demoUser.Username + `|nophone|disabled|locked|nobody-at-all`)
+		_, want, _ := start(t, "nobody-at-all")
+		for _, name := range []string{s.demoUser.Username, "nophone", "disabled", "locked"} {
+			_, got, _ := start(t, name)
+			if a, b := variable.ReplaceAllString(got.Body, "_"), variable.ReplaceAllString(want.Body, "_"); a != b || got.Status != want.Status {
+				t.Errorf("%s and an unknown name get different pages:\n%s\n---\n%s", name, a, b)
+			}
 		}
 	})
+
 	t.Run("phone only", func(t *testing.T) {
 		if _, err := s.store.UpdateRealm(ctx, "demo", func(r store.Realm) (store.Realm, error) {
 			r.Attributes = map[string]string{login.AttrFirstFactors: login.FactorPhone}
@@ -359,4 +372,72 @@ func TestPhoneStatusChannels(t *testing.T) {
 			t.Fatal("a phone-only realm asked for a password")
 		}
 	})
+	t.Run("cancel and ask again", func(t *testing.T) {
+		if _, err := s.store.UpdateRealm(ctx, "demo", func(r store.Realm) (store.Realm, error) {
+			r.Attributes = nil
+			return r, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.store.CreateUser(ctx, store.User{Realm: "demo", ID: "u-spare", Username: "spare", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		// Asking, cancelling and asking again: the requests made count, for a user and
+		// for a name that is none alike, and the page says the same to both.
+		asks := func(name string) (int, string) {
+			b, page, _ := start(t, name)
+			for i := 1; i <= 20; i++ {
+				page = b.Submit(page, "restart", nil)
+				page = b.Submit(page, "username", url.Values{"username": {name}, "method": {"phone"}})
+				if page.Status == http.StatusTooManyRequests {
+					return i + 1, page.Body
+				}
+			}
+			t.Fatalf("%s: 21 requests and no limit", name)
+			return 0, ""
+		}
+		n, known := asks("spare")
+		m, unknown := asks("nobody-else")
+		if n != m || !strings.Contains(known, "Too many sign-in requests") {
+			t.Fatalf("the limit came after %d requests for a user, %d for no user:\n%s", n, m, known)
+		}
+		variable := regexp.MustCompile(`authz=[^"&]+|value="[^"]*"|spare|nobody-else`)
+		if variable.ReplaceAllString(known, "_") != variable.ReplaceAllString(unknown, "_") {
+			t.Error("the limit's page differs between a user and no user")
+		}
+	})
+}
+
+// TestShutdownEndsStatusChannels: a page waiting on its status channel does not hold a
+// shutdown up: the channel ends, and the listeners stop within the timeout.
+func TestShutdownEndsStatusChannels(t *testing.T) {
+	t.Parallel()
+	s, p, rp, rpClient := devWithRP(t)
+	enrollPhone(t, s, p)
+	b := testutil.NewBrowser(t, rpClient.Transport, strings.TrimPrefix(s.URL(config.Public), "https://"))
+	page := b.Get(rp.URL + "/start")
+	page = b.Submit(page, "username", url.Values{"username": {s.demoUser.Username}, "method": {"phone"}})
+	m := regexp.MustCompile(`data-status="([^"]+)"`).FindStringSubmatch(page.Body)
+	if m == nil {
+		t.Fatalf("phone page:\n%s", page.Body)
+	}
+	status, _ := page.URL.Parse(html.UnescapeString(m[1]))
+	req, _ := http.NewRequest(http.MethodGet, status.String(), nil)
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, ":") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a status channel open: %v", err)
+	}
+	if _, err := io.ReadAll(r); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Logf("the status channel ended with %v", err)
+	}
 }
