@@ -191,29 +191,39 @@ type Activation struct {
 // sent to a server). An http:// payload connects over ws:// (a dev setup or a plain
 // listener behind a proxy); the channel is end-to-end secured either way.
 func ParseActivationURL(raw string) (*Activation, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, errors.New("authenticator: the activation URL must be an http(s) URL")
-	}
-	v, err := url.ParseQuery(u.Fragment)
+	channel, v, err := parseCodeURL(raw, "/enroll", "activation URL")
 	if err != nil {
-		return nil, errors.New("authenticator: the activation URL's fragment is malformed")
+		return nil, err
 	}
 	fp, err := base64.RawURLEncoding.DecodeString(v.Get("fp"))
 	if err != nil || len(fp) != 32 || v.Get("realm") == "" || v.Get("code") == "" {
 		return nil, errors.New("authenticator: the activation URL lacks its realm, code or fingerprint")
 	}
-	base, ok := strings.CutSuffix(u.Path, "/enroll")
+	a := &Activation{ChannelURL: channel, Realm: v.Get("realm"), Code: v.Get("code")}
+	copy(a.Fingerprint[:], fp)
+	return a, nil
+}
+
+// parseCodeURL reads a QR code's URL: {DEVICE URL}{suffix}#{values}. It returns the
+// channel URL of that DEVICE URL and the values.
+func parseCodeURL(raw, suffix, what string) (string, url.Values, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", nil, fmt.Errorf("authenticator: the %s must be an http(s) URL", what)
+	}
+	v, err := url.ParseQuery(u.Fragment)
+	if err != nil {
+		return "", nil, fmt.Errorf("authenticator: the %s's fragment is malformed", what)
+	}
+	base, ok := strings.CutSuffix(u.Path, suffix)
 	if !ok {
-		return nil, errors.New("authenticator: the activation URL does not end in /enroll")
+		return "", nil, fmt.Errorf("authenticator: the %s does not end in %s", what, suffix)
 	}
 	scheme := "wss"
 	if u.Scheme == "http" {
 		scheme = "ws"
 	}
-	a := &Activation{ChannelURL: scheme + "://" + u.Host + base + "/device/v1", Realm: v.Get("realm"), Code: v.Get("code")}
-	copy(a.Fingerprint[:], fp)
-	return a, nil
+	return scheme + "://" + u.Host + base + "/device/v1", v, nil
 }
 
 // Request is a pending request as the app shows it.
@@ -273,6 +283,43 @@ func (s *Session) Pending() (*Requests, error) {
 // Fetch reads one request's details.
 func (s *Session) Fetch(id string) (*Request, error) {
 	out, err := s.call(&message.Envelope{Type: message.TypeFetch, RequestID: id})
+	if err != nil {
+		return nil, err
+	}
+	if out.Request == nil {
+		return nil, errors.New("authenticator: the server sent no request")
+	}
+	return newRequest(out.Request), nil
+}
+
+// LoginQR is what a QR login's code holds: the channel it belongs to, the realm and the
+// sign-in request the login page shows.
+type LoginQR struct {
+	ChannelURL string
+	Realm      string
+	RequestID  string
+}
+
+// ParseLoginURL reads the payload of a QR login code ({DEVICE URL}/login#realm=…&request=…).
+func ParseLoginURL(raw string) (*LoginQR, error) {
+	channel, v, err := parseCodeURL(raw, "/login", "login code")
+	if err != nil {
+		return nil, err
+	}
+	if v.Get("realm") == "" || v.Get("request") == "" {
+		return nil, errors.New("authenticator: the login code lacks its realm or request")
+	}
+	return &LoginQR{ChannelURL: channel, Realm: v.Get("realm"), RequestID: v.Get("request")}, nil
+}
+
+// Claim takes the sign-in a scanned QR login code shows for this session's identity, and
+// returns it to be approved or denied like any request. The code must belong to the
+// identity's server and realm.
+func (s *Session) Claim(qr *LoginQR) (*Request, error) {
+	if qr.ChannelURL != s.identity.ChannelURL || qr.Realm != s.identity.Realm {
+		return nil, errors.New("authenticator: the login code belongs to another server or realm than this identity")
+	}
+	out, err := s.call(&message.Envelope{Type: message.TypeClaim, RequestID: qr.RequestID})
 	if err != nil {
 		return nil, err
 	}

@@ -102,3 +102,23 @@ func TestParseActivationURL(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLoginURL(t *testing.T) {
+	t.Parallel()
+	qr, err := ParseLoginURL("https://device.example.com:8888/auth/login#realm=demo&request=REQ1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qr.ChannelURL != "wss://device.example.com:8888/auth/device/v1" || qr.Realm != "demo" || qr.RequestID != "REQ1" {
+		t.Fatalf("parsed %+v", qr)
+	}
+	for _, bad := range []string{
+		"", "ftp://device.example.com/login#realm=demo&request=R", "https://device.example.com/enroll#realm=demo&request=R",
+		"https://device.example.com/login#realm=demo", "https://device.example.com/login#request=R", "https:///login#realm=d&request=R",
+		"https://device.example.com/login#%zz",
+	} {
+		if _, err := ParseLoginURL(bad); err == nil {
+			t.Errorf("ParseLoginURL(%q) accepted", bad)
+		}
+	}
+}

@@ -74,6 +74,17 @@ func newAuthenticatorCmd(e *env) *cobra.Command {
 	run.Flags().StringVar(&o.number, "number", "", "with --approve-all: the number to confirm for requests with number matching")
 	run.Flags().BoolVar(&o.once, "once", false, "answer what is pending now, then exit")
 
+	scan := &cobra.Command{
+		Use:   "scan URL",
+		Short: "Sign in with a QR login code: take the sign-in its URL names (the code's payload) and answer it",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(_ *cobra.Command, args []string) error { return authenticatorScan(e, o, args[0]) },
+	}
+	scan.Flags().StringVar(&o.identity, "identity", "", "identity to sign in as (default: the one enrolled with the code's server and realm)")
+	scan.Flags().BoolVar(&o.approveAll, "approve-all", false, "approve without asking (scripts)")
+	scan.Flags().BoolVar(&o.denyAll, "deny-all", false, "deny without asking (scripts)")
+	scan.Flags().StringVar(&o.number, "number", "", "with --approve-all: the number the login page shows")
+
 	list := &cobra.Command{
 		Use: "list", Short: "List the enrolled identities", Args: cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error { return authenticatorList(e, o) },
@@ -83,7 +94,7 @@ func newAuthenticatorCmd(e *env) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error { return authenticatorRemove(e, o, args[0]) },
 	}
-	c.AddCommand(enroll, run, list, remove)
+	c.AddCommand(enroll, run, scan, list, remove)
 	return c
 }
 
@@ -355,6 +366,50 @@ func authenticatorRun(cmd *cobra.Command, e *env, o *authenticatorOpts) error {
 			return nil
 		}
 	}
+}
+
+// authenticatorScan claims the sign-in of a QR login code for an enrolled identity of the
+// code's server and realm, and answers it.
+func authenticatorScan(e *env, o *authenticatorOpts, raw string) error {
+	if o.approveAll && o.denyAll {
+		return usageErr(errors.New("--approve-all and --deny-all exclude each other"))
+	}
+	qr, err := authenticator.ParseLoginURL(raw)
+	if err != nil {
+		return usageErr(err)
+	}
+	a, p, path, err := o.open(e)
+	if err != nil {
+		return err
+	}
+	var id *authenticator.Identity
+	if o.identity != "" {
+		if _, id, err = p.pick(o.identity, path); err != nil {
+			return err
+		}
+	} else {
+		for _, cand := range p.Identities {
+			if cand.ChannelURL == qr.ChannelURL && cand.Realm == qr.Realm {
+				if id != nil {
+					return usageErr(fmt.Errorf("several identities of realm %s in %s; choose one with --identity", qr.Realm, path))
+				}
+				id = cand
+			}
+		}
+		if id == nil {
+			return fmt.Errorf("no identity in %s is enrolled in realm %s of %s", path, qr.Realm, qr.ChannelURL)
+		}
+	}
+	s, err := a.Connect(id, &authenticator.Enrollment{Platform: "cli", AppVersion: version.String()})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, err := s.Claim(qr)
+	if err != nil {
+		return err
+	}
+	return answerRequest(e, o, s, bufio.NewReader(e.input()), r)
 }
 
 // answerRequest shows a request and approves or denies it as told or as the user types.

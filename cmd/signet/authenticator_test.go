@@ -170,6 +170,19 @@ func TestAuthenticatorAgainstDevServer(t *testing.T) {
 		t.Fatalf("a receipt with a changed amount: exit %d, %s", code, errOut)
 	}
 
+	// A QR login: the login page's code names the request; scan takes it and approves.
+	qr, err := reqs.Create(context.Background(), authn.NewRequest{Realm: "demo", Kind: authn.KindQRLogin,
+		ClientID: "demo-client", Text: "Sign in to the demo app", Binding: []byte("page")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := auth(exitOK, "scan", device.LoginURL(b.device, "demo", qr.ID), "--approve-all", "--number", qr.MatchNumber); !strings.Contains(out, "approved") {
+		t.Fatalf("scan: %s", out)
+	}
+	if got, err := reqs.Consume(context.Background(), "demo", qr.ID, []byte("page")); err != nil || got.State != authn.Approved || got.UserID != u.ID {
+		t.Fatalf("the QR login after scan: %v for %q, %v", got.State, got.UserID, err)
+	}
+
 	out, _ = admin(exitOK, "device", "list", "--realm", "demo", "--user", "demo", "-o", "json")
 	var devices []struct {
 		ID    string `json:"id"`

@@ -133,6 +133,20 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		}
 		v := view(r)
 		return &message.Envelope{Request: &v}, "", ""
+	case message.TypeClaim:
+		// A QR login shown on a login page of this device's realm: the scanning device
+		// takes it for its user, then answers it as any other request.
+		r, err := s.cfg.Requests.Claim(ctx, c.dev.Realm, in.RequestID, c.dev.UserID, c.dev.ID)
+		switch {
+		case errors.Is(err, authn.ErrNotFound):
+			return nil, message.ErrCodeNotFound, "no such sign-in; scan the code again"
+		case errors.Is(err, authn.ErrNotPending):
+			return nil, message.ErrCodeAnswered, "the sign-in was taken or has ended; scan the code again"
+		case err != nil:
+			return nil, message.ErrCodeUnavailable, "the sign-in could not be read"
+		}
+		v := view(r)
+		return &message.Envelope{Request: &v}, "", ""
 	case message.TypeAnswer:
 		return c.answer(ctx, in)
 	}

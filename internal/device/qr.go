@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
+	"net/url"
 	"strings"
 
 	"github.com/boombuler/barcode"
@@ -71,4 +72,14 @@ func QRText(payload string) (string, error) {
 		b.WriteString("\x1b[0m\n")
 	}
 	return b.String(), nil
+}
+
+// LoginURL is the QR payload of a QR login: the DEVICE public URL, and in the fragment
+// (which no browser sends on) the realm and the request's id. An enrolled app claims the
+// request over its channel (message claim).
+func LoginURL(deviceURL, realm, id string) string {
+	v := url.Values{}
+	v.Set("realm", realm)
+	v.Set("request", id)
+	return strings.TrimSuffix(deviceURL, "/") + "/login#" + v.Encode()
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -73,6 +74,7 @@ type Pages struct {
 	log       *slog.Logger
 	now       func() time.Time
 	requests  *authn.Service
+	deviceURL func() string
 	// decoyKey derives the user id of phone requests for names that are no usable user.
 	decoyKey []byte
 	// status counts the open status channels; stopping ends them (Shutdown).
@@ -96,6 +98,9 @@ type Config struct {
 	Now       func() time.Time
 	// Requests, when set, lets users sign in by approving on their phone.
 	Requests *authn.Service
+	// DeviceURL returns the DEVICE listener's public URL, which QR login codes carry;
+	// nil: no QR login.
+	DeviceURL func() string
 }
 
 // New returns the login pages.
@@ -110,7 +115,7 @@ func New(c Config) *Pages {
 		prefix: c.Prefix, st: c.Store, eph: c.Ephemeral, ring: c.Keyring, passwords: c.Passwords,
 		otp: totp.NewVerifier(c.Ephemeral, totp.WithClock(now)), sessions: c.Sessions,
 		render: c.Renderer, csrf: c.CSRF, flow: c.Flow, log: c.Log, now: now,
-		requests: c.Requests, decoyKey: c.Keyring.Primary().DeriveKey("login phone decoys"),
+		requests: c.Requests, deviceURL: c.DeviceURL, decoyKey: c.Keyring.Primary().DeriveKey("login phone decoys"),
 	}
 }
 
@@ -133,8 +138,10 @@ type state struct {
 	UserID string `json:"user_id,omitempty"`
 	// MustChange: the password was right but temporary; a new one comes next.
 	MustChange bool `json:"must_change,omitempty"`
-	// PhoneRequest is the phone sign-in request waiting for the user's approval.
+	// PhoneRequest is the phone sign-in request waiting for the user's approval; QR, that
+	// it is a QR login's (which names no user until a phone claims it).
 	PhoneRequest string `json:"phone_request,omitempty"`
+	QR           bool   `json:"qr,omitempty"`
 }
 
 func stateKey(realm, id string) string { return "login:" + realm + ":" + id }
@@ -155,6 +162,10 @@ type view struct {
 	Number       string
 	Waiting      bool
 	Status, Next string
+	// A QR login: its code as an image, and the code's payload.
+	QR      bool
+	QRImage template.URL
+	Payload string
 }
 
 type clientView struct {
@@ -268,8 +279,14 @@ func (p *Pages) authenticate(w http.ResponseWriter, r *http.Request) {
 		p.phoneCancel(ctx, q)
 		_ = p.eph.Delete(ctx, stateKey(q.realm.Name, q.ix.ID))
 		p.show(w, q, http.StatusOK, "login_username", "login.title", view{})
+	case "qr":
+		p.qrStart(w, r, q)
 	case "phone_retry":
 		s, ok := p.loadState(ctx, q)
+		if ok && s.QR {
+			p.qrStart(w, r, q)
+			return
+		}
 		if !ok || s.Username == "" {
 			p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
 			return

@@ -2,12 +2,15 @@ package login
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +23,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/session"
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -128,6 +132,35 @@ func (p *Pages) phoneStart(w http.ResponseWriter, r *http.Request, q *request, n
 	http.Redirect(w, r, p.phonePath(q), http.StatusSeeOther)
 }
 
+// qrTTL is how long a QR login's code lasts before the page shows a new one, unless the
+// client sets the life of its requests.
+const qrTTL = 90 * time.Second
+
+// qrStart shows a QR code of a new sign-in request that names no user: the enrolled
+// phone that scans it claims it for its user, and the login continues as that user.
+func (p *Pages) qrStart(w http.ResponseWriter, r *http.Request, q *request) {
+	ctx := r.Context()
+	if !offers(q.realm, FactorPhone) || p.requests == nil || p.deviceURL == nil {
+		p.fail(w, r, q.locale, http.StatusBadRequest, "error.bad_request", nil)
+		return
+	}
+	p.phoneCancel(ctx, q)
+	client := newClientView(q.ix.Client).Name
+	req, err := p.requests.Create(ctx, authn.NewRequest{
+		Realm: q.realm.Name, Kind: authn.KindQRLogin, ClientID: q.ix.Client.ID, ClientName: client,
+		Text:        p.render.Catalog().T(q.locale, "phone.request_text", "client", client),
+		RequesterIP: clientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: cmp.Or(authn.ClientTTL(q.ix.Client.Attributes), qrTTL),
+	})
+	if err != nil {
+		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+		return
+	}
+	if !p.saveState(w, r, q, state{PhoneRequest: req.ID, QR: true}) {
+		return
+	}
+	http.Redirect(w, r, p.phonePath(q), http.StatusSeeOther)
+}
+
 // decoyID is the user id a request for a name that is no usable user is made for: the
 // same for the same name, so the per-user limits treat it as they treat a user.
 func (p *Pages) decoyID(realm, name string) string {
@@ -160,11 +193,25 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	v := view{Username: s.Username, Phone: true, Number: req.MatchNumber, Next: p.phonePath(q),
+	if s.QR && req.State == authn.Expired {
+		// An unused QR code is replaced as it expires: the page shows a fresh one.
+		p.qrStart(w, r, q)
+		return
+	}
+	v := view{Username: s.Username, Phone: true, QR: s.QR, Number: req.MatchNumber, Next: p.phonePath(q),
 		Status: p.prefix + "/realms/" + q.realm.Name + "/login-actions/phone/status?authz=" + url.QueryEscape(q.ix.ID)}
 	switch req.State {
 	case authn.Pending:
 		v.Waiting = true
+		if s.QR {
+			v.Payload = device.LoginURL(p.deviceURL(), q.realm.Name, req.ID)
+			png, err := device.QRPNG(v.Payload, 256)
+			if err != nil {
+				p.fail(w, r, q.locale, http.StatusInternalServerError, "error.unavailable", err)
+				return
+			}
+			v.QRImage = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+		}
 		p.show(w, q, http.StatusOK, "login_phone", "phone.title", v)
 	case authn.Approved:
 		out, err := p.requests.Consume(ctx, q.realm.Name, req.ID, binding(q))
@@ -181,6 +228,7 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 		}
 		p.loggedIn(w, r, q, session.Auth{UserID: out.UserID, AMR: []string{AMRPhone}, ACR: ACRSingle})
 	default:
+		v.QR = s.QR
 		v.Error = map[authn.State]string{authn.Denied: "phone.error.denied", authn.Cancelled: "phone.error.cancelled"}[req.State]
 		if v.Error == "" {
 			v.Error = "phone.error.expired"

@@ -208,7 +208,7 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 		pages := login.New(login.Config{
 			Prefix: p, Store: s.store, Ephemeral: s.eph, Keyring: s.keyring, Passwords: s.passwords,
 			Sessions: s.provider.Sessions(), Renderer: s.render, CSRF: s.provider.CSRF(), Flow: s.provider,
-			Log: s.log.With("component", "login"), Requests: s.requests,
+			Log: s.log.With("component", "login"), Requests: s.requests, DeviceURL: func() string { return s.endpointURL(config.Device) },
 		})
 		pages.Routes(mux)
 		// The pages' status channels wait for phones; a shutdown must not wait for them.

@@ -132,6 +132,49 @@ func TestBrowserPhoneLogin(t *testing.T) {
 	}
 }
 
+// TestBrowserQRLogin, tried as a new user would: the login page shows a QR code; the
+// enrolled phone scans it (the test reads the code's payload from the page), picks the
+// number the page shows and approves; the client signs the phone's user in, without a
+// username typed. A code nobody scans is replaced by a new one as it expires.
+func TestBrowserQRLogin(t *testing.T) {
+	chromium := testutil.Chromium(t)
+	t.Parallel()
+	s, p, rp, _ := devWithRP(t)
+	phone := enrollPhone(t, s, p)
+	b := newBrowser(t, chromium, true, "en-US")
+	var payload, number, who, amr string
+	var ok bool
+	b.run(
+		chromedp.Navigate(rp.URL+"/start"),
+		chromedp.WaitVisible("#qr-login", chromedp.ByID),
+		chromedp.Click("#qr-login", chromedp.ByID),
+		chromedp.WaitVisible("#qr-code", chromedp.ByID),
+		chromedp.AttributeValue("#qr-code", "data-payload", &payload, &ok, chromedp.ByID),
+		chromedp.Text("#match-number", &number, chromedp.ByID),
+	)
+	qr, err := authenticator.ParseLoginURL(payload)
+	if err != nil {
+		t.Fatalf("the page's code %q: %v", payload, err)
+	}
+	r, err := phone.Claim(qr)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	if r.Kind != "qr_login" || !strings.Contains(r.Text, "Sign in to") {
+		t.Errorf("the phone shows %+v", r)
+	}
+	mustAnswer(t, "approved")(phone.Approve(r, number))
+	b.run(chromedp.WaitVisible("#who", chromedp.ByID), chromedp.Text("#who", &who, chromedp.ByID), chromedp.Text("#amr", &amr, chromedp.ByID))
+	if who != "Hello "+s.demoUser.Username || amr != "hwk" {
+		t.Errorf("the client says %q with amr %q; want the demo user signed in with hwk", who, amr)
+	}
+	// The code is used: scanning it again gets nothing.
+	if _, err := phone.Claim(qr); err == nil {
+		t.Error("a used code was claimed again")
+	}
+	b.checkProblems()
+}
+
 // enrollPhone enrolls an SDK device for the dev demo user with an activation code, as a
 // phone app would, and returns its session (closed at cleanup).
 func enrollPhone(t *testing.T, s *Server, p *testPKI) *authenticator.Session {
@@ -405,6 +448,27 @@ func TestPhoneStatusChannels(t *testing.T) {
 		if variable.ReplaceAllString(known, "_") != variable.ReplaceAllString(unknown, "_") {
 			t.Error("the limit's page differs between a user and no user")
 		}
+	})
+	t.Run("QR code replaced as it expires", func(t *testing.T) {
+		if _, err := s.store.UpdateClient(ctx, "demo", s.demo.ClientID, func(c store.Client) (store.Client, error) {
+			c.Attributes = map[string]string{authn.AttrRequestTTL: authn.MinTTL.String()}
+			return c, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b := testutil.NewBrowser(t, rpClient.Transport, signetHost)
+		page := b.Submit(b.Get(rp.URL+"/start"), "qr", nil)
+		payload := regexp.MustCompile(`data-payload="([^"]+)"`)
+		m := payload.FindStringSubmatch(page.Body)
+		if m == nil {
+			t.Fatalf("no QR code on the page:\n%s", page.Body)
+		}
+		first := m[1]
+		testutil.Eventually(t, 30*time.Second, func() bool {
+			again := b.Get(page.URL.String())
+			m := payload.FindStringSubmatch(again.Body)
+			return m != nil && m[1] != first
+		}, "the page still shows the expired code")
 	})
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -120,9 +121,12 @@ var loginCase = struct {
 	Client                                   struct{ Name, LogoURI, PolicyURI, TOSURI, ClientURI string }
 	Phone, Password, Waiting                 bool
 	Number, Status, Next                     string
+	QR                                       bool
+	QRImage                                  template.URL
+	Payload                                  string
 }{
 	Action: evil, CSRF: evil, Username: evil, Error: evil, Scopes: []string{evil},
-	Phone: true, Password: true, Waiting: true, Number: evil, Status: evil, Next: evil,
+	Phone: true, Password: true, Waiting: true, Number: evil, Status: evil, Next: evil, QR: true, QRImage: template.URL("data:image/png;base64,AAAA"), Payload: evil,
 	Client: struct{ Name, LogoURI, PolicyURI, TOSURI, ClientURI string }{evil, "https://x/" + evil, "https://x/" + evil, "https://x/" + evil, evil},
 }
 

@@ -15,6 +15,7 @@ const (
 	TypeEnroll    = "enroll"
 	TypeList      = "list"
 	TypeFetch     = "fetch"
+	TypeClaim     = "claim" // a QR login the device scanned
 	TypeAnswer    = "answer"
 	TypePushToken = "push_token"
 	TypePing      = "ping"
