@@ -63,9 +63,10 @@ func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {
 	pepper := make([]byte, 32)
 	_, _ = rand.Read(pepper)
 	outbox := events.NewOutbox(st)
-	reqs, err := authn.New(ctx, authn.Config{Store: eph, Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error {
-		return outbox.Append(ctx, e.Record())
-	})})
+	// The creation limit and the cooldown are authn's to test; here they would only cut
+	// the rounds of tests short. The pending limit stays.
+	reqs, err := authn.New(ctx, authn.Config{Store: eph, MaxCreated: 1000, DenialsBeforeCooldown: 1000,
+		Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error { return outbox.Append(ctx, e.Record()) })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,4 +333,73 @@ func TestConcurrentEnrollmentsOneCode(t *testing.T) {
 			t.Fatalf("%d devices, %v", len(page.Items), err)
 		}
 	})
+}
+
+// One request answered approve and deny at the same moment from two of the user's
+// devices ends in exactly one outcome: one answer wins, the other is told so.
+func TestTwoDevicesAnswerAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	var sessions []*authenticator.Session
+	for range 2 {
+		app, id := h.enrolled()
+		s, err := app.Connect(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		sessions = append(sessions, s)
+	}
+	for round := range 10 {
+		r := h.ask(func(n *authn.NewRequest) { n.Text = "round " + string(rune('A'+round)) })
+		var reqs []*authenticator.Request
+		for _, s := range sessions {
+			got, err := s.Fetch(r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, got)
+		}
+		start := make(chan struct{})
+		states := make([]string, 2)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, s := range sessions {
+			wg.Go(func() {
+				<-start
+				if i == 0 {
+					states[i], errs[i] = s.Approve(reqs[i], r.MatchNumber)
+				} else {
+					states[i], errs[i] = s.Deny(reqs[i])
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		won, lost := 0, 0
+		for i := range 2 {
+			switch {
+			case errs[i] == nil:
+				won++
+			case isServerError(errs[i], "already_answered"):
+				lost++
+			default:
+				t.Fatalf("answer %d: %v", i, errs[i])
+			}
+		}
+		stored := h.stored(r.ID)
+		if won != 1 || lost != 1 || (stored.State != authn.Approved && stored.State != authn.Denied) {
+			t.Fatalf("round %d: %d won, %d lost, stored %s; want exactly one outcome", round, won, lost, stored.State)
+		}
+		winner := 0
+		if errs[0] != nil {
+			winner = 1
+		}
+		if states[winner] != string(stored.State) {
+			t.Fatalf("round %d: the winner was told %q, the request is %s", round, states[winner], stored.State)
+		}
+		if _, err := h.reqs.Consume(context.Background(), "demo", r.ID, []byte("test")); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
