@@ -129,6 +129,7 @@ func realmSettingsFlags(c *cobra.Command) {
 	c.Flags().String("registration", "", "dynamic client registration: off, token (needs the realm's registration token) or open")
 	c.Flags().Int("device-max-per-user", 0, "most devices a user may have that are not revoked (1 to 100)")
 	c.Flags().StringSlice("login-first-factors", nil, "how the login pages offer to sign in: password, phone, or both (comma-separated)")
+	c.Flags().StringSlice("login-second-factors", nil, "second factors asked after a password when the user has them: totp, phone, or both")
 	c.Flags().String("device-not-me", "", `what a "this wasn't me" denial does: lock_device, lock_user or report`)
 }
 
@@ -151,6 +152,8 @@ func addRealmSettings(c *cobra.Command, body map[string]any) error {
 	ch.set("device-max-per-user", "device_max_per_user", maxDevices)
 	factors, _ := c.Flags().GetStringSlice("login-first-factors")
 	ch.set("login-first-factors", "login_first_factors", factors)
+	second, _ := c.Flags().GetStringSlice("login-second-factors")
+	ch.set("login-second-factors", "login_second_factors", second)
 	notMe, _ := c.Flags().GetString("device-not-me")
 	ch.set("device-not-me", "device_not_me", notMe)
 	if len(ch.body) > 0 {

@@ -3,6 +3,7 @@ package admin
 import (
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,20 +26,23 @@ type RealmSettings struct {
 	DeviceMaxPerUser int    `json:"device_max_per_user"`
 	// LoginFirstFactors are the ways the login pages offer to sign in: "password", "phone".
 	LoginFirstFactors []string `json:"login_first_factors"`
+	// LoginSecondFactors are asked after a password when the user has them: "totp", "phone".
+	LoginSecondFactors []string `json:"login_second_factors"`
 	// DeviceNotMe is what a denial marked "this wasn't me" does besides its event.
 	DeviceNotMe string `json:"device_not_me"`
 }
 
 // RealmSettingsPatch changes realm settings: a field left out (or null) keeps its value.
 type RealmSettingsPatch struct {
-	SSOIdleTimeout    *int64    `json:"sso_idle_timeout"`
-	SSOMaxLifespan    *int64    `json:"sso_max_lifespan"`
-	LockoutThreshold  *int      `json:"lockout_threshold"`
-	LockoutDuration   *int64    `json:"lockout_duration"`
-	Registration      *string   `json:"registration"`
-	DeviceMaxPerUser  *int      `json:"device_max_per_user"`
-	LoginFirstFactors *[]string `json:"login_first_factors"`
-	DeviceNotMe       *string   `json:"device_not_me"`
+	SSOIdleTimeout     *int64    `json:"sso_idle_timeout"`
+	SSOMaxLifespan     *int64    `json:"sso_max_lifespan"`
+	LockoutThreshold   *int      `json:"lockout_threshold"`
+	LockoutDuration    *int64    `json:"lockout_duration"`
+	Registration       *string   `json:"registration"`
+	DeviceMaxPerUser   *int      `json:"device_max_per_user"`
+	LoginFirstFactors  *[]string `json:"login_first_factors"`
+	LoginSecondFactors *[]string `json:"login_second_factors"`
+	DeviceNotMe        *string   `json:"device_not_me"`
 }
 
 // Bounds of the realm settings.
@@ -59,7 +63,7 @@ func realmSettings(r store.Realm) RealmSettings {
 		SSOIdleTimeout: seconds(idle), SSOMaxLifespan: seconds(absolute),
 		LockoutThreshold: threshold, LockoutDuration: seconds(lock),
 		Registration: oidc.RegistrationPolicy(r), DeviceMaxPerUser: device.MaxDevices(r),
-		LoginFirstFactors: login.FirstFactors(r), DeviceNotMe: device.NotMePolicy(r),
+		LoginFirstFactors: login.FirstFactors(r), LoginSecondFactors: login.SecondFactors(r), DeviceNotMe: device.NotMePolicy(r),
 	}
 }
 
@@ -85,17 +89,11 @@ func (s *RealmSettingsPatch) check() error {
 	if n := s.DeviceMaxPerUser; n != nil && (*n < 1 || *n > maxDevicesPerUser) {
 		return badRequest("settings.device_max_per_user must be between 1 and %d", maxDevicesPerUser)
 	}
-	if f := s.LoginFirstFactors; f != nil {
-		seen := map[string]bool{}
-		for _, v := range *f {
-			if v != login.FactorPassword && v != login.FactorPhone || seen[v] {
-				return badRequest("settings.login_first_factors must list %q and %q at most once each", login.FactorPassword, login.FactorPhone)
-			}
-			seen[v] = true
-		}
-		if len(seen) == 0 {
-			return badRequest("settings.login_first_factors must name at least one factor")
-		}
+	if err := checkFactors("settings.login_first_factors", s.LoginFirstFactors, login.FactorPassword, login.FactorPhone); err != nil {
+		return err
+	}
+	if err := checkFactors("settings.login_second_factors", s.LoginSecondFactors, login.FactorTOTP, login.FactorPhone); err != nil {
+		return err
 	}
 	if p := s.DeviceNotMe; p != nil && *p != device.NotMeLockDevice && *p != device.NotMeLockUser && *p != device.NotMeReport {
 		return badRequest("settings.device_not_me must be %q, %q or %q", device.NotMeLockDevice, device.NotMeLockUser, device.NotMeReport)
@@ -106,6 +104,24 @@ func (s *RealmSettingsPatch) check() error {
 		default:
 			return badRequest("settings.registration must be %q, %q or %q", oidc.RegistrationOff, oidc.RegistrationToken, oidc.RegistrationOpen)
 		}
+	}
+	return nil
+}
+
+// checkFactors refuses a factor list that is empty, names an unknown factor or one twice.
+func checkFactors(field string, f *[]string, known ...string) error {
+	if f == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, v := range *f {
+		if !slices.Contains(known, v) || seen[v] {
+			return badRequest("%s must list %s, each at most once", field, strings.Join(known, " and "))
+		}
+		seen[v] = true
+	}
+	if len(seen) == 0 {
+		return badRequest("%s must name at least one factor", field)
 	}
 	return nil
 }
@@ -148,6 +164,9 @@ func (s *RealmSettingsPatch) apply(r *store.Realm) error {
 	}
 	if s.LoginFirstFactors != nil {
 		attrs[login.AttrFirstFactors] = strings.Join(*s.LoginFirstFactors, ",")
+	}
+	if s.LoginSecondFactors != nil {
+		attrs[login.AttrSecondFactors] = strings.Join(*s.LoginSecondFactors, ",")
 	}
 	if s.DeviceNotMe != nil {
 		attrs[device.AttrNotMePolicy] = *s.DeviceNotMe

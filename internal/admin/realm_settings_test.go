@@ -41,7 +41,8 @@ func TestRealmSettings(t *testing.T) {
 		SSOIdleTimeout: seconds(session.DefaultIdleTimeout), SSOMaxLifespan: seconds(session.DefaultAbsoluteTimeout),
 		LockoutThreshold: login.DefaultLockoutThreshold, LockoutDuration: seconds(login.DefaultLockoutDuration),
 		Registration: oidc.RegistrationOff, DeviceMaxPerUser: device.DefaultMaxDevices,
-		LoginFirstFactors: []string{login.FactorPassword, login.FactorPhone}, DeviceNotMe: device.NotMeLockDevice,
+		LoginFirstFactors: []string{login.FactorPassword, login.FactorPhone}, LoginSecondFactors: []string{login.FactorTOTP},
+		DeviceNotMe: device.NotMeLockDevice,
 	}
 	if !reflect.DeepEqual(r.Settings, defaults) {
 		t.Fatalf("new realm settings %+v, want the defaults %+v", r.Settings, defaults)
@@ -55,10 +56,10 @@ func TestRealmSettings(t *testing.T) {
 	e.call(t, 201, request{method: "POST", path: "/realms", body: map[string]any{
 		"name": "acme", "attributes": map[string]string{"theme": "dark"},
 		"settings": map[string]any{"sso_idle_timeout": 900, "sso_max_lifespan": 7200, "lockout_threshold": 3, "lockout_duration": 60, "registration": "open",
-			"device_max_per_user": 2, "login_first_factors": []string{"phone"}, "device_not_me": "lock_user"},
+			"device_max_per_user": 2, "login_first_factors": []string{"phone"}, "login_second_factors": []string{"phone", "totp"}, "device_not_me": "lock_user"},
 	}}).json(t, &r)
 	want := RealmSettings{SSOIdleTimeout: 900, SSOMaxLifespan: 7200, LockoutThreshold: 3, LockoutDuration: 60, Registration: "open", DeviceMaxPerUser: 2,
-		LoginFirstFactors: []string{"phone"}, DeviceNotMe: "lock_user"}
+		LoginFirstFactors: []string{"phone"}, LoginSecondFactors: []string{"phone", "totp"}, DeviceNotMe: "lock_user"}
 	if !reflect.DeepEqual(r.Settings, want) || len(r.Attributes) != 1 || r.Attributes["theme"] != "dark" {
 		t.Fatalf("created %+v", r)
 	}
@@ -103,7 +104,7 @@ func TestRealmSettings(t *testing.T) {
 		"sso_idle_timeout": 3600, "sso_max_lifespan": 3600, "lockout_duration": 86400, "registration": "token",
 	}}}).json(t, &r)
 	want = RealmSettings{SSOIdleTimeout: 3600, SSOMaxLifespan: 3600, LockoutThreshold: 2, LockoutDuration: 86400, Registration: "token", DeviceMaxPerUser: 2,
-		LoginFirstFactors: []string{"phone"}, DeviceNotMe: "lock_user"}
+		LoginFirstFactors: []string{"phone"}, LoginSecondFactors: []string{"phone", "totp"}, DeviceNotMe: "lock_user"}
 	if !reflect.DeepEqual(r.Settings, want) {
 		t.Fatalf("after PATCH: %+v, want %+v", r.Settings, want)
 	}
@@ -147,6 +148,8 @@ func TestRealmSettingsValidation(t *testing.T) {
 		{map[string]any{"login_first_factors": []string{"phone", "phone"}}, "settings.login_first_factors"},
 		{map[string]any{"login_first_factors": "phone"}, "settings.login_first_factors"},
 		{map[string]any{"device_not_me": "explode"}, "settings.device_not_me"},
+		{map[string]any{"login_second_factors": []string{"password"}}, "settings.login_second_factors"},
+		{map[string]any{"login_second_factors": []string{}}, "settings.login_second_factors"},
 		{map[string]any{"self_service": true}, "self_service"},
 	} {
 		for _, req := range []request{

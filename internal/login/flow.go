@@ -29,6 +29,9 @@ type Interaction struct {
 	// RedirectOrigin is the origin of the client's redirect URI, where the last form
 	// submission ends up (the pages' CSP form-action must allow it).
 	RedirectOrigin string
+	// ACR is the level the login must reach: ACRMulti when the client asked for two
+	// factors (acr_values), else empty.
+	ACR string
 }
 
 // Flow is the protocol side of a login: the OpenID provider implements it. The login

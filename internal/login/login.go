@@ -142,6 +142,10 @@ type state struct {
 	// it is a QR login's (which names no user until a phone claims it).
 	PhoneRequest string `json:"phone_request,omitempty"`
 	QR           bool   `json:"qr,omitempty"`
+	// Second: the phone request is the second factor after the password; PhoneDone: the
+	// phone approved first and the password follows (two factors asked).
+	Second    bool `json:"second,omitempty"`
+	PhoneDone bool `json:"phone_done,omitempty"`
 }
 
 func stateKey(realm, id string) string { return "login:" + realm + ":" + id }
@@ -162,6 +166,8 @@ type view struct {
 	Number       string
 	Waiting      bool
 	Status, Next string
+	// PhoneAlt: the TOTP page offers the phone instead.
+	PhoneAlt bool
 	// A QR login: its code as an image, and the code's payload.
 	QR      bool
 	QRImage template.URL
@@ -244,8 +250,8 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, locale string, stat
 
 func (p *Pages) show(w http.ResponseWriter, q *request, status int, page, titleKey string, v view) {
 	v.Action, v.CSRF, v.Client = q.action, p.csrf.Token("login:"+q.ix.ID), newClientView(q.ix.Client)
-	v.Phone = v.Phone || p.requests != nil && offers(q.realm, FactorPhone)
-	v.Password = offers(q.realm, FactorPassword)
+	v.Phone = v.Phone || p.requests != nil && offers(q, FactorPhone)
+	v.Password = offers(q, FactorPassword)
 	view := web.View{Name: page, Locale: q.locale, TitleKey: titleKey, Data: v, FormActions: []string{q.ix.RedirectOrigin}}
 	if v.Waiting {
 		// The status channel's script, and a reload every few seconds without it.
@@ -298,7 +304,7 @@ func (p *Pages) authenticate(w http.ResponseWriter, r *http.Request) {
 			p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.username_required"})
 			return
 		}
-		if r.PostForm.Get("method") == FactorPhone || !offers(q.realm, FactorPassword) {
+		if r.PostForm.Get("method") == FactorPhone || !offers(q, FactorPassword) {
 			p.phoneStart(w, r, q, name)
 			return
 		}
@@ -311,6 +317,14 @@ func (p *Pages) authenticate(w http.ResponseWriter, r *http.Request) {
 		p.password(w, r, q)
 	case "otp":
 		p.secondFactor(w, r, q)
+	case "phone_second":
+		// The TOTP page's "use your phone instead": only after a right password.
+		s, ok := p.loadState(ctx, q)
+		if !ok || s.UserID == "" || s.MustChange || p.requests == nil || !asksSecond(q, FactorPhone) {
+			p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+			return
+		}
+		p.phoneSecond(w, r, q, state{Username: s.Username, UserID: s.UserID})
 	case "update_password":
 		p.updatePassword(w, r, q)
 	default:
@@ -405,26 +419,53 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
 			return
 		}
 	}
+	if s.PhoneDone && s.UserID != u.ID {
+		// The name typed is not the phone's user: start again.
+		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
+		return
+	}
 	if u.Attributes[AttrPasswordTemporary] == "true" {
-		if !p.saveState(w, r, q, state{Username: s.Username, UserID: u.ID, MustChange: true}) {
+		if !p.saveState(w, r, q, state{Username: s.Username, UserID: u.ID, MustChange: true, PhoneDone: s.PhoneDone}) {
 			return
 		}
 		p.show(w, q, http.StatusOK, "login_update_password", "login.title", view{Username: s.Username})
 		return
 	}
-	p.afterPassword(w, r, q, s.Username, u)
+	p.afterPassword(w, r, q, s, u)
 }
 
-// afterPassword asks for the second factor if the user has one, else logs the user in.
-func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, q *request, username string, u store.User) {
-	if len(u.TOTPSecret) > 0 {
-		if !p.saveState(w, r, q, state{Username: username, UserID: u.ID}) {
-			return
-		}
-		p.show(w, q, http.StatusOK, "login_totp", "login.title", view{Username: username})
+// afterPassword finishes a right password: after an approval on the phone it is the
+// second factor; else the second factor the user has and the policy asks for (TOTP,
+// else the phone) follows; a client that asks for two factors of a user without one is
+// refused; else the user is logged in.
+func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, q *request, s state, u store.User) {
+	if s.PhoneDone && s.UserID == u.ID {
+		p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPhone, AMRPassword}, ACR: ACRMulti})
 		return
 	}
-	p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPassword}, ACR: ACRSingle})
+	s = state{Username: s.Username, UserID: u.ID}
+	totp := len(u.TOTPSecret) > 0 && asksSecond(q, FactorTOTP)
+	phone := false
+	if p.requests != nil && asksSecond(q, FactorPhone) {
+		var err error
+		if phone, err = p.hasPhone(r.Context(), q, u.ID); err != nil {
+			p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
+			return
+		}
+	}
+	switch {
+	case totp:
+		if !p.saveState(w, r, q, s) {
+			return
+		}
+		p.show(w, q, http.StatusOK, "login_totp", "login.title", view{Username: s.Username, PhoneAlt: phone})
+	case phone:
+		p.phoneSecond(w, r, q, s)
+	case q.ix.ACR == ACRMulti:
+		p.show(w, q, http.StatusForbidden, "login_password", "login.title", view{Username: s.Username, Error: "login.error.second_factor_missing"})
+	default:
+		p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPassword}, ACR: ACRSingle})
+	}
 }
 
 // updatePassword replaces a temporary password (Keycloak's "update password" required
@@ -467,7 +508,7 @@ func (p *Pages) updatePassword(w http.ResponseWriter, r *http.Request, q *reques
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	p.afterPassword(w, r, q, s.Username, u)
+	p.afterPassword(w, r, q, s, u)
 }
 
 // secondFactor checks a TOTP code after a correct password.

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,41 +33,66 @@ import (
 // possession of a hardware-secured key (RFC 8176 "hwk").
 const AMRPhone = "hwk"
 
-// AttrFirstFactors is the realm attribute listing the first factors its login pages
-// offer, comma-separated: "password", "phone". Absent, both are offered.
+// AttrFirstFactors is the realm (or client) attribute listing the first factors the
+// login pages offer, comma-separated: "password", "phone". Absent, both are offered. A
+// client's own attribute overrides its realm's.
 const AttrFirstFactors = "signet.login.first_factors"
 
-// Factors a realm may offer first.
+// AttrSecondFactors is the realm (or client) attribute listing the second factors asked
+// after a password when the user has them, comma-separated: "totp", "phone". Absent,
+// "totp". A client that asks for two factors (acr_values=2) gets one of these, or the
+// password after a phone.
+const AttrSecondFactors = "signet.login.second_factors"
+
+// Factors a realm may offer.
 const (
 	FactorPassword = "password"
 	FactorPhone    = "phone"
+	FactorTOTP     = "totp"
 )
 
 // FirstFactors is what realm's login pages offer first.
 func FirstFactors(realm store.Realm) []string {
-	v, ok := realm.Attributes[AttrFirstFactors]
-	if !ok {
-		return []string{FactorPassword, FactorPhone}
-	}
+	return factors(realm.Attributes[AttrFirstFactors], []string{FactorPassword, FactorPhone}, FactorPassword, FactorPhone)
+}
+
+// SecondFactors is what realm's login pages ask after a password.
+func SecondFactors(realm store.Realm) []string {
+	return factors(realm.Attributes[AttrSecondFactors], []string{FactorTOTP}, FactorTOTP, FactorPhone)
+}
+
+// factors parses a factor list, keeping the known ones; def when it is absent or names
+// none of them (a list that would lock everyone out is no policy).
+func factors(v string, def []string, known ...string) []string {
 	var out []string
 	for _, f := range strings.Split(v, ",") {
-		if f = strings.TrimSpace(f); f == FactorPassword || f == FactorPhone {
+		if f = strings.TrimSpace(f); slices.Contains(known, f) && !slices.Contains(out, f) {
 			out = append(out, f)
 		}
 	}
 	if len(out) == 0 {
-		return []string{FactorPassword}
+		return def
 	}
 	return out
 }
 
-func offers(realm store.Realm, factor string) bool {
-	for _, f := range FirstFactors(realm) {
-		if f == factor {
-			return true
-		}
+// offers reports whether the login allows factor: the client's list when it has one,
+// else the realm's.
+func offers(q *request, factor string) bool {
+	attrs := q.realm.Attributes
+	if _, ok := q.ix.Client.Attributes[AttrFirstFactors]; ok {
+		attrs = q.ix.Client.Attributes
 	}
-	return false
+	return slices.Contains(FirstFactors(store.Realm{Attributes: attrs}), factor)
+}
+
+// asksSecond reports whether factor may serve as the second factor of this login.
+func asksSecond(q *request, factor string) bool {
+	attrs := q.realm.Attributes
+	if _, ok := q.ix.Client.Attributes[AttrSecondFactors]; ok {
+		attrs = q.ix.Client.Attributes
+	}
+	return slices.Contains(SecondFactors(store.Realm{Attributes: attrs}), factor)
 }
 
 // binding binds a phone request to the pending login, which is itself bound to the
@@ -79,7 +105,7 @@ func binding(q *request) []byte { return []byte("login:" + q.realm.Name + ":" + 
 // and its timing are the same, and it expires as an unanswered one does.
 func (p *Pages) phoneStart(w http.ResponseWriter, r *http.Request, q *request, name string) {
 	ctx := r.Context()
-	if !offers(q.realm, FactorPhone) || p.requests == nil {
+	if !offers(q, FactorPhone) || p.requests == nil {
 		p.fail(w, r, q.locale, http.StatusBadRequest, "error.bad_request", nil)
 		return
 	}
@@ -92,6 +118,19 @@ func (p *Pages) phoneStart(w http.ResponseWriter, r *http.Request, q *request, n
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
+	p.askPhone(w, r, q, name, userID, state{Username: name})
+}
+
+// phoneSecond asks the phone as the second factor of a user whose password was right.
+func (p *Pages) phoneSecond(w http.ResponseWriter, r *http.Request, q *request, s state) {
+	s.Second = true
+	p.askPhone(w, r, q, s.Username, s.UserID, s)
+}
+
+// askPhone makes a sign-in request of userID's active devices, keeps it in the login's
+// state s and sends the browser to the page that waits for it.
+func (p *Pages) askPhone(w http.ResponseWriter, r *http.Request, q *request, name, userID string, s state) {
+	ctx := r.Context()
 	page, err := p.st.ListDevices(ctx, q.realm.Name, store.DeviceFilter{UserID: userID, State: store.DeviceActive},
 		store.ListOptions{Limit: authn.MaxDevices})
 	if err != nil {
@@ -126,10 +165,18 @@ func (p *Pages) phoneStart(w http.ResponseWriter, r *http.Request, q *request, n
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	if !p.saveState(w, r, q, state{Username: name, PhoneRequest: req.ID}) {
+	s.PhoneRequest = req.ID
+	if !p.saveState(w, r, q, s) {
 		return
 	}
 	http.Redirect(w, r, p.phonePath(q), http.StatusSeeOther)
+}
+
+// hasPhone reports whether the user has an active device to ask.
+func (p *Pages) hasPhone(ctx context.Context, q *request, userID string) (bool, error) {
+	page, err := p.st.ListDevices(ctx, q.realm.Name, store.DeviceFilter{UserID: userID, State: store.DeviceActive},
+		store.ListOptions{Limit: 1})
+	return len(page.Items) > 0, err
 }
 
 // qrTTL is how long a QR login's code lasts before the page shows a new one, unless the
@@ -140,7 +187,7 @@ const qrTTL = 90 * time.Second
 // phone that scans it claims it for its user, and the login continues as that user.
 func (p *Pages) qrStart(w http.ResponseWriter, r *http.Request, q *request) {
 	ctx := r.Context()
-	if !offers(q.realm, FactorPhone) || p.requests == nil || p.deviceURL == nil {
+	if !offers(q, FactorPhone) || p.requests == nil || p.deviceURL == nil {
 		p.fail(w, r, q.locale, http.StatusBadRequest, "error.bad_request", nil)
 		return
 	}
@@ -183,7 +230,7 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s, ok := p.loadState(ctx, q)
 	if !ok || s.PhoneRequest == "" || p.requests == nil {
-		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again", Phone: offers(q.realm, FactorPhone)})
+		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again", Phone: offers(q, FactorPhone)})
 		return
 	}
 	req, err := p.requests.Get(ctx, q.realm.Name, s.PhoneRequest)
@@ -226,7 +273,24 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 			p.show(w, q, http.StatusForbidden, "login_username", "login.title", view{Error: "login.error.start_again"})
 			return
 		}
-		p.loggedIn(w, r, q, session.Auth{UserID: out.UserID, AMR: []string{AMRPhone}, ACR: ACRSingle})
+		switch {
+		case s.Second && s.UserID == u.ID:
+			// The password came first: two factors.
+			p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPassword, AMRPhone}, ACR: ACRMulti})
+		case q.ix.ACR == ACRMulti:
+			// The client asks for two factors: the password follows the phone.
+			if u.PasswordHash == "" {
+				p.show(w, q, http.StatusForbidden, "login_username", "login.title", view{Error: "login.error.second_factor_missing"})
+				return
+			}
+			if !p.saveState(w, r, q, state{Username: u.Username, UserID: u.ID, PhoneDone: true}) {
+				return
+			}
+			q.action = p.prefix + "/realms/" + q.realm.Name + "/login-actions/authenticate?authz=" + url.QueryEscape(q.ix.ID)
+			p.show(w, q, http.StatusOK, "login_password", "login.title", view{Username: u.Username})
+		default:
+			p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPhone}, ACR: ACRSingle})
+		}
 	default:
 		v.QR = s.QR
 		v.Error = map[authn.State]string{authn.Denied: "phone.error.denied", authn.Cancelled: "phone.error.cancelled"}[req.State]

@@ -101,6 +101,9 @@ func (p *Provider) authorizeErr(w http.ResponseWriter, r *http.Request) error {
 			live = false
 		case a.HintSubject != "" && a.HintSubject != s.UserID:
 			live = false
+		case a.requiredACR() == login.ACRMulti && s.ACR != login.ACRMulti:
+			// Step-up: the session's factors are fewer than the client asks for.
+			live = false
 		}
 	}
 	a.ForceLogin = !live
@@ -121,6 +124,16 @@ func (p *Provider) authorizeErr(w http.ResponseWriter, r *http.Request) error {
 		return p.toLogin(w, r, a, login.ConsentPath(p.prefix, realm.Name, a.ID))
 	}
 	return p.issueCode(w, r, a, s)
+}
+
+// requiredACR is the level the request asks for: two factors when acr_values names
+// ACRMulti and not the single-factor level (acr_values lists the acceptable values,
+// OIDC Core §3.1.2.1: with "1" among them one factor is enough), else none in particular.
+func (a *authRequest) requiredACR() string {
+	if slices.Contains(a.ACRValues, login.ACRMulti) && !slices.Contains(a.ACRValues, login.ACRSingle) {
+		return login.ACRMulti
+	}
+	return ""
 }
 
 // toLogin keeps the request and sends the browser to the login pages (303, so a POST is
@@ -343,7 +356,7 @@ func (p *Provider) Interaction(ctx context.Context, r *http.Request, realm store
 	return login.Interaction{
 		ID: a.ID, Client: c, Scopes: a.Scopes, LoginHint: a.LoginHint, UILocales: a.UILocales,
 		ForceLogin: a.ForceLogin, ForceConsent: a.hasPrompt("consent"), RedirectOrigin: origin(a.RedirectURI),
-		CreatedAt: time.UnixMicro(a.CreatedAt),
+		CreatedAt: time.UnixMicro(a.CreatedAt), ACR: a.requiredACR(),
 	}, nil
 }
 
@@ -377,6 +390,9 @@ func (p *Provider) Complete(w http.ResponseWriter, r *http.Request, realm store.
 	// older session must not answer it.
 	if s.UserID == "" || a.ForceLogin && s.AuthTime.UnixMicro() < a.CreatedAt {
 		return login.ErrInteractionGone
+	}
+	if a.requiredACR() == login.ACRMulti && s.ACR != login.ACRMulti {
+		return login.ErrInteractionGone // the pages ask for the second factor; never skipped
 	}
 	if err := p.issueCode(w, r, a, s); err != nil {
 		var re *redirectError

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+
+	"github.com/signet-auth/signet/internal/login"
 )
 
 // discovery serves OpenID Connect Discovery 1.0 and RFC 8414 metadata for a realm. It
@@ -38,6 +40,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 		"claims_supported":                                         supportedClaims(),
 		"claims_parameter_supported":                               true,
 		"claim_types_supported":                                    []string{"normal"},
+		"acr_values_supported":                                     []string{login.ACRSingle, login.ACRMulti},
 		"subject_types_supported":                                  []string{"public"},
 		"id_token_signing_alg_values_supported":                    algs,
 		"userinfo_signing_alg_values_supported":                    algs,

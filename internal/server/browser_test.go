@@ -46,7 +46,11 @@ func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
 		mu.Lock()
 		pending[state] = verifier
 		mu.Unlock()
-		http.Redirect(w, r, conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+		if acr := r.URL.Query().Get("acr"); acr != "" {
+			opts = append(opts, oauth2.SetAuthURLParam("acr_values", acr))
+		}
+		http.Redirect(w, r, conf.AuthCodeURL(state, opts...), http.StatusFound)
 	})
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -67,6 +71,7 @@ func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
 		var claims struct {
 			Username string   `json:"preferred_username"`
 			AMR      []string `json:"amr"`
+			ACR      string   `json:"acr"`
 		}
 		if err == nil {
 			err = idt.Claims(&claims)
@@ -75,8 +80,8 @@ func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		fmt.Fprintf(w, `<!doctype html><title>RP</title><p id="who">Hello %s</p><p id="amr">%s</p>`,
-			html.EscapeString(claims.Username), html.EscapeString(strings.Join(claims.AMR, " ")))
+		fmt.Fprintf(w, `<!doctype html><title>RP</title><p id="who">Hello %s</p><p id="amr">%s</p><p id="acr">%s</p>`,
+			html.EscapeString(claims.Username), html.EscapeString(strings.Join(claims.AMR, " ")), html.EscapeString(claims.ACR))
 	})
 	return rp
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -198,6 +199,26 @@ func enrollPhone(t *testing.T, s *Server, p *testPKI) *authenticator.Session {
 	}
 	t.Cleanup(func() { _ = phone.Close() })
 	return phone
+}
+
+// setRealmAttr sets one attribute of the demo realm (removes it when value is empty),
+// keeping the others (the realm's own keys among them).
+func setRealmAttr(t *testing.T, s *Server, name, value string) {
+	t.Helper()
+	if _, err := s.store.UpdateRealm(context.Background(), "demo", func(r store.Realm) (store.Realm, error) {
+		r.Attributes = maps.Clone(r.Attributes)
+		if r.Attributes == nil {
+			r.Attributes = map[string]string{}
+		}
+		if value == "" {
+			delete(r.Attributes, name)
+		} else {
+			r.Attributes[name] = value
+		}
+		return r, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func mustAnswer(t *testing.T, want string) func(string, error) {
@@ -393,12 +414,7 @@ func TestPhoneStatusChannels(t *testing.T) {
 	})
 
 	t.Run("phone only", func(t *testing.T) {
-		if _, err := s.store.UpdateRealm(ctx, "demo", func(r store.Realm) (store.Realm, error) {
-			r.Attributes = map[string]string{login.AttrFirstFactors: login.FactorPhone}
-			return r, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		setRealmAttr(t, s, login.AttrFirstFactors, login.FactorPhone)
 		b := testutil.NewBrowser(t, rpClient.Transport, signetHost)
 		page := b.Get(rp.URL + "/start")
 		if !strings.Contains(page.Body, `id="phone-login"`) || strings.Contains(page.Body, ">Next<") {
@@ -416,12 +432,7 @@ func TestPhoneStatusChannels(t *testing.T) {
 		}
 	})
 	t.Run("cancel and ask again", func(t *testing.T) {
-		if _, err := s.store.UpdateRealm(ctx, "demo", func(r store.Realm) (store.Realm, error) {
-			r.Attributes = nil
-			return r, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		setRealmAttr(t, s, login.AttrFirstFactors, "")
 		if _, err := s.store.CreateUser(ctx, store.User{Realm: "demo", ID: "u-spare", Username: "spare", Enabled: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -504,4 +515,95 @@ func TestShutdownEndsStatusChannels(t *testing.T) {
 	if _, err := io.ReadAll(r); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Logf("the status channel ended with %v", err)
 	}
+}
+
+// TestPhonePolicies: the phone as the second factor after a password; a client asking
+// for two factors (acr_values=2) gets the password after the phone, is refused for a user
+// without a second factor, and steps a one-factor session up; amr and acr in the ID
+// token name exactly the factors used.
+func TestPhonePolicies(t *testing.T) {
+	t.Parallel()
+	s, p, rp, rpClient := devWithRP(t)
+	phone := enrollPhone(t, s, p)
+	signetHost := strings.TrimPrefix(s.URL(config.Public), "https://")
+	newB := func() *testutil.Browser { return testutil.NewBrowser(t, rpClient.Transport, signetHost) }
+	// approve answers the request the page shows with the page's number.
+	approve := func(t *testing.T, page testutil.Page) {
+		t.Helper()
+		m := regexp.MustCompile(`id="match-number"[^>]*>(\d\d)<`).FindStringSubmatch(page.Body)
+		if m == nil {
+			t.Fatalf("no number on the page (%d):\n%s", page.Status, page.Body)
+		}
+		list, err := phone.Pending()
+		if err != nil || list.Len() == 0 {
+			t.Fatalf("pending: %v", err)
+		}
+		mustAnswer(t, "approved")(phone.Approve(list.Get(list.Len()-1), m[1]))
+	}
+	// client follows the redirect to the relying party and returns what it says.
+	client := func(t *testing.T, b *testutil.Browser, page testutil.Page) (amr, acr string) {
+		t.Helper()
+		loc := page.Header.Get("Location")
+		if page.Status != http.StatusSeeOther || !strings.HasPrefix(loc, rp.URL) {
+			t.Fatalf("want a redirect to the client, got %d:\n%s", page.Status, page.Body)
+		}
+		done := b.Get(loc)
+		m := regexp.MustCompile(`<p id="amr">([^<]*)</p><p id="acr">([^<]*)</p>`).FindStringSubmatch(done.Body)
+		if m == nil {
+			t.Fatalf("the client says:\n%s", done.Body)
+		}
+		return m[1], m[2]
+	}
+
+	t.Run("phone after the password", func(t *testing.T) {
+		setRealmAttr(t, s, login.AttrSecondFactors, "totp,phone")
+		defer setRealmAttr(t, s, login.AttrSecondFactors, "")
+		b := newB()
+		page := b.Submit(b.Get(rp.URL+"/start"), "username", url.Values{"username": {s.demoUser.Username}})
+		page = b.Submit(page, "password", url.Values{"password": {s.demoUser.Password}})
+		approve(t, page)
+		if amr, acr := client(t, b, b.Get(page.URL.String())); amr != "pwd hwk" || acr != "2" {
+			t.Errorf("amr %q acr %q; want pwd hwk and 2", amr, acr)
+		}
+	})
+
+	t.Run("two factors asked: the password after the phone", func(t *testing.T) {
+		b := newB()
+		page := b.Submit(b.Get(rp.URL+"/start?acr=2"), "username", url.Values{"username": {s.demoUser.Username}, "method": {"phone"}})
+		approve(t, page)
+		page = b.Get(page.URL.String())
+		if !strings.Contains(page.Body, `id="password"`) {
+			t.Fatalf("after the phone, with two factors asked, no password page:\n%s", page.Body)
+		}
+		page = b.Submit(page, "password", url.Values{"password": {s.demoUser.Password}})
+		if amr, acr := client(t, b, page); amr != "hwk pwd" || acr != "2" {
+			t.Errorf("amr %q acr %q; want hwk pwd and 2", amr, acr)
+		}
+	})
+
+	t.Run("two factors asked of a user with one", func(t *testing.T) {
+		b := newB()
+		page := b.Submit(b.Get(rp.URL+"/start?acr=2"), "username", url.Values{"username": {s.demoUser.Username}})
+		page = b.Submit(page, "password", url.Values{"password": {s.demoUser.Password}})
+		if page.Status != http.StatusForbidden || !strings.Contains(page.Body, "two-step sign-in") {
+			t.Fatalf("a password alone for a client asking two factors: %d\n%s", page.Status, page.Body)
+		}
+	})
+
+	t.Run("step-up of a one-factor session", func(t *testing.T) {
+		b := newB()
+		page := b.Submit(b.Get(rp.URL+"/start"), "username", url.Values{"username": {s.demoUser.Username}})
+		page = b.Submit(page, "password", url.Values{"password": {s.demoUser.Password}})
+		if amr, acr := client(t, b, page); amr != "pwd" || acr != "1" {
+			t.Fatalf("first login: amr %q acr %q", amr, acr)
+		}
+		// The session answers a one-factor request silently, not a two-factor one.
+		if page := b.Get(rp.URL + "/start"); page.Status != http.StatusSeeOther || !strings.HasPrefix(page.Header.Get("Location"), rp.URL) {
+			t.Fatalf("a one-factor request with a session: %d", page.Status)
+		}
+		page = b.Get(rp.URL + "/start?acr=2")
+		if !strings.Contains(page.Body, `id="username"`) {
+			t.Fatalf("a two-factor request on a one-factor session did not ask again:\n%s", page.Body)
+		}
+	})
 }

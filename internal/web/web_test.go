@@ -121,12 +121,12 @@ var loginCase = struct {
 	Client                                   struct{ Name, LogoURI, PolicyURI, TOSURI, ClientURI string }
 	Phone, Password, Waiting                 bool
 	Number, Status, Next                     string
-	QR                                       bool
+	QR, PhoneAlt                             bool
 	QRImage                                  template.URL
 	Payload                                  string
 }{
 	Action: evil, CSRF: evil, Username: evil, Error: evil, Scopes: []string{evil},
-	Phone: true, Password: true, Waiting: true, Number: evil, Status: evil, Next: evil, QR: true, QRImage: template.URL("data:image/png;base64,AAAA"), Payload: evil,
+	Phone: true, Password: true, Waiting: true, Number: evil, Status: evil, Next: evil, QR: true, PhoneAlt: true, QRImage: template.URL("data:image/png;base64,AAAA"), Payload: evil,
 	Client: struct{ Name, LogoURI, PolicyURI, TOSURI, ClientURI string }{evil, "https://x/" + evil, "https://x/" + evil, "https://x/" + evil, evil},
 }
 
