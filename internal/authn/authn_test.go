@@ -652,3 +652,18 @@ func TestDetailsKeptExactly(t *testing.T) {
 		}
 	})
 }
+
+// A request without number matching (a CIBA client shows its binding message instead)
+// is approved without a number.
+func TestNoNumber(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, memory.New(), nil)
+	r := f.create(func(n *NewRequest) { n.Kind, n.NoNumber = KindCIBA, true })
+	if r.MatchNumber != "" {
+		t.Fatalf("match number %q on a request without number matching", r.MatchNumber)
+	}
+	got, err := f.svc.Answer(t.Context(), "demo", r.ID, f.phones[0].reply(t, r, f.user, sigma.Approve, "", f.clock.Now()))
+	if err != nil || got.State != Approved || got.Answer.WrongNumber {
+		t.Fatalf("Answer = %v, %v", got.State, err)
+	}
+}

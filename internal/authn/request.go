@@ -74,7 +74,8 @@ type Request struct {
 	AuthorizationDetails []byte `json:"authorization_details,omitempty"`
 	RequesterIP          string `json:"requester_ip,omitempty"`
 	UserAgent            string `json:"user_agent,omitempty"`
-	// MatchNumber is the two-digit number the requester shows and the user picks.
+	// MatchNumber is the two-digit number the requester shows and the user picks; empty
+	// when the requester shows none (NewRequest.NoNumber).
 	MatchNumber string    `json:"match_number"`
 	State       State     `json:"state"`
 	CreatedAt   time.Time `json:"created_at"`

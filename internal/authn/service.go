@@ -156,6 +156,9 @@ type NewRequest struct {
 	// Binding is what the request is bound to: a secret of the browser's pending login,
 	// or the client's id. Only its SHA-256 is kept; Cancel and Consume need it again.
 	Binding []byte
+	// NoNumber leaves number matching out: for a requester that shows no number (a CIBA
+	// client shows its binding message instead, CIBA Core §7.1).
+	NoNumber bool
 }
 
 func requestKey(realm, id string) string { return "authn:r:" + realm + "\x00" + id }
@@ -226,11 +229,15 @@ func (s *Service) prepare(n NewRequest) (Request, error) {
 	}
 	now := s.cfg.Now().UTC()
 	sum := sha256.Sum256(n.Binding)
+	number := matchNumber()
+	if n.NoNumber {
+		number = ""
+	}
 	return Request{
 		ID: rand.Text(), Realm: n.Realm, Kind: n.Kind, ClientID: n.ClientID, ClientName: clip(n.ClientName, 200),
 		UserID: n.UserID, Devices: slices.Clone(n.Devices), Text: n.Text, AuthorizationDetails: details,
 		RequesterIP: clip(n.RequesterIP, 64), UserAgent: clip(n.UserAgent, MaxUserAgent),
-		MatchNumber: matchNumber(), State: Pending, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		MatchNumber: number, State: Pending, CreatedAt: now, ExpiresAt: now.Add(ttl),
 		Binding: sum[:], ChangedAt: now,
 	}, nil
 }
@@ -352,7 +359,7 @@ func (s *Service) Answer(ctx context.Context, realm, id string, rep Reply) (Requ
 	if err := sigma.VerifyApproval(pub, statement, rep.Signature); err != nil {
 		return r, ErrBadSignature
 	}
-	wrong := rep.Decision == sigma.Approve &&
+	wrong := rep.Decision == sigma.Approve && r.MatchNumber != "" &&
 		subtle.ConstantTimeCompare([]byte(rep.Number), []byte(r.MatchNumber)) != 1
 	out, err := s.change(ctx, realm, id, func(cur *Request) (string, error) {
 		if err := answerable(cur, rep); err != nil {

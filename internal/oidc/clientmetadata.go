@@ -19,7 +19,7 @@ import (
 var (
 	registrationScopes        = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
 	defaultRegistrationScopes = "openid profile email"
-	registrationGrantTypes    = []string{"authorization_code", "refresh_token", "client_credentials"}
+	registrationGrantTypes    = []string{"authorization_code", "refresh_token", "client_credentials", GrantCIBA}
 )
 
 // Bounds on registration metadata, far above what a real client needs.
@@ -53,6 +53,10 @@ type clientMetadata struct {
 	Scope                       string          `json:"scope"`
 	SubjectType                 string          `json:"subject_type"`
 	SectorIdentifierURI         string          `json:"sector_identifier_uri,omitempty"`
+	// OpenID CIBA Core §4.
+	BackchannelTokenDeliveryMode          string `json:"backchannel_token_delivery_mode,omitempty"`
+	BackchannelClientNotificationEndpoint string `json:"backchannel_client_notification_endpoint,omitempty"`
+	BackchannelUserCodeParameter          bool   `json:"backchannel_user_code_parameter,omitempty"`
 }
 
 // encryptionMetadata asks for encrypted tokens or request objects, which Signet does not
@@ -92,7 +96,7 @@ func decodeMetadata(fields map[string]json.RawMessage) (clientMetadata, error) {
 // check fills in defaults and applies every registration rule but the sector identifier
 // document (checkSectorIdentifier), which needs the network.
 func (m *clientMetadata) check() error {
-	for _, step := range []func() error{m.checkGrants, m.checkAuthentication, m.checkRedirectURIs, m.checkAlgs, m.checkDisplay, m.checkScope, m.checkSubject} {
+	for _, step := range []func() error{m.checkGrants, m.checkAuthentication, m.checkRedirectURIs, m.checkAlgs, m.checkDisplay, m.checkScope, m.checkSubject, m.checkCIBA} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -109,7 +113,7 @@ func (m *clientMetadata) checkGrants() error {
 	m.GrantTypes = unique(m.GrantTypes)
 	for _, g := range m.GrantTypes {
 		if !slices.Contains(registrationGrantTypes, g) {
-			return InvalidClientMetadata(fmt.Sprintf("grant type %q is not supported; use authorization_code, refresh_token or client_credentials", g))
+			return InvalidClientMetadata(fmt.Sprintf("grant type %q is not supported; use authorization_code, refresh_token, client_credentials or %s", g, GrantCIBA))
 		}
 	}
 	code := slices.Contains(m.GrantTypes, "authorization_code")
@@ -317,6 +321,29 @@ func (p *Provider) checkSectorIdentifier(ctx context.Context, m clientMetadata) 
 	return nil
 }
 
+// checkCIBA: a CIBA client is confidential and polls (ping and push are not offered:
+// discovery lists poll alone); no user codes.
+func (m *clientMetadata) checkCIBA() error {
+	ciba := slices.Contains(m.GrantTypes, GrantCIBA)
+	switch {
+	case !ciba && (m.BackchannelTokenDeliveryMode != "" || m.BackchannelClientNotificationEndpoint != ""):
+		return InvalidClientMetadata("backchannel metadata needs grant type " + GrantCIBA)
+	case !ciba:
+		return nil
+	case m.TokenEndpointAuthMethod == AuthNone:
+		return InvalidClientMetadata("a CIBA client must authenticate: token_endpoint_auth_method none is not allowed")
+	case m.BackchannelTokenDeliveryMode == "":
+		m.BackchannelTokenDeliveryMode = "poll"
+	}
+	if m.BackchannelTokenDeliveryMode != "poll" {
+		return InvalidClientMetadata("backchannel_token_delivery_mode " + m.BackchannelTokenDeliveryMode + " is not supported; use poll")
+	}
+	if m.BackchannelUserCodeParameter {
+		return InvalidClientMetadata("backchannel_user_code_parameter is not supported")
+	}
+	return nil
+}
+
 // applyTo writes checked metadata into a client.
 func (m clientMetadata) applyTo(c *store.Client) {
 	c.Name = m.ClientName
@@ -337,6 +364,8 @@ func (m clientMetadata) applyTo(c *store.Client) {
 	c.Contacts = m.Contacts
 	c.SubjectType = m.SubjectType
 	c.SectorIdentifierURI = m.SectorIdentifierURI
+	c.BackchannelTokenDeliveryMode = m.BackchannelTokenDeliveryMode
+	c.BackchannelClientNotificationEndpoint = m.BackchannelClientNotificationEndpoint
 }
 
 // metadataOf is the registered metadata of a client.
@@ -351,6 +380,7 @@ func metadataOf(c store.Client) clientMetadata {
 		ClientName:              c.Name, LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, ClientURI: c.ClientURI,
 		Contacts: c.Contacts, Scope: strings.Join(c.Scopes, " "),
 		SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI,
+		BackchannelTokenDeliveryMode: c.BackchannelTokenDeliveryMode, BackchannelClientNotificationEndpoint: c.BackchannelClientNotificationEndpoint,
 	}
 }
 

@@ -28,7 +28,11 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 		"check_session_iframe":   p.endpoint(name, "login-status-iframe.html"),
 		"end_session_endpoint":   p.endpoint(name, "logout"),
 		"jwks_uri":               p.endpoint(name, "certs"),
-		"grant_types_supported":  []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":  []string{"authorization_code", "refresh_token", "client_credentials", GrantCIBA},
+		// OpenID CIBA Core §4.
+		"backchannel_authentication_endpoint":                      p.endpoint(name, "ext/ciba/auth"),
+		"backchannel_token_delivery_modes_supported":               []string{"poll"},
+		"backchannel_user_code_parameter_supported":                false,
 		"token_endpoint_auth_signing_alg_values_supported":         assertionAlgNames(),
 		"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgNames(),
 		"response_types_supported":                                 []string{"code"},

@@ -83,24 +83,8 @@ func (p *Provider) authorizationCode(r *http.Request, realm store.Realm, c store
 		Scopes: rec.Scopes, Claims: rec.Claims, AuthTime: time.Unix(rec.AuthTime, 0), AMR: rec.AMR, ACR: rec.ACR,
 		CreatedAt: now, LastUsedAt: now,
 	}
-	refresh := ""
-	if slices.Contains(c.GrantTypes, "refresh_token") {
-		hasher, err := p.peppers.Hasher(ctx, realm.Name)
-		if err != nil {
-			return tokenResponse{}, err
-		}
-		// Every generation's secret is derived, the first too, so a replayed token of any
-		// generation is recognised as one (and revokes the family).
-		secret := refreshSuccessor(hasher, g)
-		sum := sha256.Sum256([]byte(secret))
-		g.RefreshHash = sum[:]
-		refresh = g.ID + "." + secret
-		_, max := refreshTTLs(c, g.Scopes)
-		g.ExpiresAt = now.Add(max)
-	} else {
-		g.ExpiresAt = now.Add(accessTTL(c))
-	}
-	if _, err := p.st.CreateGrant(ctx, g); err != nil {
+	g, refresh, err := p.createGrant(ctx, c, g)
+	if err != nil {
 		return tokenResponse{}, err
 	}
 	// A replay that raced this redemption, before the grant existed, could not revoke it;
@@ -110,6 +94,32 @@ func (p *Provider) authorizationCode(r *http.Request, realm store.Realm, c store
 		p.revokeGrant(ctx, realm.Name, g.ID, "authorization code replayed")
 	}
 	return p.userTokens(ctx, realm.Name, c, g, u, refresh, rec.Nonce)
+}
+
+// createGrant stores a new grant of a user's tokens, with its refresh token (returned)
+// when the client may refresh: its expiry is the refresh token's, else the access token's.
+func (p *Provider) createGrant(ctx context.Context, c store.Client, g store.Grant) (store.Grant, string, error) {
+	refresh := ""
+	if slices.Contains(c.GrantTypes, "refresh_token") {
+		hasher, err := p.peppers.Hasher(ctx, g.Realm)
+		if err != nil {
+			return g, "", err
+		}
+		// Every generation's secret is derived, the first too, so a replayed token of any
+		// generation is recognised as one (and revokes the family).
+		secret := refreshSuccessor(hasher, g)
+		sum := sha256.Sum256([]byte(secret))
+		g.RefreshHash = sum[:]
+		refresh = g.ID + "." + secret
+		_, max := refreshTTLs(c, g.Scopes)
+		g.ExpiresAt = g.CreatedAt.Add(max)
+	} else {
+		g.ExpiresAt = g.CreatedAt.Add(accessTTL(c))
+	}
+	if _, err := p.st.CreateGrant(ctx, g); err != nil {
+		return g, "", err
+	}
+	return g, refresh, nil
 }
 
 // codeReplayed marks a redeemed code as replayed and revokes the grant it created.

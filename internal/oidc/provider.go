@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/outbound"
@@ -35,6 +36,8 @@ type Provider struct {
 	// out makes every call to a client's servers (jwks_uri, sector_identifier_uri).
 	out        *outbound.Client
 	clientJWKS *clientJWKS
+	// requests are the phone requests behind CIBA; nil: no CIBA on this node.
+	requests *authn.Service
 }
 
 // Option adjusts a Provider (test seams).
@@ -45,6 +48,9 @@ func WithClock(now func() time.Time) Option { return func(p *Provider) { p.now =
 
 // WithRenderer sets the page renderer (the server's, with its dev-mode footer).
 func WithRenderer(r *web.Renderer) Option { return func(p *Provider) { p.render = r } }
+
+// WithRequests serves CIBA with the phone requests of s.
+func WithRequests(s *authn.Service) Option { return func(p *Provider) { p.requests = s } }
 
 // New creates a provider. publicURL is the PUBLIC listener's configured base URL with the
 // path prefix (issuers and links are built from it, never from request headers); prefix
@@ -109,6 +115,7 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+oc+"/token", p.jsonEndpoint(p.token))
 	mux.Handle("POST "+oc+"/token/introspect", p.jsonEndpoint(p.introspect))
 	mux.Handle("POST "+oc+"/revoke", p.jsonEndpoint(p.revoke))
+	mux.Handle("POST "+oc+"/ext/ciba/auth", p.jsonEndpoint(p.backchannelAuth))
 	mux.HandleFunc("GET "+oc+"/auth", p.authorize)
 	mux.HandleFunc("POST "+oc+"/auth", p.authorize)
 	mux.Handle("GET "+oc+"/userinfo", p.jsonEndpoint(p.userinfo))

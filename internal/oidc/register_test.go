@@ -625,3 +625,36 @@ func TestRegistrationTokenRotationIsAtomic(t *testing.T) {
 		return code
 	})
 }
+
+// Client registration accepts the CIBA metadata (CIBA Core §4): a confidential client
+// with the CIBA grant polls; ping, push, user codes, a public CIBA client and backchannel
+// metadata without the grant are refused.
+func TestRegistrationCIBA(t *testing.T) {
+	t.Parallel()
+	tp := newTestProvider(t)
+	tp.setRegistrationPolicy(t, RegistrationOpen)
+	body := tp.mustRegister(t, md{"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "client_secret_basic",
+		"backchannel_token_delivery_mode": "poll"})
+	if body["backchannel_token_delivery_mode"] != "poll" {
+		t.Errorf("registered %v", body)
+	}
+	c, err := tp.st.GetClient(context.Background(), "demo", body["client_id"].(string))
+	if err != nil || c.BackchannelTokenDeliveryMode != "poll" || !slices.Contains(c.GrantTypes, GrantCIBA) {
+		t.Fatalf("stored %+v, %v", c, err)
+	}
+	if body := tp.mustRegister(t, md{"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "client_secret_post"}); body["backchannel_token_delivery_mode"] != "poll" {
+		t.Errorf("the default mode: %v", body["backchannel_token_delivery_mode"])
+	}
+	for name, m := range map[string]md{
+		"ping":          {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "ping", "backchannel_client_notification_endpoint": "https://rp.example/cb"},
+		"push":          {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "push", "backchannel_client_notification_endpoint": "https://rp.example/cb"},
+		"user code":     {"grant_types": []string{GrantCIBA}, "backchannel_user_code_parameter": true},
+		"public":        {"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "none"},
+		"without grant": {"redirect_uris": []string{rpCallback}, "backchannel_token_delivery_mode": "poll"},
+		"unknown mode":  {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "carrier-pigeon"},
+	} {
+		if code, body := tp.register(t, "", m); code != 400 || body["error"] != "invalid_client_metadata" {
+			t.Errorf("%s: %d %v", name, code, body)
+		}
+	}
+}

@@ -39,6 +39,8 @@ func grantFor(grantType string) (grantHandler, bool) {
 		return (*Provider).authorizationCode, true
 	case "refresh_token":
 		return (*Provider).refreshToken, true
+	case GrantCIBA:
+		return (*Provider).cibaGrant, true
 	}
 	return nil, false
 }

@@ -19,6 +19,14 @@ func (c Client) Validate() error {
 	if strings.ContainsFunc(c.ID, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
 		return invalid(key, "client_id may only hold printable ASCII characters")
 	}
+	switch c.BackchannelTokenDeliveryMode {
+	case "", "poll", "ping", "push":
+	default:
+		return invalid(key, "backchannel_token_delivery_mode %q is not poll, ping or push", c.BackchannelTokenDeliveryMode)
+	}
+	if len(c.BackchannelClientNotificationEndpoint) > 2000 {
+		return invalid(key, "backchannel_client_notification_endpoint is longer than 2000 characters")
+	}
 	for _, d := range []time.Duration{c.AccessTokenTTL, c.IDTokenTTL, c.RefreshTokenIdleTTL, c.RefreshTokenMaxTTL} {
 		if d < 0 {
 			return invalid(key, "token lifetime %v is negative", d)
@@ -74,6 +82,8 @@ func (c *Client) document() any {
 		SubjectType                 *string            `json:"subject_type"`
 		SectorIdentifierURI         *string            `json:"sector_identifier_uri"`
 		Dynamic                     *bool              `json:"dynamic"`
+		BackchannelMode             *string            `json:"backchannel_token_delivery_mode,omitempty"`
+		BackchannelEndpoint         *string            `json:"backchannel_client_notification_endpoint,omitempty"`
 		Enabled                     *bool              `json:"enabled"`
 		Attributes                  *map[string]string `json:"attributes"`
 	}{
@@ -82,6 +92,6 @@ func (c *Client) document() any {
 		&c.JWKSURI, &c.IDTokenSignedResponseAlg, &c.UserinfoSignedResponseAlg, &c.RequestObjectSigningAlg,
 		&c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenIdleTTL, &c.RefreshTokenMaxTTL,
 		&c.RefreshRotation, &c.ConsentRequired, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &c.ClientURI,
-		&c.Contacts, &c.SubjectType, &c.SectorIdentifierURI, &c.Dynamic, &c.Enabled, &c.Attributes,
+		&c.Contacts, &c.SubjectType, &c.SectorIdentifierURI, &c.Dynamic, &c.BackchannelTokenDeliveryMode, &c.BackchannelClientNotificationEndpoint, &c.Enabled, &c.Attributes,
 	}
 }

@@ -148,11 +148,16 @@ type Client struct {
 	// RegistrationTokenHash is the SHA-256 of its registration access token (RFC 7592).
 	Dynamic               bool
 	RegistrationTokenHash []byte
-	Enabled               bool
-	Attributes            map[string]string
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
-	Version               int64
+	// BackchannelTokenDeliveryMode is the client's CIBA delivery mode (poll, ping or push;
+	// empty: poll), and BackchannelClientNotificationEndpoint where ping and push go
+	// (OpenID CIBA Core §4).
+	BackchannelTokenDeliveryMode          string
+	BackchannelClientNotificationEndpoint string
+	Enabled                               bool
+	Attributes                            map[string]string
+	CreatedAt                             time.Time
+	UpdatedAt                             time.Time
+	Version                               int64
 }
 
 // Clients stores OAuth clients.

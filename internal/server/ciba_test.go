@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/testutil"
+)
+
+// cibaClient is a CIBA client of the dev server's demo realm, talking to its endpoints
+// with an http client that trusts the test CA.
+type cibaClient struct {
+	t      *testing.T
+	s      *Server
+	http   *http.Client
+	id     string
+	secret string
+}
+
+// post sends form to endpoint as the client and decodes the JSON answer.
+func (c *cibaClient) post(endpoint string, form url.Values) (int, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.s.URL(config.Public)+"/realms/demo/protocol/openid-connect/"+endpoint, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		c.t.Fatalf("%s: %d, not JSON: %v", endpoint, resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
+func (c *cibaClient) start(form url.Values) (int, map[string]any) {
+	c.t.Helper()
+	return c.post("ext/ciba/auth", form)
+}
+
+func (c *cibaClient) token(id string) (int, map[string]any) {
+	c.t.Helper()
+	return c.post("token", url.Values{"grant_type": {oidc.GrantCIBA}, "auth_req_id": {id}})
+}
+
+// TestCIBAPoll, the CIBA checks of CONFORMANCE §1 in poll mode with the SDK as the phone:
+// discovery advertises CIBA; the happy path issues tokens whose ID token go-oidc accepts
+// with the phone's amr; an early poll answers authorization_pending, a poll sooner than
+// the interval slow_down; a denial access_denied; requested_expiry is honoured and
+// expiry answers expired_token; a bad binding message, several hints, an unknown user
+// and a request object are refused; another client's auth_req_id is invalid_grant; a
+// locked user is refused at the start and at the token request (regression 12).
+func TestCIBAPoll(t *testing.T) {
+	t.Parallel()
+	s, p, _, httpClient := devWithRP(t)
+	phone := enrollPhone(t, s, p)
+	ctx := context.Background()
+	for _, id := range []string{s.demo.ClientID, "other-app"} {
+		if id != s.demo.ClientID {
+			if _, err := s.store.CreateClient(ctx, store.Client{Realm: "demo", ID: id, Name: "Other", Enabled: true, AuthMethod: "client_secret_basic",
+				SecretHash: mustHashSecret(t, s, "other-secret"), GrantTypes: []string{oidc.GrantCIBA}, Scopes: []string{"openid", "profile"}}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if _, err := s.store.UpdateClient(ctx, "demo", id, func(c store.Client) (store.Client, error) {
+			c.GrantTypes = append(c.GrantTypes, oidc.GrantCIBA)
+			return c, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &cibaClient{t: t, s: s, http: httpClient, id: s.demo.ClientID, secret: s.demo.Secret}
+	other := &cibaClient{t: t, s: s, http: httpClient, id: "other-app", secret: "other-secret"}
+	issuer := s.URL(config.Public) + "/realms/demo"
+	provider, err := gooidc.NewProvider(gooidc.ClientContext(ctx, httpClient), issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Endpoint string   `json:"backchannel_authentication_endpoint"`
+		Modes    []string `json:"backchannel_token_delivery_modes_supported"`
+		Grants   []string `json:"grant_types_supported"`
+	}
+	if err := provider.Claims(&meta); err != nil || meta.Endpoint != issuer+"/protocol/openid-connect/ext/ciba/auth" ||
+		!slices.Contains(meta.Modes, "poll") || !slices.Contains(meta.Grants, oidc.GrantCIBA) {
+		t.Fatalf("discovery: %+v, %v", meta, err)
+	}
+	start := url.Values{"scope": {"openid profile"}, "login_hint": {s.demoUser.Username}, "binding_message": {"Pay 12 EUR - W4X"}}
+
+	t.Run("happy path", func(t *testing.T) {
+		status, out := c.start(start)
+		id, _ := out["auth_req_id"].(string)
+		if status != http.StatusOK || id == "" || out["interval"] != float64(5) || out["expires_in"] != float64(120) {
+			t.Fatalf("start: %d %v", status, out)
+		}
+		if status, out := c.token(id); status != http.StatusBadRequest || out["error"] != "authorization_pending" {
+			t.Fatalf("early poll: %d %v", status, out)
+		}
+		if status, out := c.token(id); status != http.StatusBadRequest || out["error"] != "slow_down" {
+			t.Fatalf("fast poll: %d %v", status, out)
+		}
+		// Another client cannot redeem it.
+		if status, out := other.token(id); status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+			t.Fatalf("another client's poll: %d %v", status, out)
+		}
+		r, err := phone.Fetch(id)
+		if err != nil || r.Text != "Pay 12 EUR - W4X" || r.NumberChoiceCount() != 0 || r.Kind != "ciba" {
+			t.Fatalf("the phone shows %+v, %v", r, err)
+		}
+		mustAnswer(t, "approved")(phone.Approve(r, ""))
+		var tok map[string]any
+		testutil.Eventually(t, 20*time.Second, func() bool {
+			status, out := c.token(id)
+			tok = out
+			return status == http.StatusOK
+		}, "no tokens after the approval: %v", &tok)
+		raw, _ := tok["id_token"].(string)
+		idt, err := provider.Verifier(&gooidc.Config{ClientID: c.id}).Verify(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims struct {
+			AMR []string `json:"amr"`
+		}
+		_ = idt.Claims(&claims)
+		if idt.Subject == "" || !slices.Contains(claims.AMR, "hwk") || tok["access_token"] == "" {
+			t.Fatalf("tokens %v, amr %v", tok, claims.AMR)
+		}
+		testutil.Eventually(t, 20*time.Second, func() bool {
+			status, out := c.token(id)
+			return status == http.StatusBadRequest && out["error"] == "invalid_grant"
+		}, "a redeemed auth_req_id was not refused")
+	})
+
+	t.Run("denied", func(t *testing.T) {
+		_, out := c.start(start)
+		id, _ := out["auth_req_id"].(string)
+		r, err := phone.Fetch(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAnswer(t, "denied")(phone.Deny(r))
+		testutil.Eventually(t, 20*time.Second, func() bool {
+			status, out := c.token(id)
+			return status == http.StatusForbidden && out["error"] == "access_denied"
+		}, "a denial did not answer access_denied")
+	})
+
+	t.Run("requested expiry", func(t *testing.T) {
+		form := url.Values{"scope": {"openid"}, "login_hint": {s.demoUser.Username}, "requested_expiry": {"10"}}
+		status, out := c.start(form)
+		id, _ := out["auth_req_id"].(string)
+		if status != http.StatusOK || out["expires_in"] != float64(10) {
+			t.Fatalf("start: %d %v", status, out)
+		}
+		testutil.Eventually(t, 30*time.Second, func() bool {
+			status, out := c.token(id)
+			return status == http.StatusBadRequest && out["error"] == "expired_token"
+		}, "no expired_token after the requested expiry")
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		for name, tc := range map[string]struct {
+			form url.Values
+			code string
+		}{
+			"binding message too long": {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "binding_message": {strings.Repeat("x", 121)}}, "invalid_binding_message"},
+			"binding message control":  {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "binding_message": {"pay\x1b[2J"}}, "invalid_binding_message"},
+			"two hints":                {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "id_token_hint": {"x.y.z"}}, "invalid_request"},
+			"no hint":                  {url.Values{"scope": {"openid"}}, "invalid_request"},
+			"unknown user":             {url.Values{"scope": {"openid"}, "login_hint": {"nobody-here"}}, "unknown_user_id"},
+			"no openid":                {url.Values{"scope": {"profile"}, "login_hint": {"demo"}}, "invalid_scope"},
+			"request object":           {url.Values{"request": {"eyJhbGciOiJub25lIn0.e30."}}, "request_not_supported"},
+			"bad expiry":               {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "requested_expiry": {"-5"}}, "invalid_request"},
+			"login_hint_token":         {url.Values{"scope": {"openid"}, "login_hint_token": {"x"}}, "invalid_request"},
+		} {
+			if status, out := c.start(tc.form); status < 400 || out["error"] != tc.code {
+				t.Errorf("%s: %d %v, want %s", name, status, out, tc.code)
+			}
+		}
+	})
+
+	t.Run("locked user", func(t *testing.T) {
+		_, out := c.start(start)
+		id, _ := out["auth_req_id"].(string)
+		r, err := phone.Fetch(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAnswer(t, "approved")(phone.Approve(r, ""))
+		lock := func(until time.Time) {
+			if _, err := s.store.UpdateUser(ctx, "demo", r2u(t, s), func(u store.User) (store.User, error) { u.LockedUntil = until; return u, nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lock(time.Now().Add(time.Hour))
+		defer lock(time.Time{})
+		testutil.Eventually(t, 20*time.Second, func() bool {
+			status, out := c.token(id)
+			return status == http.StatusBadRequest && out["error"] == "invalid_grant"
+		}, "a locked user got tokens")
+		if status, out := c.start(start); status != http.StatusForbidden || out["error"] != "access_denied" {
+			t.Fatalf("start for a locked user: %d %v", status, out)
+		}
+	})
+}
+
+// r2u is the demo user's id.
+func r2u(t *testing.T, s *Server) string {
+	u, err := s.store.GetUserByUsername(context.Background(), "demo", s.demoUser.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// mustHashSecret is a client secret's hash as the realm's clients are stored.
+func mustHashSecret(t *testing.T, s *Server, secret string) []byte {
+	h, err := s.provider.SecretHasher(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Hash(secret)
+}
