@@ -39,11 +39,21 @@ type Config struct {
 	Keys       KeysConfig     `yaml:"keys" env:"KEYS"`
 	Listeners  Listeners      `yaml:"listeners" env:""`
 	Device     DeviceConfig   `yaml:"device" env:"DEVICE"`
+	Outbound   OutboundConfig `yaml:"outbound" env:"OUTBOUND"`
 	// ShutdownTimeout bounds how long in-flight requests may drain at SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT" doc:"How long in-flight requests may drain at SIGTERM before connections are closed."`
 
 	// Dev is set by `signet serve --dev`, never by the file or the environment.
 	Dev bool `yaml:"-" env:"-"`
+}
+
+// OutboundConfig is the policy of every call Signet makes to targets others name
+// (jwks_uri, request_uri, sector identifiers, CIBA notifications, webhooks): public https
+// targets only, unless a deployment allows more.
+type OutboundConfig struct {
+	AllowPrivate bool     `yaml:"allow_private" env:"ALLOW_PRIVATE" doc:"Allow loopback and private (RFC 1918, fc00::/7) targets, and plain http to them, for clients on an internal network."`
+	AllowedCIDRs []string `yaml:"allowed_cidrs" env:"ALLOWED_CIDRS" doc:"Address ranges allowed whatever their class (comma-separated in the environment)."`
+	AllowedHosts []string `yaml:"allowed_hosts" env:"ALLOWED_HOSTS" doc:"Host names allowed whatever they resolve to (comma-separated in the environment)."`
 }
 
 // LogConfig selects the structured log output.

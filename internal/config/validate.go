@@ -80,6 +80,9 @@ func (c *Config) validateNode(l *problemList) {
 	if c.HasRole(RoleDevice) {
 		c.validateDevice(l)
 	}
+	if _, err := ParsePrefixes(c.Outbound.AllowedCIDRs); err != nil {
+		l.add("outbound.allowed_cidrs", "SIGNET_OUTBOUND_ALLOWED_CIDRS", "%v", err)
+	}
 }
 
 func (c *Config) validateDevice(l *problemList) {

@@ -147,6 +147,9 @@ func (p *Provider) backchannelAuth(w http.ResponseWriter, r *http.Request) error
 		_, _ = p.requests.Cancel(ctx, realm.Name, req.ID, cibaBinding(c.ID))
 		return err
 	}
+	if mode != "poll" {
+		p.watchCIBA(realm, c, rec, req.ID)
+	}
 	resp := map[string]any{"auth_req_id": req.ID, "expires_in": int64(life.Seconds())}
 	if mode != "push" {
 		resp["interval"] = cibaInterval

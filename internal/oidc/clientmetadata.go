@@ -321,8 +321,8 @@ func (p *Provider) checkSectorIdentifier(ctx context.Context, m clientMetadata) 
 	return nil
 }
 
-// checkCIBA: a CIBA client is confidential and polls (ping and push are not offered:
-// discovery lists poll alone); no user codes.
+// checkCIBA: a CIBA client is confidential; ping and push need an https notification
+// endpoint (CIBA Core §4); no user codes.
 func (m *clientMetadata) checkCIBA() error {
 	ciba := slices.Contains(m.GrantTypes, GrantCIBA)
 	switch {
@@ -332,16 +332,24 @@ func (m *clientMetadata) checkCIBA() error {
 		return nil
 	case m.TokenEndpointAuthMethod == AuthNone:
 		return InvalidClientMetadata("a CIBA client must authenticate: token_endpoint_auth_method none is not allowed")
+	case m.BackchannelUserCodeParameter:
+		return InvalidClientMetadata("backchannel_user_code_parameter is not supported")
 	case m.BackchannelTokenDeliveryMode == "":
 		m.BackchannelTokenDeliveryMode = "poll"
 	}
-	if m.BackchannelTokenDeliveryMode != "poll" {
-		return InvalidClientMetadata("backchannel_token_delivery_mode " + m.BackchannelTokenDeliveryMode + " is not supported; use poll")
+	switch m.BackchannelTokenDeliveryMode {
+	case "poll":
+		if m.BackchannelClientNotificationEndpoint != "" {
+			return InvalidClientMetadata("backchannel_client_notification_endpoint is for ping and push mode")
+		}
+		return nil
+	case "ping", "push":
+		if m.BackchannelClientNotificationEndpoint == "" {
+			return InvalidClientMetadata("backchannel_client_notification_endpoint is required in " + m.BackchannelTokenDeliveryMode + " mode")
+		}
+		return checkHTTPSURL("backchannel_client_notification_endpoint", m.BackchannelClientNotificationEndpoint)
 	}
-	if m.BackchannelUserCodeParameter {
-		return InvalidClientMetadata("backchannel_user_code_parameter is not supported")
-	}
-	return nil
+	return InvalidClientMetadata("backchannel_token_delivery_mode must be poll, ping or push")
 }
 
 // applyTo writes checked metadata into a client.

@@ -192,6 +192,12 @@ func refreshTTLs(c store.Client, scopes []string) (idle, max time.Duration) {
 
 // userTokens issues the access token, ID token (for openid) and refresh token of a grant.
 func (p *Provider) userTokens(ctx context.Context, realm string, c store.Client, g store.Grant, u store.User, refresh, nonce string) (tokenResponse, error) {
+	return p.userTokensFor(ctx, realm, c, g, u, refresh, nonce, "")
+}
+
+// userTokensFor is userTokens; for a CIBA push (authReqID set) the ID token also names
+// the request and hashes the refresh token (CIBA Core §10.3.1).
+func (p *Provider) userTokensFor(ctx context.Context, realm string, c store.Client, g store.Grant, u store.User, refresh, nonce, authReqID string) (tokenResponse, error) {
 	ttl := accessTTL(c)
 	scope := strings.Join(g.Scopes, " ")
 	at, err := p.mintAccessToken(ctx, realm, accessClaims{
@@ -206,6 +212,7 @@ func (p *Provider) userTokens(ctx context.Context, realm string, c store.Client,
 		resp.IDToken, err = p.mintIDToken(ctx, realm, idTokenInput{
 			client: c, user: u, scopes: g.Scopes, claims: g.Claims, nonce: nonce, sessionID: g.SessionID,
 			authTime: g.AuthTime.Unix(), amr: g.AMR, acr: g.ACR, accessToken: at,
+			authReqID: authReqID, refreshToken: map[bool]string{true: refresh}[authReqID != ""],
 		})
 		if err != nil {
 			return tokenResponse{}, err

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -59,13 +60,13 @@ func (p *Provider) cibaGrant(r *http.Request, realm store.Realm, c store.Client)
 	case authn.Consumed:
 		return tokenResponse{}, InvalidGrant("the auth_req_id was used")
 	}
-	return p.cibaTokens(r, realm, c, rec, id)
+	return p.cibaTokens(ctx, realm, c, rec, id, "")
 }
 
 // cibaTokens consumes an approved request and issues its tokens: the user is checked
-// again (a user locked since the approval gets none).
-func (p *Provider) cibaTokens(r *http.Request, realm store.Realm, c store.Client, rec cibaRequest, id string) (tokenResponse, error) {
-	ctx := r.Context()
+// again (a user locked since the approval gets none). pushID, for push mode, goes into
+// the ID token.
+func (p *Provider) cibaTokens(ctx context.Context, realm store.Realm, c store.Client, rec cibaRequest, id, pushID string) (tokenResponse, error) {
 	out, err := p.requests.Consume(ctx, realm.Name, id, cibaBinding(c.ID))
 	switch {
 	case errors.Is(err, authn.ErrConsumed), errors.Is(err, authn.ErrNotFound):
@@ -88,5 +89,5 @@ func (p *Provider) cibaTokens(r *http.Request, realm store.Realm, c store.Client
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return p.userTokens(ctx, realm.Name, c, g, u, refresh, "")
+	return p.userTokensFor(ctx, realm.Name, c, g, u, refresh, "", pushID)
 }

@@ -123,6 +123,9 @@ type idTokenInput struct {
 	amr         []string
 	acr         string
 	accessToken string
+	// CIBA push mode (CIBA Core §10.3.1): the request's id and the refresh token's hash.
+	authReqID    string
+	refreshToken string
 }
 
 // mintIDToken signs an ID token (OIDC Core §2) with the client's registered alg.
@@ -162,6 +165,12 @@ func (p *Provider) mintIDToken(ctx context.Context, realm string, in idTokenInpu
 	}
 	if in.accessToken != "" {
 		c["at_hash"] = halfHash(alg, in.accessToken)
+	}
+	if in.authReqID != "" {
+		c["urn:openid:params:jwt:claim:auth_req_id"] = in.authReqID
+	}
+	if in.refreshToken != "" {
+		c["urn:openid:params:jwt:claim:rt_hash"] = halfHash(alg, in.refreshToken)
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {

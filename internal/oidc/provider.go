@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-auth/signet/internal/authn"
@@ -38,6 +39,10 @@ type Provider struct {
 	clientJWKS *clientJWKS
 	// requests are the phone requests behind CIBA; nil: no CIBA on this node.
 	requests *authn.Service
+	// bg runs the waits for CIBA outcomes (ping, push) until Close.
+	bg     sync.WaitGroup
+	bgCtx  context.Context
+	bgStop context.CancelFunc
 }
 
 // Option adjusts a Provider (test seams).
@@ -57,6 +62,7 @@ func WithRequests(s *authn.Service) Option { return func(p *Provider) { p.reques
 // is the path prefix its routes are mounted under.
 func New(publicURL, prefix string, st store.Store, eph ephemeral.Store, km *keys.Manager, ring *keys.Keyring, log *slog.Logger, opts ...Option) *Provider {
 	p := &Provider{publicURL: publicURL, prefix: prefix, st: st, eph: eph, keys: km, peppers: NewPeppers(st, ring), log: log, now: time.Now}
+	p.bgCtx, p.bgStop = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(p)
 	}

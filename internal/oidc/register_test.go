@@ -627,8 +627,8 @@ func TestRegistrationTokenRotationIsAtomic(t *testing.T) {
 }
 
 // Client registration accepts the CIBA metadata (CIBA Core §4): a confidential client
-// with the CIBA grant polls; ping, push, user codes, a public CIBA client and backchannel
-// metadata without the grant are refused.
+// with the CIBA grant polls by default; user codes, a public CIBA client and backchannel
+// metadata without the grant are refused; ping and push need an https endpoint.
 func TestRegistrationCIBA(t *testing.T) {
 	t.Parallel()
 	tp := newTestProvider(t)
@@ -645,13 +645,21 @@ func TestRegistrationCIBA(t *testing.T) {
 	if body := tp.mustRegister(t, md{"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "client_secret_post"}); body["backchannel_token_delivery_mode"] != "poll" {
 		t.Errorf("the default mode: %v", body["backchannel_token_delivery_mode"])
 	}
+	for _, mode := range []string{"ping", "push"} {
+		body := tp.mustRegister(t, md{"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": mode,
+			"backchannel_client_notification_endpoint": "https://rp.example/ciba"})
+		if body["backchannel_token_delivery_mode"] != mode || body["backchannel_client_notification_endpoint"] != "https://rp.example/ciba" {
+			t.Errorf("%s: registered %v", mode, body)
+		}
+	}
 	for name, m := range map[string]md{
-		"ping":          {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "ping", "backchannel_client_notification_endpoint": "https://rp.example/cb"},
-		"push":          {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "push", "backchannel_client_notification_endpoint": "https://rp.example/cb"},
-		"user code":     {"grant_types": []string{GrantCIBA}, "backchannel_user_code_parameter": true},
-		"public":        {"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "none"},
-		"without grant": {"redirect_uris": []string{rpCallback}, "backchannel_token_delivery_mode": "poll"},
-		"unknown mode":  {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "carrier-pigeon"},
+		"ping without endpoint": {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "ping"},
+		"push over http":        {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "push", "backchannel_client_notification_endpoint": "http://rp.example/cb"},
+		"poll with endpoint":    {"grant_types": []string{GrantCIBA}, "backchannel_client_notification_endpoint": "https://rp.example/cb"},
+		"user code":             {"grant_types": []string{GrantCIBA}, "backchannel_user_code_parameter": true},
+		"public":                {"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "none"},
+		"without grant":         {"redirect_uris": []string{rpCallback}, "backchannel_token_delivery_mode": "poll"},
+		"unknown mode":          {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "carrier-pigeon"},
 	} {
 		if code, body := tp.register(t, "", m); code != 400 || body["error"] != "invalid_client_metadata" {
 			t.Errorf("%s: %d %v", name, code, body)

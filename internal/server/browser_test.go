@@ -90,9 +90,18 @@ func demoRP(t *testing.T, s *Server, httpClient *http.Client) *httptest.Server {
 // trusts the server's CA.
 func devWithRP(t *testing.T) (*Server, *testPKI, *httptest.Server, *http.Client) {
 	t.Helper()
+	return devWithRPConfig(t, nil)
+}
+
+// devWithRPConfig is devWithRP with the configuration changed by tune first.
+func devWithRPConfig(t *testing.T, tune func(*config.Config)) (*Server, *testPKI, *httptest.Server, *http.Client) {
+	t.Helper()
 	p := newTestPKI(t)
 	cfg := p.testConfig(t, "none")
 	cfg.Dev = true
+	if tune != nil {
+		tune(&cfg)
+	}
 	s := startServer(t, cfg)
 	c := client(pool(p.serverCA), 0, nil)
 	return s, p, demoRP(t, s, c), c

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,4 +237,156 @@ func mustHashSecret(t *testing.T, s *Server, secret string) []byte {
 		t.Fatal(err)
 	}
 	return h.Hash(secret)
+}
+
+// notified is one call of a client notification endpoint.
+type notified struct {
+	auth string
+	body map[string]any
+}
+
+// notificationEndpoint is a client's CIBA notification endpoint on loopback: it records
+// each call and answers with the next status of answers (200 once they run out).
+func notificationEndpoint(t *testing.T, answers ...int) (string, chan notified) {
+	calls := make(chan notified, 16)
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		calls <- notified{auth: r.Header.Get("Authorization"), body: body}
+		mu.Lock()
+		status := http.StatusNoContent
+		if len(answers) > 0 {
+			status, answers = answers[0], answers[1:]
+		}
+		mu.Unlock()
+		if status == http.StatusMovedPermanently {
+			w.Header().Set("Location", "/elsewhere")
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"ignored":"body"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/ciba", calls
+}
+
+func next(t *testing.T, calls chan notified) notified {
+	t.Helper()
+	select {
+	case n := <-calls:
+		return n
+	case <-time.After(30 * time.Second):
+		t.Fatal("the notification endpoint was not called")
+		return notified{}
+	}
+}
+
+// TestCIBAPingPush: ping mode calls the client's endpoint with its bearer token and the
+// auth_req_id, and the client redeems it; an endpoint that answers 401 (not retried), a
+// redirect (not followed) or a body does not break the flow. Push mode delivers the tokens
+// themselves, the ID token naming the request with at_hash and rt_hash, and a denial as an
+// error; its token endpoint is closed. Targets on loopback need outbound.allow_private.
+func TestCIBAPingPush(t *testing.T) {
+	t.Parallel()
+	s, p, _, httpClient := devWithRPConfig(t, func(c *config.Config) { c.Outbound.AllowPrivate = true })
+	phone := enrollPhone(t, s, p)
+	ctx := context.Background()
+	pingURL, pings := notificationEndpoint(t, http.StatusUnauthorized, http.StatusMovedPermanently)
+	pushURL, pushes := notificationEndpoint(t)
+	for _, cl := range []store.Client{
+		{ID: "ping-app", BackchannelTokenDeliveryMode: "ping", BackchannelClientNotificationEndpoint: pingURL},
+		{ID: "push-app", BackchannelTokenDeliveryMode: "push", BackchannelClientNotificationEndpoint: pushURL},
+	} {
+		cl.Realm, cl.Name, cl.Enabled, cl.AuthMethod = "demo", cl.ID, true, "client_secret_basic"
+		cl.SecretHash, cl.Scopes = mustHashSecret(t, s, cl.ID+"-secret"), []string{"openid", "profile"}
+		cl.GrantTypes = []string{oidc.GrantCIBA, "refresh_token"}
+		if _, err := s.store.CreateClient(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping := &cibaClient{t: t, s: s, http: httpClient, id: "ping-app", secret: "ping-app-secret"}
+	push := &cibaClient{t: t, s: s, http: httpClient, id: "push-app", secret: "push-app-secret"}
+	approve := func(id string, yes bool) {
+		t.Helper()
+		r, err := phone.Fetch(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if yes {
+			mustAnswer(t, "approved")(phone.Approve(r, ""))
+		} else {
+			mustAnswer(t, "denied")(phone.Deny(r))
+		}
+	}
+	form := func(token string) url.Values {
+		v := url.Values{"scope": {"openid profile"}, "login_hint": {s.demoUser.Username}}
+		if token != "" {
+			v.Set("client_notification_token", token)
+		}
+		return v
+	}
+
+	if status, out := ping.start(form("")); status != http.StatusBadRequest || out["error"] != "invalid_request" {
+		t.Fatalf("ping without client_notification_token: %d %v", status, out)
+	}
+	// Ping: three requests; the endpoint answers 401, then a redirect, then 204.
+	for round, token := range []string{"tok-401", "tok-301", "tok-ok"} {
+		status, out := ping.start(form(token))
+		id, _ := out["auth_req_id"].(string)
+		if status != http.StatusOK || id == "" {
+			t.Fatalf("ping start: %d %v", status, out)
+		}
+		approve(id, true)
+		n := next(t, pings)
+		if n.auth != "Bearer "+token || n.body["auth_req_id"] != id || len(n.body) != 1 {
+			t.Fatalf("round %d: ping %+v", round, n)
+		}
+		status, tok := ping.token(id)
+		if status != http.StatusOK || tok["id_token"] == nil {
+			t.Fatalf("round %d: token after the ping: %d %v", round, status, tok)
+		}
+	}
+	select {
+	case n := <-pings:
+		t.Fatalf("an extra call (a retry after 401, or a followed redirect): %+v", n)
+	default:
+	}
+
+	// Push: the tokens come to the endpoint.
+	status, out := push.start(form("push-token"))
+	id, _ := out["auth_req_id"].(string)
+	if status != http.StatusOK || id == "" || out["interval"] != nil {
+		t.Fatalf("push start: %d %v", status, out)
+	}
+	approve(id, true)
+	n := next(t, pushes)
+	if n.auth != "Bearer push-token" || n.body["auth_req_id"] != id || n.body["access_token"] == nil || n.body["refresh_token"] == nil {
+		t.Fatalf("push %+v", n)
+	}
+	raw, _ := n.body["id_token"].(string)
+	provider, err := gooidc.NewProvider(gooidc.ClientContext(ctx, httpClient), s.URL(config.Public)+"/realms/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := provider.Verifier(&gooidc.Config{ClientID: "push-app"}).Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	_ = idt.Claims(&claims)
+	if claims["urn:openid:params:jwt:claim:auth_req_id"] != id || claims["at_hash"] == nil || claims["urn:openid:params:jwt:claim:rt_hash"] == nil {
+		t.Fatalf("push ID token claims %v", claims)
+	}
+	if err := idt.VerifyAccessToken(n.body["access_token"].(string)); err != nil {
+		t.Errorf("at_hash: %v", err)
+	}
+	if status, out := push.token(id); status != http.StatusBadRequest || out["error"] != "unauthorized_client" {
+		t.Fatalf("the token endpoint in push mode: %d %v", status, out)
+	}
+	_, out = push.start(form("push-token-2"))
+	id, _ = out["auth_req_id"].(string)
+	approve(id, false)
+	if n := next(t, pushes); n.body["error"] != "access_denied" || n.body["auth_req_id"] != id {
+		t.Fatalf("push of a denial %+v", n)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
+	"github.com/signet-auth/signet/internal/outbound"
 	"github.com/signet-auth/signet/internal/password"
 	"github.com/signet-auth/signet/internal/receipt"
 	"github.com/signet-auth/signet/internal/store"
@@ -233,6 +234,15 @@ func (s *Server) startRequests(ctx context.Context) error {
 		return err
 	})
 	return nil
+}
+
+// outboundClient makes the calls to targets others name, under the configured policy.
+func (s *Server) outboundClient() *outbound.Client {
+	p := outbound.DefaultPolicy()
+	p.AllowPrivate = s.cfg.Outbound.AllowPrivate
+	p.AllowedCIDRs, _ = config.ParsePrefixes(s.cfg.Outbound.AllowedCIDRs) // validated at load
+	p.AllowedHosts = s.cfg.Outbound.AllowedHosts
+	return outbound.New(p)
 }
 
 // receipts makes the receipts of answered transactions, signed with the realms' keys
