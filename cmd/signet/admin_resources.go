@@ -515,7 +515,9 @@ type clientFlags struct {
 	name, authMethod                         string
 	public, enabled, disabled                bool
 	redirectURIs, logoutURIs, grants, scopes []string
-	accessTTL                                time.Duration
+	accessTTL, requestTTL                    time.Duration
+	cibaMode, cibaEndpoint                   string
+	firstFactors, secondFactors              []string
 }
 
 func (cf *clientFlags) register(c *cobra.Command) {
@@ -527,6 +529,11 @@ func (cf *clientFlags) register(c *cobra.Command) {
 	c.Flags().StringSliceVar(&cf.grants, "grant-type", nil, "grant type (repeatable): authorization_code, refresh_token, client_credentials, urn:openid:params:grant-type:ciba")
 	c.Flags().StringSliceVar(&cf.scopes, "scope", nil, "scope the client may request (repeatable)")
 	c.Flags().DurationVar(&cf.accessTTL, "access-token-ttl", 0, "access token lifetime, e.g. 5m (0: the realm's default)")
+	c.Flags().DurationVar(&cf.requestTTL, "request-ttl", 0, "life of the phone requests made for the client, 10s to 10m (0: the default, 2m)")
+	c.Flags().StringVar(&cf.cibaMode, "ciba-mode", "", "CIBA delivery mode: poll, ping or push")
+	c.Flags().StringVar(&cf.cibaEndpoint, "ciba-notification-endpoint", "", "https URL where CIBA ping and push notifications go")
+	c.Flags().StringSliceVar(&cf.firstFactors, "login-first-factors", nil, "first factors offered for this client: password, phone (empty: the realm's)")
+	c.Flags().StringSliceVar(&cf.secondFactors, "login-second-factors", nil, "second factors asked for this client: totp, phone (empty: the realm's)")
 }
 
 // body holds the settings given on the command line; the API keeps the others.
@@ -540,6 +547,11 @@ func (cf *clientFlags) body(c *cobra.Command) map[string]any {
 	ch.set("grant-type", "grant_types", cf.grants)
 	ch.set("scope", "scopes", cf.scopes)
 	ch.set("access-token-ttl", "access_token_ttl", int64(cf.accessTTL/time.Second))
+	ch.set("request-ttl", "request_ttl", int64(cf.requestTTL/time.Second))
+	ch.set("ciba-mode", "backchannel_token_delivery_mode", cf.cibaMode)
+	ch.set("ciba-notification-endpoint", "backchannel_client_notification_endpoint", cf.cibaEndpoint)
+	ch.set("login-first-factors", "login_first_factors", cf.firstFactors)
+	ch.set("login-second-factors", "login_second_factors", cf.secondFactors)
 	ch.set("enabled", "enabled", cf.enabled)
 	if cf.disabled {
 		ch.body["enabled"] = false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -21,41 +24,47 @@ import (
 // hash or the registration token hash; the secret itself is shown once, when it is
 // made (ClientWithSecret).
 type Client struct {
-	ClientID                    string            `json:"client_id"`
-	Name                        string            `json:"name"`
-	Public                      bool              `json:"public"`
-	TokenEndpointAuthMethod     string            `json:"token_endpoint_auth_method"`
-	TokenEndpointAuthSigningAlg string            `json:"token_endpoint_auth_signing_alg,omitempty"`
-	HasSecret                   bool              `json:"has_secret"`
-	RedirectURIs                []string          `json:"redirect_uris"`
-	PostLogoutRedirectURIs      []string          `json:"post_logout_redirect_uris"`
-	GrantTypes                  []string          `json:"grant_types"`
-	ResponseTypes               []string          `json:"response_types"`
-	Scopes                      []string          `json:"scopes"`
-	JWKS                        json.RawMessage   `json:"jwks,omitempty"`
-	JWKSURI                     string            `json:"jwks_uri,omitempty"`
-	IDTokenSignedResponseAlg    string            `json:"id_token_signed_response_alg,omitempty"`
-	UserinfoSignedResponseAlg   string            `json:"userinfo_signed_response_alg,omitempty"`
-	RequestObjectSigningAlg     string            `json:"request_object_signing_alg,omitempty"`
-	AccessTokenTTL              int64             `json:"access_token_ttl"`
-	IDTokenTTL                  int64             `json:"id_token_ttl"`
-	RefreshTokenIdleTTL         int64             `json:"refresh_token_idle_ttl"`
-	RefreshTokenMaxTTL          int64             `json:"refresh_token_max_ttl"`
-	RefreshRotation             bool              `json:"refresh_rotation"`
-	ConsentRequired             bool              `json:"consent_required"`
-	LogoURI                     string            `json:"logo_uri,omitempty"`
-	PolicyURI                   string            `json:"policy_uri,omitempty"`
-	TOSURI                      string            `json:"tos_uri,omitempty"`
-	ClientURI                   string            `json:"client_uri,omitempty"`
-	Contacts                    []string          `json:"contacts"`
-	SubjectType                 string            `json:"subject_type,omitempty"`
-	SectorIdentifierURI         string            `json:"sector_identifier_uri,omitempty"`
-	Dynamic                     bool              `json:"dynamic"`
-	Enabled                     bool              `json:"enabled"`
-	Attributes                  map[string]string `json:"attributes"`
-	CreatedAt                   time.Time         `json:"created_at"`
-	UpdatedAt                   time.Time         `json:"updated_at"`
-	Version                     int64             `json:"version"`
+	ClientID                    string          `json:"client_id"`
+	Name                        string          `json:"name"`
+	Public                      bool            `json:"public"`
+	TokenEndpointAuthMethod     string          `json:"token_endpoint_auth_method"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	HasSecret                   bool            `json:"has_secret"`
+	RedirectURIs                []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs      []string        `json:"post_logout_redirect_uris"`
+	GrantTypes                  []string        `json:"grant_types"`
+	ResponseTypes               []string        `json:"response_types"`
+	Scopes                      []string        `json:"scopes"`
+	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                     string          `json:"jwks_uri,omitempty"`
+	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
+	UserinfoSignedResponseAlg   string          `json:"userinfo_signed_response_alg,omitempty"`
+	RequestObjectSigningAlg     string          `json:"request_object_signing_alg,omitempty"`
+	AccessTokenTTL              int64           `json:"access_token_ttl"`
+	IDTokenTTL                  int64           `json:"id_token_ttl"`
+	RefreshTokenIdleTTL         int64           `json:"refresh_token_idle_ttl"`
+	RefreshTokenMaxTTL          int64           `json:"refresh_token_max_ttl"`
+	RefreshRotation             bool            `json:"refresh_rotation"`
+	ConsentRequired             bool            `json:"consent_required"`
+	LogoURI                     string          `json:"logo_uri,omitempty"`
+	PolicyURI                   string          `json:"policy_uri,omitempty"`
+	TOSURI                      string          `json:"tos_uri,omitempty"`
+	ClientURI                   string          `json:"client_uri,omitempty"`
+	Contacts                    []string        `json:"contacts"`
+	SubjectType                 string          `json:"subject_type,omitempty"`
+	SectorIdentifierURI         string          `json:"sector_identifier_uri,omitempty"`
+	Dynamic                     bool            `json:"dynamic"`
+	// CIBA (OpenID CIBA Core §4) and the phone requests made for the client.
+	BackchannelTokenDeliveryMode          string            `json:"backchannel_token_delivery_mode,omitempty"`
+	BackchannelClientNotificationEndpoint string            `json:"backchannel_client_notification_endpoint,omitempty"`
+	RequestTTL                            int64             `json:"request_ttl"`
+	LoginFirstFactors                     []string          `json:"login_first_factors,omitempty"`
+	LoginSecondFactors                    []string          `json:"login_second_factors,omitempty"`
+	Enabled                               bool              `json:"enabled"`
+	Attributes                            map[string]string `json:"attributes"`
+	CreatedAt                             time.Time         `json:"created_at"`
+	UpdatedAt                             time.Time         `json:"updated_at"`
+	Version                               int64             `json:"version"`
 }
 
 // ClientWithSecret is a client as returned when its secret is made: at creation and at
@@ -84,7 +93,10 @@ func clientJSON(c store.Client) Client {
 		RefreshRotation: c.RefreshRotation, ConsentRequired: c.ConsentRequired,
 		LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI, ClientURI: c.ClientURI, Contacts: c.Contacts,
 		SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI, Dynamic: c.Dynamic, Enabled: c.Enabled,
-		Attributes: publicAttributes(c.Attributes), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
+		BackchannelTokenDeliveryMode: c.BackchannelTokenDeliveryMode, BackchannelClientNotificationEndpoint: c.BackchannelClientNotificationEndpoint,
+		RequestTTL: seconds(authn.ClientTTL(c.Attributes)), LoginFirstFactors: factorList(c.Attributes[login.AttrFirstFactors]),
+		LoginSecondFactors: factorList(c.Attributes[login.AttrSecondFactors]),
+		Attributes:         publicAttributes(c.Attributes), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
 }
 
@@ -121,6 +133,14 @@ type ClientSettings struct {
 	SectorIdentifierURI         *string           `json:"sector_identifier_uri"`
 	Enabled                     *bool             `json:"enabled"`
 	Attributes                  map[string]string `json:"attributes"`
+	// CIBA delivery, and the phone requests made for the client: their life in seconds
+	// (0: the default, 2 minutes), and factor lists overriding the realm's (empty: the
+	// realm's).
+	BackchannelTokenDeliveryMode          *string   `json:"backchannel_token_delivery_mode"`
+	BackchannelClientNotificationEndpoint *string   `json:"backchannel_client_notification_endpoint"`
+	RequestTTL                            *int64    `json:"request_ttl"`
+	LoginFirstFactors                     *[]string `json:"login_first_factors"`
+	LoginSecondFactors                    *[]string `json:"login_second_factors"`
 }
 
 // ClientCreate is the body of POST /realms/{realm}/clients.
@@ -231,7 +251,67 @@ func (s ClientSettings) apply(c *store.Client) error {
 		}
 		c.Attributes = replaceAttributes(c.Attributes, s.Attributes)
 	}
+	set(&c.BackchannelTokenDeliveryMode, s.BackchannelTokenDeliveryMode)
+	set(&c.BackchannelClientNotificationEndpoint, s.BackchannelClientNotificationEndpoint)
+	return s.applyPhone(c)
+}
+
+// applyPhone sets the client's phone-request settings, kept in reserved attributes.
+func (s ClientSettings) applyPhone(c *store.Client) error {
+	reserved := map[string]string{}
+	if s.RequestTTL != nil {
+		d := time.Duration(*s.RequestTTL) * time.Second
+		if d != 0 && (d < authn.MinTTL || d > authn.MaxTTL) {
+			return badRequest("request_ttl must be 0 (the default) or between %d and %d seconds", seconds(authn.MinTTL), seconds(authn.MaxTTL))
+		}
+		reserved[authn.AttrRequestTTL] = ""
+		if d != 0 {
+			reserved[authn.AttrRequestTTL] = d.String()
+		}
+	}
+	for _, f := range []struct {
+		field, attr string
+		list        *[]string
+		known       []string
+	}{
+		{"login_first_factors", login.AttrFirstFactors, s.LoginFirstFactors, []string{login.FactorPassword, login.FactorPhone}},
+		{"login_second_factors", login.AttrSecondFactors, s.LoginSecondFactors, []string{login.FactorTOTP, login.FactorPhone}},
+	} {
+		if f.list == nil {
+			continue
+		}
+		reserved[f.attr] = ""
+		if len(*f.list) > 0 {
+			if err := checkFactors(f.field, f.list, f.known...); err != nil {
+				return err
+			}
+			reserved[f.attr] = strings.Join(*f.list, ",")
+		}
+	}
+	if len(reserved) == 0 {
+		return nil
+	}
+	attrs := maps.Clone(c.Attributes)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	for k, v := range reserved {
+		if v == "" {
+			delete(attrs, k)
+		} else {
+			attrs[k] = v
+		}
+	}
+	c.Attributes = attrs
 	return nil
+}
+
+// factorList is a stored factor list as the API shows it; nil when none is set.
+func factorList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }
 
 // usesSecret reports whether c authenticates with a client secret.
@@ -300,6 +380,32 @@ func validateClient(c store.Client) error {
 	case "", "public", "pairwise":
 	default:
 		return badRequest(`subject_type must be "public" or "pairwise"`)
+	}
+	return checkBackchannel(c)
+}
+
+// checkBackchannel: CIBA delivery needs the CIBA grant; ping and push an https
+// notification endpoint (CIBA Core §4).
+func checkBackchannel(c store.Client) error {
+	ciba := slices.Contains(c.GrantTypes, knownGrantTypes[3])
+	switch c.BackchannelTokenDeliveryMode {
+	case "", "poll":
+		if c.BackchannelClientNotificationEndpoint != "" {
+			return badRequest("backchannel_client_notification_endpoint is for ping and push mode")
+		}
+	case "ping", "push":
+		if !ciba {
+			return badRequest("backchannel_token_delivery_mode needs the CIBA grant")
+		}
+		if c.BackchannelClientNotificationEndpoint == "" {
+			return badRequest("backchannel_client_notification_endpoint is required in %s mode", c.BackchannelTokenDeliveryMode)
+		}
+		if len(c.BackchannelClientNotificationEndpoint) > maxURILen {
+			return badRequest("backchannel_client_notification_endpoint must be at most %d characters", maxURILen)
+		}
+		return checkWebURI("backchannel_client_notification_endpoint", c.BackchannelClientNotificationEndpoint, "https")
+	default:
+		return badRequest("backchannel_token_delivery_mode must be poll, ping or push")
 	}
 	return nil
 }

@@ -3,9 +3,13 @@ package admin
 import (
 	"context"
 	"encoding/base64"
+	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/login"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -207,4 +211,53 @@ func TestNoSecretsInAnyListing(t *testing.T) {
 		noSecrets(t, e, resp, "acme", "svc")
 		noSecrets(t, e, resp, MasterRealm, adminClient)
 	}
+}
+
+// TestClientPhoneSettings: a client's CIBA delivery and its phone-request settings (life,
+// factor lists) are set, shown, changed and cleared through the API, kept where the
+// login pages and authn read them, and refused out of range.
+func TestClientPhoneSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.newRealm(t, "acme")
+	var c Client
+	e.call(t, 201, request{method: "POST", path: "/realms/acme/clients", body: map[string]any{
+		"client_id": "bank", "grant_types": []string{"urn:openid:params:grant-type:ciba"}, "scopes": []string{"openid"},
+		"backchannel_token_delivery_mode": "ping", "backchannel_client_notification_endpoint": "https://bank.example/ciba",
+		"request_ttl": 30, "login_first_factors": []string{"phone"}, "login_second_factors": []string{"phone", "totp"},
+	}}).json(t, &c)
+	if c.BackchannelTokenDeliveryMode != "ping" || c.BackchannelClientNotificationEndpoint != "https://bank.example/ciba" || c.RequestTTL != 30 ||
+		!slices.Equal(c.LoginFirstFactors, []string{"phone"}) || !slices.Equal(c.LoginSecondFactors, []string{"phone", "totp"}) {
+		t.Fatalf("created %+v", c)
+	}
+	stored, err := e.st.GetClient(context.Background(), "acme", "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authn.ClientTTL(stored.Attributes) != 30*time.Second || stored.Attributes[login.AttrFirstFactors] != "phone" || len(c.Attributes) != 0 {
+		t.Fatalf("stored %+v; shown attributes %v", stored.Attributes, c.Attributes)
+	}
+	c = Client{}
+	e.call(t, 200, request{method: "PATCH", path: "/realms/acme/clients/bank", body: map[string]any{
+		"request_ttl": 0, "login_first_factors": []string{}, "backchannel_token_delivery_mode": "poll", "backchannel_client_notification_endpoint": "",
+	}}).json(t, &c)
+	if c.RequestTTL != 0 || c.LoginFirstFactors != nil || c.BackchannelTokenDeliveryMode != "poll" || !slices.Equal(c.LoginSecondFactors, []string{"phone", "totp"}) {
+		t.Fatalf("after clearing %+v", c)
+	}
+	for name, body := range map[string]map[string]any{
+		"ttl too short":     {"request_ttl": 5},
+		"ttl too long":      {"request_ttl": 601},
+		"unknown factor":    {"login_first_factors": []string{"sms"}},
+		"totp first":        {"login_first_factors": []string{"totp"}},
+		"ping without url":  {"backchannel_token_delivery_mode": "ping"},
+		"push over http":    {"backchannel_token_delivery_mode": "push", "backchannel_client_notification_endpoint": "http://bank.example/ciba"},
+		"unknown mode":      {"backchannel_token_delivery_mode": "fax"},
+		"endpoint for poll": {"backchannel_client_notification_endpoint": "https://bank.example/ciba"},
+	} {
+		t.Run(name, func(t *testing.T) { e.problem(t, 400, request{method: "PATCH", path: "/realms/acme/clients/bank", body: body}) })
+	}
+	e.problem(t, 400, request{method: "POST", path: "/realms/acme/clients", body: map[string]any{
+		"client_id": "web", "redirect_uris": []string{"https://web.example/cb"}, "backchannel_token_delivery_mode": "push",
+		"backchannel_client_notification_endpoint": "https://web.example/ciba",
+	}})
 }
