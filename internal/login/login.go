@@ -146,6 +146,8 @@ type state struct {
 	// phone approved first and the password follows (two factors asked).
 	Second    bool `json:"second,omitempty"`
 	PhoneDone bool `json:"phone_done,omitempty"`
+	// PasswordOK: the password was right in this login, so a second factor may follow.
+	PasswordOK bool `json:"password_ok,omitempty"`
 }
 
 func stateKey(realm, id string) string { return "login:" + realm + ":" + id }
@@ -320,11 +322,11 @@ func (p *Pages) authenticate(w http.ResponseWriter, r *http.Request) {
 	case "phone_second":
 		// The TOTP page's "use your phone instead": only after a right password.
 		s, ok := p.loadState(ctx, q)
-		if !ok || s.UserID == "" || s.MustChange || p.requests == nil || !asksSecond(q, FactorPhone) {
+		if !ok || !s.secondDue() || p.requests == nil || !asksSecond(q, FactorPhone) {
 			p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
 			return
 		}
-		p.phoneSecond(w, r, q, state{Username: s.Username, UserID: s.UserID})
+		p.phoneSecond(w, r, q, state{Username: s.Username, UserID: s.UserID, PasswordOK: true})
 	case "update_password":
 		p.updatePassword(w, r, q)
 	default:
@@ -443,7 +445,7 @@ func (p *Pages) afterPassword(w http.ResponseWriter, r *http.Request, q *request
 		p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPhone, AMRPassword}, ACR: ACRMulti})
 		return
 	}
-	s = state{Username: s.Username, UserID: u.ID}
+	s = state{Username: s.Username, UserID: u.ID, PasswordOK: true}
 	totp := len(u.TOTPSecret) > 0 && asksSecond(q, FactorTOTP)
 	phone := false
 	if p.requests != nil && asksSecond(q, FactorPhone) {
@@ -511,11 +513,18 @@ func (p *Pages) updatePassword(w http.ResponseWriter, r *http.Request, q *reques
 	p.afterPassword(w, r, q, s, u)
 }
 
+// secondDue reports whether the login is at its second factor: the password was right,
+// no new password is owed, and the phone did not come first (then the password is the
+// second factor, and nothing else may stand in for it).
+func (s state) secondDue() bool {
+	return s.UserID != "" && s.PasswordOK && !s.MustChange && !s.PhoneDone
+}
+
 // secondFactor checks a TOTP code after a correct password.
 func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request) {
 	ctx := r.Context()
 	s, ok := p.loadState(ctx, q)
-	if !ok || s.UserID == "" {
+	if !ok || !s.secondDue() || !asksSecond(q, FactorTOTP) {
 		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
 		return
 	}

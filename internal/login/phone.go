@@ -274,7 +274,7 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch {
-		case s.Second && s.UserID == u.ID:
+		case s.Second && s.PasswordOK && s.UserID == u.ID:
 			// The password came first: two factors.
 			p.loggedIn(w, r, q, session.Auth{UserID: u.ID, AMR: []string{AMRPassword, AMRPhone}, ACR: ACRMulti})
 		case q.ix.ACR == ACRMulti:

@@ -581,6 +581,28 @@ func TestPhonePolicies(t *testing.T) {
 		}
 	})
 
+	t.Run("nothing stands in for the password after the phone", func(t *testing.T) {
+		setRealmAttr(t, s, login.AttrSecondFactors, "totp,phone")
+		defer setRealmAttr(t, s, login.AttrSecondFactors, "")
+		for _, step := range []string{"phone_second", "otp"} {
+			b := newB()
+			page := b.Submit(b.Get(rp.URL+"/start?acr=2"), "username", url.Values{"username": {s.demoUser.Username}, "method": {"phone"}})
+			approve(t, page)
+			page = b.Get(page.URL.String())
+			if !strings.Contains(page.Body, `id="password"`) {
+				t.Fatalf("no password page:\n%s", page.Body)
+			}
+			// A forged step instead of the password form.
+			m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page.Body)
+			action := regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindStringSubmatch(page.Body)
+			target, _ := page.URL.Parse(html.UnescapeString(action[1]))
+			page = b.Post(target.String(), url.Values{"csrf_token": {html.UnescapeString(m[1])}, "step": {step}, "otp": {"000000"}})
+			if page.Status == http.StatusSeeOther || strings.Contains(page.Body, `id="match-number"`) {
+				t.Fatalf("step %s after the phone, without the password: %d\n%s", step, page.Status, page.Body)
+			}
+		}
+	})
+
 	t.Run("two factors asked of a user with one", func(t *testing.T) {
 		b := newB()
 		page := b.Submit(b.Get(rp.URL+"/start?acr=2"), "username", url.Values{"username": {s.demoUser.Username}})
@@ -604,6 +626,13 @@ func TestPhonePolicies(t *testing.T) {
 		page = b.Get(rp.URL + "/start?acr=2")
 		if !strings.Contains(page.Body, `id="username"`) {
 			t.Fatalf("a two-factor request on a one-factor session did not ask again:\n%s", page.Body)
+		}
+		// Stepping up with the phone: the new login has both factors.
+		page = b.Submit(page, "username", url.Values{"username": {s.demoUser.Username}, "method": {"phone"}})
+		approve(t, page)
+		page = b.Submit(b.Get(page.URL.String()), "password", url.Values{"password": {s.demoUser.Password}})
+		if amr, acr := client(t, b, page); acr != "2" || !strings.Contains(amr, "hwk") || !strings.Contains(amr, "pwd") {
+			t.Errorf("after the step-up: amr %q acr %q", amr, acr)
 		}
 	})
 }
