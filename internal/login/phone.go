@@ -76,14 +76,18 @@ func factors(v string, def []string, known ...string) []string {
 	return out
 }
 
-// offers reports whether the login allows factor: the client's list when it has one,
-// else the realm's.
+// offers reports whether the login allows factor first.
 func offers(q *request, factor string) bool {
-	attrs := q.realm.Attributes
-	if _, ok := q.ix.Client.Attributes[AttrFirstFactors]; ok {
-		attrs = q.ix.Client.Attributes
+	return slices.Contains(FirstFactorsFor(q.realm, q.ix.Client), factor)
+}
+
+// FirstFactorsFor is what a login for client c offers first: the client's list when it
+// has one, else the realm's. Every way in (the login pages, CIBA) follows it.
+func FirstFactorsFor(realm store.Realm, c store.Client) []string {
+	if _, ok := c.Attributes[AttrFirstFactors]; ok {
+		return FirstFactors(store.Realm{Attributes: c.Attributes})
 	}
-	return slices.Contains(FirstFactors(store.Realm{Attributes: attrs}), factor)
+	return FirstFactors(realm)
 }
 
 // asksSecond reports whether factor may serve as the second factor of this login.

@@ -15,6 +15,7 @@ import (
 	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -33,6 +34,8 @@ const (
 	maxNotificationToken = 1024
 	// unknownUserID is CIBA's error for a hint that names no user (§13).
 	unknownUserID = "unknown_user_id"
+	// cibaStartsPerMinute bounds one client's backchannel requests, whatever their hints.
+	cibaStartsPerMinute = 120
 )
 
 // cibaRequest is what the token endpoint needs of a backchannel request, kept beside
@@ -75,8 +78,18 @@ func (p *Provider) backchannelAuth(w http.ResponseWriter, r *http.Request) error
 	if c.Public || !slices.Contains(c.GrantTypes, GrantCIBA) {
 		return UnauthorizedClient("the client is not registered for CIBA")
 	}
-	if p.requests == nil {
+	if p.requests == nil || p.stopping() {
 		return TemporarilyUnavailable("this node does not serve phone requests")
+	}
+	if !slices.Contains(login.FirstFactorsFor(realm, c), login.FactorPhone) {
+		// Every way in follows the same policy (CONFORMANCE §3).
+		return AccessDenied("the realm's policy does not let users sign in with the phone")
+	}
+	if n, err := p.eph.Incr(ctx, "ciba:starts:"+realm.Name+":"+c.ID, time.Minute); err != nil {
+		return err
+	} else if n > cibaStartsPerMinute {
+		w.Header().Set("Retry-After", "60")
+		return TooManyRequests("too many backchannel requests from this client; try again in a minute")
 	}
 	v := r.PostForm
 	if v.Has("request") || v.Has("request_uri") {
@@ -86,6 +99,9 @@ func (p *Provider) backchannelAuth(w http.ResponseWriter, r *http.Request) error
 	scopes := strings.Fields(v.Get("scope"))
 	if !slices.Contains(scopes, "openid") {
 		return InvalidScope("scope must include openid")
+	}
+	if acr := strings.Fields(v.Get("acr_values")); slices.Contains(acr, login.ACRMulti) && !slices.Contains(acr, login.ACRSingle) {
+		return InvalidRequest("acr 2 is not available through CIBA: an approval on the phone is one factor")
 	}
 	for _, s := range scopes {
 		if !slices.Contains(c.Scopes, s) {
@@ -147,8 +163,9 @@ func (p *Provider) backchannelAuth(w http.ResponseWriter, r *http.Request) error
 		_, _ = p.requests.Cancel(ctx, realm.Name, req.ID, cibaBinding(c.ID))
 		return err
 	}
-	if mode != "poll" {
-		p.watchCIBA(realm, c, rec, req.ID)
+	if mode != "poll" && !p.watchCIBA(realm, c, rec, req.ID) {
+		_, _ = p.requests.Cancel(ctx, realm.Name, req.ID, cibaBinding(c.ID))
+		return TemporarilyUnavailable("this node is shutting down; try again")
 	}
 	resp := map[string]any{"auth_req_id": req.ID, "expires_in": int64(life.Seconds())}
 	if mode != "push" {
@@ -166,7 +183,7 @@ func requestedExpiry(v string) (time.Duration, error) {
 	if v == "" {
 		return 0, nil
 	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseUint(v, 10, 16) // digits only; bounded before the product
 	d := time.Duration(n) * time.Second
 	if err != nil || d < authn.MinTTL || d > authn.MaxTTL {
 		return 0, InvalidRequest("requested_expiry must be a whole number of seconds from " +

@@ -17,12 +17,18 @@ import (
 // notification token: in ping mode with the request's id (the client then redeems it at
 // the token endpoint), in push mode with the tokens themselves, or the error.
 
-// notifyAttempts bounds the calls of one notification: a network error or a 5xx is tried
-// again after a pause; any other answer ends it (a 401 or a redirect is not retried).
+// notifyPauses are the pauses before a ping is sent again after a network error or a 5xx;
+// any other answer ends it (a 401 or a redirect is not retried). A push is sent once.
 var notifyPauses = []time.Duration{time.Second, 5 * time.Second}
 
-// watchCIBA waits on this node for request id's outcome and notifies the client.
-func (p *Provider) watchCIBA(realm store.Realm, c store.Client, rec cibaRequest, id string) {
+// watchCIBA waits on this node for request id's outcome and notifies the client. It
+// reports false once the provider is closing (the caller then refuses the request).
+func (p *Provider) watchCIBA(realm store.Realm, c store.Client, rec cibaRequest, id string) bool {
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
+	if p.bgClosed {
+		return false
+	}
 	p.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(p.bgCtx, authn.MaxTTL+time.Minute)
 		defer cancel()
@@ -34,12 +40,26 @@ func (p *Provider) watchCIBA(realm store.Realm, c store.Client, rec cibaRequest,
 			}
 			return
 		}
+		// The client as it is now: one disabled or pointed elsewhere since gets nothing, or
+		// gets it where it says now.
+		c, err := p.st.GetClient(ctx, realm.Name, c.ID)
+		if err != nil || !c.Enabled || c.BackchannelTokenDeliveryMode != rec.Mode {
+			return
+		}
 		body := map[string]any{"auth_req_id": id}
 		if rec.Mode == "push" {
 			body = p.pushBody(ctx, realm, c, rec, id, req.State)
 		}
 		p.notify(ctx, c, rec, body)
 	})
+	return true
+}
+
+// stopping reports whether Close has begun.
+func (p *Provider) stopping() bool {
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
+	return p.bgClosed
 }
 
 // pushBody is what push mode sends: the tokens of an approval, or the error.
@@ -60,7 +80,12 @@ func (p *Provider) pushBody(ctx context.Context, realm store.Realm, c store.Clie
 		err = AccessDenied("the user denied the request")
 	}
 	e := AsError(err)
-	body["error"], body["error_description"] = e.Code, e.Description
+	code := e.Code
+	if code != "expired_token" && code != "access_denied" {
+		// CIBA Core §12: a push carries access_denied, expired_token or transaction_failed.
+		code = "access_denied"
+	}
+	body["error"], body["error_description"] = code, e.Description
 	return body
 }
 
@@ -76,9 +101,10 @@ func (p *Provider) notify(ctx context.Context, c store.Client, rec cibaRequest, 
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+rec.NotificationToken)
 		resp, err := p.out.Do(ctx, req)
-		retry := err != nil
+		// Ping is safe to send again; push carries tokens, so it is sent at most once.
+		retry := err != nil && rec.Mode == "ping"
 		if err == nil {
-			retry = resp.Status >= 500
+			retry = resp.Status >= 500 && rec.Mode == "ping"
 			if resp.Status >= 300 && !retry {
 				// A refusal or a redirect (never followed) ends it: a 401 is not retried.
 				p.log.Warn("ciba: the client's notification endpoint refused", "client", c.ID, "status", resp.Status)
@@ -100,9 +126,13 @@ func (p *Provider) notify(ctx context.Context, c store.Client, rec cibaRequest, 
 	}
 }
 
-// Close stops waiting for CIBA outcomes: the notifications of requests still pending are
-// not sent (their clients poll, or ask again).
+// Close stops waiting for CIBA outcomes and waits for the notifications under way: the
+// notifications of requests still pending are not sent (ping clients may poll; others ask
+// again). New ping and push requests are refused from then on.
 func (p *Provider) Close() {
+	p.bgMu.Lock()
+	p.bgClosed = true
+	p.bgMu.Unlock()
 	p.bgStop()
 	p.bg.Wait()
 }

@@ -18,6 +18,10 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 	name := realm.Name
 	authMethods := clientAuthMethods
 	algs := []string{"RS256", "ES256", "PS256", "EdDSA"}
+	grantTypes := []string{"authorization_code", "refresh_token", "client_credentials"}
+	if p.requests != nil {
+		grantTypes = append(grantTypes, GrantCIBA)
+	}
 	doc := map[string]any{
 		"issuer":                 p.Issuer(name),
 		"authorization_endpoint": p.endpoint(name, "auth"),
@@ -28,11 +32,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 		"check_session_iframe":   p.endpoint(name, "login-status-iframe.html"),
 		"end_session_endpoint":   p.endpoint(name, "logout"),
 		"jwks_uri":               p.endpoint(name, "certs"),
-		"grant_types_supported":  []string{"authorization_code", "refresh_token", "client_credentials", GrantCIBA},
-		// OpenID CIBA Core §4.
-		"backchannel_authentication_endpoint":                      p.endpoint(name, "ext/ciba/auth"),
-		"backchannel_token_delivery_modes_supported":               []string{"poll"},
-		"backchannel_user_code_parameter_supported":                false,
+		"grant_types_supported":  grantTypes,
 		"token_endpoint_auth_signing_alg_values_supported":         assertionAlgNames(),
 		"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgNames(),
 		"response_types_supported":                                 []string{"code"},
@@ -60,6 +60,12 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) error {
 	}
 	if RegistrationPolicy(realm) != RegistrationOff {
 		doc["registration_endpoint"] = p.registrationEndpoint(name)
+	}
+	if p.requests != nil {
+		// OpenID CIBA Core §4, on the nodes that serve it.
+		doc["backchannel_authentication_endpoint"] = p.endpoint(name, "ext/ciba/auth")
+		doc["backchannel_token_delivery_modes_supported"] = []string{"poll", "ping", "push"}
+		doc["backchannel_user_code_parameter_supported"] = false
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")

@@ -35,7 +35,9 @@ func (p *Provider) cibaGrant(r *http.Request, realm store.Realm, c store.Client)
 		return tokenResponse{}, TemporarilyUnavailable("this node does not serve phone requests")
 	}
 	if rec.Mode == "poll" {
-		fresh, err := p.eph.SetNX(ctx, cibaPollKey(realm.Name, id), []byte{1}, cibaInterval*time.Second)
+		// A second of tolerance: a client that waits the interval between its sends must
+		// not be told to slow down by the network's jitter.
+		fresh, err := p.eph.SetNX(ctx, cibaPollKey(realm.Name, id), []byte{1}, cibaInterval*time.Second-time.Second)
 		if err != nil {
 			return tokenResponse{}, err
 		}
@@ -54,7 +56,7 @@ func (p *Provider) cibaGrant(r *http.Request, realm store.Realm, c store.Client)
 	case authn.Pending:
 		return tokenResponse{}, AuthorizationPending("the user has not answered yet")
 	case authn.Denied, authn.Cancelled:
-		return tokenResponse{}, AccessDenied("the user denied the request")
+		return tokenResponse{}, AccessDeniedToken("the user denied the request")
 	case authn.Expired:
 		return tokenResponse{}, ExpiredToken("the auth_req_id has expired")
 	case authn.Consumed:
@@ -74,7 +76,7 @@ func (p *Provider) cibaTokens(ctx context.Context, realm store.Realm, c store.Cl
 	case err != nil:
 		return tokenResponse{}, err
 	case out.State != authn.Approved:
-		return tokenResponse{}, AccessDenied("the user denied the request")
+		return tokenResponse{}, AccessDeniedToken("the user denied the request")
 	}
 	u, err := p.activeUser(ctx, realm.Name, out.UserID)
 	if err != nil {

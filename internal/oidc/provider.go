@@ -40,9 +40,11 @@ type Provider struct {
 	// requests are the phone requests behind CIBA; nil: no CIBA on this node.
 	requests *authn.Service
 	// bg runs the waits for CIBA outcomes (ping, push) until Close.
-	bg     sync.WaitGroup
-	bgCtx  context.Context
-	bgStop context.CancelFunc
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+	bgMu     sync.Mutex
+	bgClosed bool
 }
 
 // Option adjusts a Provider (test seams).

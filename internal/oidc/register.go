@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/signet-auth/signet/internal/ops"
 	"github.com/signet-auth/signet/internal/store"
@@ -113,6 +114,9 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := cibaRegistrable(realm, m); err != nil {
+		return err
+	}
 	c := store.Client{Realm: realm.Name, ID: NewIdentifier(), Dynamic: true, Enabled: true}
 	m.applyTo(&c)
 	var secret string
@@ -184,6 +188,13 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) er
 	}
 	m, err := p.checkedMetadata(ctx, fields)
 	if err != nil {
+		return err
+	}
+	realmRec, err := p.st.GetRealm(ctx, c.Realm)
+	if err != nil {
+		return err
+	}
+	if err := cibaRegistrable(realmRec, m); err != nil {
 		return err
 	}
 	token, hash := newRegistrationToken()
@@ -337,6 +348,16 @@ func (p *Provider) GenerateInitialAccessToken(ctx context.Context, realm string)
 		return "", fmt.Errorf("initial access token of realm %s: %w", realm, err)
 	}
 	return token, nil
+}
+
+// cibaRegistrable refuses the CIBA grant under open registration: a CIBA client asks any
+// user of the realm for an approval on their phone, so it needs the realm's initial access
+// token (an administrator's consent), as the phone shows the client's name as given.
+func cibaRegistrable(realm store.Realm, m clientMetadata) error {
+	if slices.Contains(m.GrantTypes, GrantCIBA) && RegistrationPolicy(realm) == RegistrationOpen {
+		return InvalidClientMetadata("the CIBA grant needs the realm's initial access token; open registration does not give it")
+	}
+	return nil
 }
 
 // checkedMetadata decodes and checks registration metadata, the sector identifier

@@ -632,8 +632,25 @@ func TestRegistrationTokenRotationIsAtomic(t *testing.T) {
 func TestRegistrationCIBA(t *testing.T) {
 	t.Parallel()
 	tp := newTestProvider(t)
+	// Open registration gives no CIBA: a CIBA client may ask any user for an approval.
 	tp.setRegistrationPolicy(t, RegistrationOpen)
-	body := tp.mustRegister(t, md{"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "client_secret_basic",
+	if code, body := tp.register(t, "", md{"grant_types": []string{GrantCIBA}}); code != 400 || body["error"] != "invalid_client_metadata" {
+		t.Fatalf("CIBA under open registration: %d %v", code, body)
+	}
+	tp.setRegistrationPolicy(t, RegistrationToken)
+	token, err := tp.GenerateInitialAccessToken(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	register := func(m md) map[string]any {
+		t.Helper()
+		code, body := tp.register(t, token, m)
+		if code != 201 {
+			t.Fatalf("registration: %d %v", code, body)
+		}
+		return body
+	}
+	body := register(md{"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "client_secret_basic",
 		"backchannel_token_delivery_mode": "poll"})
 	if body["backchannel_token_delivery_mode"] != "poll" {
 		t.Errorf("registered %v", body)
@@ -642,11 +659,11 @@ func TestRegistrationCIBA(t *testing.T) {
 	if err != nil || c.BackchannelTokenDeliveryMode != "poll" || !slices.Contains(c.GrantTypes, GrantCIBA) {
 		t.Fatalf("stored %+v, %v", c, err)
 	}
-	if body := tp.mustRegister(t, md{"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "client_secret_post"}); body["backchannel_token_delivery_mode"] != "poll" {
+	if body := register(md{"grant_types": []string{GrantCIBA}, "token_endpoint_auth_method": "client_secret_post"}); body["backchannel_token_delivery_mode"] != "poll" {
 		t.Errorf("the default mode: %v", body["backchannel_token_delivery_mode"])
 	}
 	for _, mode := range []string{"ping", "push"} {
-		body := tp.mustRegister(t, md{"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": mode,
+		body := register(md{"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": mode,
 			"backchannel_client_notification_endpoint": "https://rp.example/ciba"})
 		if body["backchannel_token_delivery_mode"] != mode || body["backchannel_client_notification_endpoint"] != "https://rp.example/ciba" {
 			t.Errorf("%s: registered %v", mode, body)
@@ -661,7 +678,7 @@ func TestRegistrationCIBA(t *testing.T) {
 		"without grant":         {"redirect_uris": []string{rpCallback}, "backchannel_token_delivery_mode": "poll"},
 		"unknown mode":          {"grant_types": []string{GrantCIBA}, "backchannel_token_delivery_mode": "carrier-pigeon"},
 	} {
-		if code, body := tp.register(t, "", m); code != 400 || body["error"] != "invalid_client_metadata" {
+		if code, body := tp.register(t, token, m); code != 400 || body["error"] != "invalid_client_metadata" {
 			t.Errorf("%s: %d %v", name, code, body)
 		}
 	}

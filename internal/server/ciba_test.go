@@ -15,6 +15,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
@@ -98,7 +99,7 @@ func TestCIBAPoll(t *testing.T) {
 		Grants   []string `json:"grant_types_supported"`
 	}
 	if err := provider.Claims(&meta); err != nil || meta.Endpoint != issuer+"/protocol/openid-connect/ext/ciba/auth" ||
-		!slices.Contains(meta.Modes, "poll") || !slices.Contains(meta.Grants, oidc.GrantCIBA) {
+		!slices.Equal(meta.Modes, []string{"poll", "ping", "push"}) || !slices.Contains(meta.Grants, oidc.GrantCIBA) {
 		t.Fatalf("discovery: %+v, %v", meta, err)
 	}
 	start := url.Values{"scope": {"openid profile"}, "login_hint": {s.demoUser.Username}, "binding_message": {"Pay 12 EUR - W4X"}}
@@ -158,8 +159,8 @@ func TestCIBAPoll(t *testing.T) {
 		mustAnswer(t, "denied")(phone.Deny(r))
 		testutil.Eventually(t, 20*time.Second, func() bool {
 			status, out := c.token(id)
-			return status == http.StatusForbidden && out["error"] == "access_denied"
-		}, "a denial did not answer access_denied")
+			return status == http.StatusBadRequest && out["error"] == "access_denied"
+		}, "a denial did not answer access_denied (400, RFC 6749 §5.2)")
 	})
 
 	t.Run("requested expiry", func(t *testing.T) {
@@ -189,10 +190,21 @@ func TestCIBAPoll(t *testing.T) {
 			"request object":           {url.Values{"request": {"eyJhbGciOiJub25lIn0.e30."}}, "request_not_supported"},
 			"bad expiry":               {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "requested_expiry": {"-5"}}, "invalid_request"},
 			"login_hint_token":         {url.Values{"scope": {"openid"}, "login_hint_token": {"x"}}, "invalid_request"},
+			"expiry overflowing":       {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "requested_expiry": {"18446744084"}}, "invalid_request"},
+			"expiry with a sign":       {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "requested_expiry": {"+30"}}, "invalid_request"},
+			"two factors asked":        {url.Values{"scope": {"openid"}, "login_hint": {"demo"}, "acr_values": {"2"}}, "invalid_request"},
 		} {
 			if status, out := c.start(tc.form); status < 400 || out["error"] != tc.code {
 				t.Errorf("%s: %d %v, want %s", name, status, out, tc.code)
 			}
+		}
+	})
+
+	t.Run("a realm without the phone", func(t *testing.T) {
+		setRealmAttr(t, s, login.AttrFirstFactors, login.FactorPassword)
+		defer setRealmAttr(t, s, login.AttrFirstFactors, "")
+		if status, out := c.start(start); status != http.StatusForbidden || out["error"] != "access_denied" {
+			t.Fatalf("CIBA where the phone is no first factor: %d %v", status, out)
 		}
 	})
 

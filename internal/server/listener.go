@@ -205,8 +205,6 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 	case config.Public:
 		s.provider = oidc.New(l.publicURL, p, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"), oidc.WithRenderer(s.render), oidc.WithRequests(s.requests), oidc.WithOutbound(s.outboundClient()))
 		s.provider.Routes(mux)
-		// CIBA's waits for outcomes (ping, push) end with the listener.
-		l.onShutdown = append(l.onShutdown, s.provider.Close)
 		pages := login.New(login.Config{
 			Prefix: p, Store: s.store, Ephemeral: s.eph, Keyring: s.keyring, Passwords: s.passwords,
 			Sessions: s.provider.Sessions(), Renderer: s.render, CSRF: s.provider.CSRF(), Flow: s.provider,

@@ -201,6 +201,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("seed development data: %w", err)
 		}
 	}
+	// Stopped right after the listeners: CIBA's waits for outcomes (ping, push) end, and
+	// the notifications under way finish while the stores are still open.
+	s.add("ciba notifications", func(context.Context) error {
+		if s.provider != nil {
+			s.provider.Close()
+		}
+		return nil
+	})
 	if err := s.startListeners(); err != nil {
 		return err
 	}
