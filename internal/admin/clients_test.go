@@ -254,7 +254,9 @@ func TestClientPhoneSettings(t *testing.T) {
 		"unknown mode":      {"backchannel_token_delivery_mode": "fax"},
 		"endpoint for poll": {"backchannel_client_notification_endpoint": "https://bank.example/ciba"},
 	} {
-		t.Run(name, func(t *testing.T) { e.problem(t, 400, request{method: "PATCH", path: "/realms/acme/clients/bank", body: body}) })
+		t.Run(name, func(t *testing.T) {
+			e.problem(t, 400, request{method: "PATCH", path: "/realms/acme/clients/bank", body: body})
+		})
 	}
 	e.problem(t, 400, request{method: "POST", path: "/realms/acme/clients", body: map[string]any{
 		"client_id": "web", "redirect_uris": []string{"https://web.example/cb"}, "backchannel_token_delivery_mode": "push",

@@ -634,6 +634,11 @@ func (s *Service) unschedule(realm, id string) {
 // change made on any node, and reads the request again at least every poll as a safety
 // net for a lost notice.
 func (s *Service) Wait(ctx context.Context, realm, id string, poll time.Duration) (Request, error) {
+	return s.WaitFor(ctx, realm, id, poll, func(r Request) bool { return r.State != Pending })
+}
+
+// WaitFor is Wait until done holds for the request (or it is no longer pending).
+func (s *Service) WaitFor(ctx context.Context, realm, id string, poll time.Duration, done func(Request) bool) (Request, error) {
 	key := realm + "\x00" + id
 	ch := make(chan struct{}, 1)
 	s.mu.Lock()
@@ -654,7 +659,7 @@ func (s *Service) Wait(ctx context.Context, realm, id string, poll time.Duration
 	defer t.Stop()
 	for {
 		r, err := s.Get(ctx, realm, id)
-		if err != nil || r.State != Pending {
+		if err != nil || r.State != Pending || done(r) {
 			return r, err
 		}
 		if wait := r.ExpiresAt.Sub(s.cfg.Now()); wait < poll {

@@ -170,10 +170,11 @@ type view struct {
 	Status, Next string
 	// PhoneAlt: the TOTP page offers the phone instead.
 	PhoneAlt bool
-	// A QR login: its code as an image, and the code's payload.
-	QR      bool
-	QRImage template.URL
-	Payload string
+	// A QR login: its code as an image, and the code's payload; QRClaimed, a phone has
+	// claimed it and the number to pick shows.
+	QR, QRClaimed bool
+	QRImage       template.URL
+	Payload       string
 }
 
 type clientView struct {

@@ -254,7 +254,12 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 	switch req.State {
 	case authn.Pending:
 		v.Waiting = true
-		if s.QR {
+		if s.QR && req.UserID != "" {
+			// Claimed: the number shows only now, so whoever photographed the code before
+			// cannot claim it and answer with the number (signing this browser in as them).
+			v.QRClaimed = true
+		} else if s.QR {
+			v.Number = ""
 			v.Payload = device.LoginURL(p.deviceURL(), q.realm.Name, req.ID)
 			png, err := device.QRPNG(v.Payload, 256)
 			if err != nil {
@@ -369,6 +374,8 @@ func (p *Pages) phoneStatus(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no phone sign-in in progress", http.StatusNotFound)
 		return
 	}
+	// An unclaimed QR code's page also wants to know when a phone has claimed it.
+	claimed := func(r authn.Request) bool { return s.QR && r.UserID != "" }
 	login := q.realm.Name + "\x00" + q.ix.ID
 	if !p.status.open(login) {
 		w.Header().Set("Retry-After", statusOverloadRetryIn)
@@ -380,7 +387,7 @@ func (p *Pages) phoneStatus(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	defer context.AfterFunc(p.stopping, cancel)()
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		p.statusSocket(ctx, w, r, q, s.PhoneRequest)
+		p.statusSocket(ctx, w, r, q, s.PhoneRequest, claimed)
 		return
 	}
 	h := w.Header()
@@ -393,13 +400,13 @@ func (p *Pages) phoneStatus(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	state := p.waitState(ctx, q, s.PhoneRequest)
+	state := p.waitState(ctx, q, s.PhoneRequest, claimed)
 	_, _ = fmt.Fprintf(w, "event: state\ndata: %s\n\n", state)
 	_ = rc.Flush()
 }
 
 // statusSocket answers the status over a WebSocket: one text message, then a close.
-func (p *Pages) statusSocket(ctx context.Context, w http.ResponseWriter, r *http.Request, q *request, id string) {
+func (p *Pages) statusSocket(ctx context.Context, w http.ResponseWriter, r *http.Request, q *request, id string, claimed func(authn.Request) bool) {
 	conn, _, _, err := ws.HTTPUpgrader{}.Upgrade(r, hijacker{w})
 	if err != nil {
 		return // the upgrader answered the browser
@@ -421,7 +428,7 @@ func (p *Pages) statusSocket(ctx context.Context, w http.ResponseWriter, r *http
 			}
 		}
 	}()
-	state := p.waitState(ctx, q, id)
+	state := p.waitState(ctx, q, id, claimed)
 	if state == "" {
 		return
 	}
@@ -431,14 +438,17 @@ func (p *Pages) statusSocket(ctx context.Context, w http.ResponseWriter, r *http
 	}
 }
 
-// waitState waits for the request to leave pending; "" when ctx ended first.
-func (p *Pages) waitState(ctx context.Context, q *request, id string) string {
-	req, err := p.requests.Wait(ctx, q.realm.Name, id, statusPoll)
+// waitState waits for the request to leave pending, or to be claimed: the state, or
+// "claimed"; "" when ctx ended first.
+func (p *Pages) waitState(ctx context.Context, q *request, id string, claimed func(authn.Request) bool) string {
+	req, err := p.requests.WaitFor(ctx, q.realm.Name, id, statusPoll, claimed)
 	switch {
 	case errors.Is(err, authn.ErrNotFound):
 		return string(authn.Expired)
 	case err != nil:
 		return ""
+	case req.State == authn.Pending:
+		return "claimed"
 	}
 	return string(req.State)
 }

@@ -133,9 +133,9 @@ func TestBrowserPhoneLogin(t *testing.T) {
 	}
 }
 
-// TestBrowserQRLogin, tried as a new user would: the login page shows a QR code; the
-// enrolled phone scans it (the test reads the code's payload from the page), picks the
-// number the page shows and approves; the client signs the phone's user in, without a
+// TestBrowserQRLogin, tried as a new user would: the login page shows a QR code (and no
+// number yet); the enrolled phone scans it (the test reads the code's payload from the
+// page), the page then shows the number, which the phone picks and approves; the client signs the phone's user in, without a
 // username typed. A code nobody scans is replaced by a new one as it expires.
 func TestBrowserQRLogin(t *testing.T) {
 	chromium := testutil.Chromium(t)
@@ -151,8 +151,12 @@ func TestBrowserQRLogin(t *testing.T) {
 		chromedp.Click("#qr-login", chromedp.ByID),
 		chromedp.WaitVisible("#qr-code", chromedp.ByID),
 		chromedp.AttributeValue("#qr-code", "data-payload", &payload, &ok, chromedp.ByID),
-		chromedp.Text("#match-number", &number, chromedp.ByID),
 	)
+	var shown []string
+	b.run(chromedp.Evaluate(`Array.from(document.querySelectorAll("#match-number")).map(e => e.textContent)`, &shown))
+	if len(shown) != 0 {
+		t.Fatalf("the page shows the number %v before a phone claimed the code", shown)
+	}
 	qr, err := authenticator.ParseLoginURL(payload)
 	if err != nil {
 		t.Fatalf("the page's code %q: %v", payload, err)
@@ -161,6 +165,13 @@ func TestBrowserQRLogin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Claim: %v", err)
 	}
+	// The page learns of the claim on its status channel, loads again and shows the
+	// number now (read again while the load is under way).
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		defer cancel()
+		return chromedp.Run(ctx, chromedp.Text("#match-number", &number, chromedp.ByID)) == nil && len(number) == 2
+	}, "the page did not show the number after the claim")
 	if r.Kind != "qr_login" || !strings.Contains(r.Text, "Sign in to") {
 		t.Errorf("the phone shows %+v", r)
 	}

@@ -121,7 +121,7 @@ var loginCase = struct {
 	Client                                   struct{ Name, LogoURI, PolicyURI, TOSURI, ClientURI string }
 	Phone, Password, Waiting                 bool
 	Number, Status, Next                     string
-	QR, PhoneAlt                             bool
+	QR, QRClaimed, PhoneAlt                  bool
 	QRImage                                  template.URL
 	Payload                                  string
 }{
