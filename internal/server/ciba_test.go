@@ -149,6 +149,32 @@ func TestCIBAPoll(t *testing.T) {
 		}, "a redeemed auth_req_id was not refused")
 	})
 
+	t.Run("one redemption under concurrent token requests", func(t *testing.T) {
+		_, out := c.start(start)
+		id, _ := out["auth_req_id"].(string)
+		r, err := phone.Fetch(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAnswer(t, "approved")(phone.Approve(r, ""))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for range 8 {
+			wg.Go(func() {
+				if status, _ := c.token(id); status == http.StatusOK {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if ok != 1 {
+			t.Fatalf("%d of 8 concurrent token requests got tokens; want exactly one", ok)
+		}
+	})
+
 	t.Run("denied", func(t *testing.T) {
 		_, out := c.start(start)
 		id, _ := out["auth_req_id"].(string)
