@@ -128,10 +128,26 @@ func (p *Provider) authorizeErr(w http.ResponseWriter, r *http.Request) error {
 
 // requiredACR is the level the request asks for: two factors when acr_values names
 // ACRMulti and not the single-factor level (acr_values lists the acceptable values,
-// OIDC Core §3.1.2.1: with "1" among them one factor is enough), else none in particular.
+// OIDC Core §3.1.2.1: with "1" among them one factor is enough), or when the claims
+// parameter asks for an essential acr whose values are ACRMulti alone (§5.5.1.1); else
+// none in particular.
 func (a *authRequest) requiredACR() string {
 	if slices.Contains(a.ACRValues, login.ACRMulti) && !slices.Contains(a.ACRValues, login.ACRSingle) {
 		return login.ACRMulti
+	}
+	var acr struct {
+		Essential bool     `json:"essential"`
+		Value     string   `json:"value"`
+		Values    []string `json:"values"`
+	}
+	if raw, ok := parseClaimsRequest(a.Claims).IDToken["acr"]; ok && json.Unmarshal(raw, &acr) == nil && acr.Essential {
+		values := acr.Values
+		if acr.Value != "" {
+			values = append(values, acr.Value)
+		}
+		if slices.Contains(values, login.ACRMulti) && !slices.Contains(values, login.ACRSingle) {
+			return login.ACRMulti
+		}
 	}
 	return ""
 }
