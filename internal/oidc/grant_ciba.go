@@ -91,5 +91,12 @@ func (p *Provider) cibaTokens(ctx context.Context, realm store.Realm, c store.Cl
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return p.userTokensFor(ctx, realm.Name, c, g, u, refresh, "", pushID)
+	resp, err := p.userTokensFor(ctx, realm.Name, c, g, u, refresh, "", pushID)
+	if err == nil && out.Kind == authn.KindTransaction && p.receipts != nil {
+		// Made when the device answered; made now if that failed (Issue finds a kept one).
+		if resp.Receipt, err = p.receipts.Issue(ctx, out); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	return resp, err
 }

@@ -60,6 +60,7 @@ func appendTokenResponse(b []byte, r *tokenResponse) []byte {
 	b = appendOptionalString(b, `,"refresh_token":`, r.RefreshToken)
 	b = appendOptionalString(b, `,"id_token":`, r.IDToken)
 	b = appendOptionalString(b, `,"scope":`, r.Scope)
+	b = appendOptionalString(b, `,"receipt":`, r.Receipt)
 	return append(b, "}\n"...)
 }
 

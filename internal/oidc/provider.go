@@ -39,6 +39,7 @@ type Provider struct {
 	clientJWKS *clientJWKS
 	// requests are the phone requests behind CIBA; nil: no CIBA on this node.
 	requests *authn.Service
+	receipts Receipts
 	// bg runs the waits for CIBA outcomes (ping, push) until Close.
 	bg       sync.WaitGroup
 	bgCtx    context.Context
@@ -58,6 +59,14 @@ func WithRenderer(r *web.Renderer) Option { return func(p *Provider) { p.render 
 
 // WithRequests serves CIBA with the phone requests of s.
 func WithRequests(s *authn.Service) Option { return func(p *Provider) { p.requests = s } }
+
+// Receipts makes (or finds) the receipt of an answered transaction (package receipt).
+type Receipts interface {
+	Issue(ctx context.Context, r authn.Request) (string, error)
+}
+
+// WithReceipts hands CIBA transactions their receipts in the token response.
+func WithReceipts(r Receipts) Option { return func(p *Provider) { p.receipts = r } }
 
 // New creates a provider. publicURL is the PUBLIC listener's configured base URL with the
 // path prefix (issuers and links are built from it, never from request headers); prefix

@@ -15,6 +15,6 @@ func setNoStoreJSON(h http.Header) {
 func writeTokenResponse(w http.ResponseWriter, resp *tokenResponse) error {
 	setNoStoreJSON(w.Header())
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(appendTokenResponse(make([]byte, 0, 128+len(resp.AccessToken)+len(resp.RefreshToken)+len(resp.IDToken)+len(resp.Scope)), resp))
+	_, err := w.Write(appendTokenResponse(make([]byte, 0, 128+len(resp.AccessToken)+len(resp.RefreshToken)+len(resp.IDToken)+len(resp.Scope)+len(resp.Receipt)), resp))
 	return err
 }

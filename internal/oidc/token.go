@@ -25,6 +25,9 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// Receipt is the signed receipt of a CIBA transaction (authorization_details), an
+	// additional token response parameter (RFC 6749 §5.1).
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // grantHandler issues tokens for one grant type to an authenticated client.

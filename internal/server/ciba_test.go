@@ -17,6 +17,7 @@ import (
 	"github.com/signet-auth/signet/internal/config"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/receipt"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
 )
@@ -52,6 +53,18 @@ func (c *cibaClient) post(endpoint string, form url.Values) (int, map[string]any
 func (c *cibaClient) start(form url.Values) (int, map[string]any) {
 	c.t.Helper()
 	return c.post("ext/ciba/auth", form)
+}
+
+// tokens polls until the answered request's tokens come (after slow_down, if need be).
+func (c *cibaClient) tokens(id string) map[string]any {
+	c.t.Helper()
+	var tok map[string]any
+	testutil.Eventually(c.t, 20*time.Second, func() bool {
+		status, out := c.token(id)
+		tok = out
+		return status == http.StatusOK
+	}, "no tokens after the approval: %v", &tok)
+	return tok
 }
 
 func (c *cibaClient) token(id string) (int, map[string]any) {
@@ -125,12 +138,7 @@ func TestCIBAPoll(t *testing.T) {
 			t.Fatalf("the phone shows %+v, %v", r, err)
 		}
 		mustAnswer(t, "approved")(phone.Approve(r, ""))
-		var tok map[string]any
-		testutil.Eventually(t, 20*time.Second, func() bool {
-			status, out := c.token(id)
-			tok = out
-			return status == http.StatusOK
-		}, "no tokens after the approval: %v", &tok)
+		tok := c.tokens(id)
 		raw, _ := tok["id_token"].(string)
 		idt, err := provider.Verifier(&gooidc.Config{ClientID: c.id}).Verify(ctx, raw)
 		if err != nil {
@@ -172,6 +180,29 @@ func TestCIBAPoll(t *testing.T) {
 		wg.Wait()
 		if ok != 1 {
 			t.Fatalf("%d of 8 concurrent token requests got tokens; want exactly one", ok)
+		}
+	})
+
+	t.Run("transaction with its receipt", func(t *testing.T) {
+		details := `[{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"250.00"},"creditorName":"ACME & Sons"}]`
+		form := url.Values{"scope": {"openid"}, "login_hint": {s.demoUser.Username}, "binding_message": {"Pay 250 EUR - K7Q"},
+			"authorization_details": {details}}
+		_, out := c.start(form)
+		id, _ := out["auth_req_id"].(string)
+		r, err := phone.Fetch(id)
+		if err != nil || r.Kind != "transaction" || r.AuthorizationDetails != details {
+			t.Fatalf("the phone shows %+v, %v", r, err)
+		}
+		mustAnswer(t, "approved")(phone.Approve(r, ""))
+		tok := c.tokens(id)
+		jws, _ := tok["receipt"].(string)
+		set, err := s.keys.PublicKeys(ctx, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := receipt.Verify(jws, set)
+		if err != nil || claims.ID != id || string(claims.AuthorizationDetails) != details || claims.Outcome != "approved" {
+			t.Fatalf("receipt %+v, %v", claims, err)
 		}
 	})
 

@@ -203,7 +203,7 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 		mux.HandleFunc("GET "+p+"/health", s.health.Page)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.Public:
-		s.provider = oidc.New(l.publicURL, p, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"), oidc.WithRenderer(s.render), oidc.WithRequests(s.requests), oidc.WithOutbound(s.outboundClient()))
+		s.provider = oidc.New(l.publicURL, p, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"), oidc.WithRenderer(s.render), oidc.WithRequests(s.requests), oidc.WithOutbound(s.outboundClient()), oidc.WithReceipts(s.receipts()))
 		s.provider.Routes(mux)
 		pages := login.New(login.Config{
 			Prefix: p, Store: s.store, Ephemeral: s.eph, Keyring: s.keyring, Passwords: s.passwords,
