@@ -27,7 +27,7 @@ import (
 // harness is a device server on loopback (plain WebSocket: the channel needs no TLS)
 // over a real store, with a realm and a user.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	st      store.Store
 	srv     *Server
 	url     string // the DEVICE public URL
@@ -40,7 +40,7 @@ type harness struct {
 	reqs *authn.Service
 }
 
-func newHarness(t *testing.T, backend string, tune func(*Config)) *harness {
+func newHarness(t testing.TB, backend string, tune func(*Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st := testdb.Open(t, backend)
