@@ -116,6 +116,22 @@ func TestCIBAPoll(t *testing.T) {
 		t.Fatalf("discovery: %+v, %v", meta, err)
 	}
 	start := url.Values{"scope": {"openid profile"}, "login_hint": {s.demoUser.Username}, "binding_message": {"Pay 12 EUR - W4X"}}
+	// answered starts a request and has the phone approve or deny it.
+	answered := func(t *testing.T, approve bool) string {
+		t.Helper()
+		_, out := c.start(start)
+		id, _ := out["auth_req_id"].(string)
+		r, err := phone.Fetch(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if approve {
+			mustAnswer(t, "approved")(phone.Approve(r, ""))
+		} else {
+			mustAnswer(t, "denied")(phone.Deny(r))
+		}
+		return id
+	}
 
 	t.Run("happy path", func(t *testing.T) {
 		status, out := c.start(start)
@@ -158,13 +174,7 @@ func TestCIBAPoll(t *testing.T) {
 	})
 
 	t.Run("one redemption under concurrent token requests", func(t *testing.T) {
-		_, out := c.start(start)
-		id, _ := out["auth_req_id"].(string)
-		r, err := phone.Fetch(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustAnswer(t, "approved")(phone.Approve(r, ""))
+		id := answered(t, true)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		ok := 0
@@ -207,13 +217,7 @@ func TestCIBAPoll(t *testing.T) {
 	})
 
 	t.Run("denied", func(t *testing.T) {
-		_, out := c.start(start)
-		id, _ := out["auth_req_id"].(string)
-		r, err := phone.Fetch(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustAnswer(t, "denied")(phone.Deny(r))
+		id := answered(t, false)
 		testutil.Eventually(t, 20*time.Second, func() bool {
 			status, out := c.token(id)
 			return status == http.StatusBadRequest && out["error"] == "access_denied"
@@ -266,13 +270,7 @@ func TestCIBAPoll(t *testing.T) {
 	})
 
 	t.Run("locked user", func(t *testing.T) {
-		_, out := c.start(start)
-		id, _ := out["auth_req_id"].(string)
-		r, err := phone.Fetch(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustAnswer(t, "approved")(phone.Approve(r, ""))
+		id := answered(t, true)
 		lock := func(until time.Time) {
 			if _, err := s.store.UpdateUser(ctx, "demo", r2u(t, s), func(u store.User) (store.User, error) { u.LockedUntil = until; return u, nil }); err != nil {
 				t.Fatal(err)
