@@ -151,7 +151,7 @@ func (p *Pages) askPhone(w http.ResponseWriter, r *http.Request, q *request, nam
 	n := authn.NewRequest{
 		Realm: q.realm.Name, Kind: authn.KindPushLogin, ClientID: q.ix.Client.ID, ClientName: client,
 		UserID: userID, Devices: devices, Text: p.render.Catalog().T(q.locale, "phone.request_text", "client", client),
-		RequesterIP: clientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: authn.ClientTTL(q.ix.Client.Attributes),
+		RequesterIP: session.ClientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: authn.ClientTTL(q.ix.Client.Attributes),
 	}
 	req, err := p.requests.Create(ctx, n)
 	if errors.Is(err, authn.ErrCoolingDown) {
@@ -200,7 +200,7 @@ func (p *Pages) qrStart(w http.ResponseWriter, r *http.Request, q *request) {
 	req, err := p.requests.Create(ctx, authn.NewRequest{
 		Realm: q.realm.Name, Kind: authn.KindQRLogin, ClientID: q.ix.Client.ID, ClientName: client,
 		Text:        p.render.Catalog().T(q.locale, "phone.request_text", "client", client),
-		RequesterIP: clientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: cmp.Or(authn.ClientTTL(q.ix.Client.Attributes), qrTTL),
+		RequesterIP: session.ClientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: cmp.Or(authn.ClientTTL(q.ix.Client.Attributes), qrTTL),
 	})
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
@@ -459,13 +459,4 @@ type hijacker struct{ http.ResponseWriter }
 
 func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(h.ResponseWriter).Hijack()
-}
-
-// clientIP is the address the request came from, as the user is shown it on the phone.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/login"
+	"github.com/signet-auth/signet/internal/session"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -141,7 +141,7 @@ func (p *Provider) backchannelAuth(w http.ResponseWriter, r *http.Request) error
 	}
 	req, err := device.Ask(ctx, p.st, p.requests, p.now(), authn.NewRequest{
 		Realm: realm.Name, Kind: kind, ClientID: c.ID, ClientName: c.Name, UserID: u.ID, Text: message,
-		AuthorizationDetails: details, RequesterIP: remoteIP(r), Binding: cibaBinding(c.ID), TTL: ttl,
+		AuthorizationDetails: details, RequesterIP: session.ClientIP(r), Binding: cibaBinding(c.ID), TTL: ttl,
 		NoNumber: true, // the client shows the binding message, not a number
 	})
 	switch {
@@ -255,13 +255,4 @@ func (p *Provider) loadCIBA(ctx context.Context, realm, id string) (cibaRequest,
 		return cibaRequest{}, err
 	}
 	return rec, nil
-}
-
-// remoteIP is the address a request came from.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

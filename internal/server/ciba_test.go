@@ -40,12 +40,16 @@ func (c *cibaClient) post(endpoint string, form url.Values) (int, map[string]any
 	req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		// Errorf, not Fatal: subtests call this with the test's client (FailNow belongs to
+		// the goroutine of the test that owns it).
+		c.t.Errorf("%s: %v", endpoint, err)
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		c.t.Fatalf("%s: %d, not JSON: %v", endpoint, resp.StatusCode, err)
+		c.t.Errorf("%s: %d, not JSON: %v", endpoint, resp.StatusCode, err)
+		return resp.StatusCode, nil
 	}
 	return resp.StatusCode, out
 }
@@ -56,10 +60,10 @@ func (c *cibaClient) start(form url.Values) (int, map[string]any) {
 }
 
 // tokens polls until the answered request's tokens come (after slow_down, if need be).
-func (c *cibaClient) tokens(id string) map[string]any {
-	c.t.Helper()
+func (c *cibaClient) tokens(t *testing.T, id string) map[string]any {
+	t.Helper()
 	var tok map[string]any
-	testutil.Eventually(c.t, 20*time.Second, func() bool {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		status, out := c.token(id)
 		tok = out
 		return status == http.StatusOK
@@ -154,7 +158,7 @@ func TestCIBAPoll(t *testing.T) {
 			t.Fatalf("the phone shows %+v, %v", r, err)
 		}
 		mustAnswer(t, "approved")(phone.Approve(r, ""))
-		tok := c.tokens(id)
+		tok := c.tokens(t, id)
 		raw, _ := tok["id_token"].(string)
 		idt, err := provider.Verifier(&gooidc.Config{ClientID: c.id}).Verify(ctx, raw)
 		if err != nil {
@@ -204,7 +208,7 @@ func TestCIBAPoll(t *testing.T) {
 			t.Fatalf("the phone shows %+v, %v", r, err)
 		}
 		mustAnswer(t, "approved")(phone.Approve(r, ""))
-		tok := c.tokens(id)
+		tok := c.tokens(t, id)
 		jws, _ := tok["receipt"].(string)
 		set, err := s.keys.PublicKeys(ctx, "demo")
 		if err != nil {

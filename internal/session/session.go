@@ -178,7 +178,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		s, err = m.st.CreateSession(ctx, store.Session{
 			Realm: realm.Name, ID: randomToken(16), SecretHash: sum[:], UserID: a.UserID,
 			AuthTime: now, AMR: slices.Clone(a.AMR), ACR: a.ACR,
-			IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256),
+			IP: ClientIP(r), UserAgent: truncate(r.UserAgent(), 256),
 			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(absolute),
 		})
 		if err != nil {
@@ -243,9 +243,10 @@ func parseCookie(r *http.Request, realm string) (id, secret string, ok bool) {
 	return id, secret, ok && id != "" && secret != "" && len(v) <= 128
 }
 
-// clientIP is the peer address; behind a proxy it is the proxy's (a trusted-proxy list
-// is configuration for later), which is still fine for display.
-func clientIP(r *http.Request) string {
+// ClientIP is the peer address, as sessions record it and phones show it; behind a proxy
+// it is the proxy's (a trusted-proxy list is configuration for later), which is still
+// fine for display.
+func ClientIP(r *http.Request) string {
 	host := r.RemoteAddr
 	if i := strings.LastIndexByte(host, ':'); i >= 0 {
 		host = host[:i]
