@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/signet-auth/signet/sigma/message"
 )
 
 func TestFileKeyStore(t *testing.T) {
@@ -120,5 +123,22 @@ func TestParseLoginURL(t *testing.T) {
 		if _, err := ParseLoginURL(bad); err == nil {
 			t.Errorf("ParseLoginURL(%q) accepted", bad)
 		}
+	}
+}
+
+func TestMessagesList(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 1, 5, 9, 30, 0, 123e6, time.UTC)
+	m := newMessage(&message.Msg{ID: "m1", Title: "Card payment", Body: "12.50 EUR\ncard 4242", CreatedAt: created, ExpiresAt: created.Add(time.Hour)})
+	if m.ID != "m1" || m.Title != "Card payment" || m.Body != "12.50 EUR\ncard 4242" ||
+		m.CreatedAt != created.Unix() || m.ExpiresAt != created.Add(time.Hour).Unix() {
+		t.Fatalf("converted %+v", m)
+	}
+	l := &Messages{items: []*Message{m}, more: true}
+	if l.Len() != 1 || l.Get(0) != m || !l.More() {
+		t.Fatal("the list does not give what it holds")
+	}
+	if (&Messages{}).Len() != 0 {
+		t.Fatal("an empty list is not empty")
 	}
 }

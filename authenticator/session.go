@@ -51,6 +51,10 @@ type Session struct {
 	closed   bool
 	closeErr error
 	done     chan struct{}
+
+	// msgListener, when set, hears messages instead of a listener that implements
+	// MessageListener.
+	msgListener MessageListener
 }
 
 // ServerError is an error answer from the device server.
@@ -260,13 +264,18 @@ func (s *Session) readLoop() {
 		s.mu.Lock()
 		ch := s.waiting[env.ID]
 		delete(s.waiting, env.ID)
-		l := s.listener
+		l, ml := s.listener, s.msgListener
 		s.mu.Unlock()
+		if ml == nil {
+			ml, _ = l.(MessageListener)
+		}
 		switch {
 		case env.ID != 0 && ch != nil:
 			ch <- &env
 		case env.Type == message.TypeRequestNew && env.Request != nil && l != nil:
 			l.OnRequest(newRequest(env.Request))
+		case env.Type == message.TypeMessageNew && env.Msg != nil && ml != nil:
+			ml.OnMessage(newMessage(env.Msg))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -518,6 +519,7 @@ type clientFlags struct {
 	accessTTL, requestTTL                    time.Duration
 	cibaMode, cibaEndpoint                   string
 	firstFactors, secondFactors              []string
+	certFiles, certFingerprints              []string
 }
 
 func (cf *clientFlags) register(c *cobra.Command) {
@@ -534,10 +536,13 @@ func (cf *clientFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&cf.cibaEndpoint, "ciba-notification-endpoint", "", "https URL where CIBA ping and push notifications go")
 	c.Flags().StringSliceVar(&cf.firstFactors, "login-first-factors", nil, "first factors offered for this client: password, phone (empty: the realm's)")
 	c.Flags().StringSliceVar(&cf.secondFactors, "login-second-factors", nil, "second factors asked for this client: totp, phone (empty: the realm's)")
+	// An array, not a slice: a file name may hold a comma.
+	c.Flags().StringArrayVar(&cf.certFiles, "tls-certificate", nil, "PEM file whose (first) certificate identifies the client at the API and GRPC listeners (repeatable; given, the certificates replace the client's)")
+	c.Flags().StringSliceVar(&cf.certFingerprints, "tls-certificate-sha256", nil, "SHA-256 fingerprint of such a certificate, hex, colons allowed (repeatable; an empty value removes every certificate)")
 }
 
 // body holds the settings given on the command line; the API keeps the others.
-func (cf *clientFlags) body(c *cobra.Command) map[string]any {
+func (cf *clientFlags) body(c *cobra.Command) (map[string]any, error) {
 	ch := changes(c)
 	ch.set("name", "name", cf.name)
 	ch.set("public", "public", cf.public)
@@ -556,7 +561,42 @@ func (cf *clientFlags) body(c *cobra.Command) map[string]any {
 	if cf.disabled {
 		ch.body["enabled"] = false
 	}
-	return ch.body
+	if c.Flags().Changed("tls-certificate") || c.Flags().Changed("tls-certificate-sha256") {
+		// Both fields together are the client's new list.
+		pems := []string{}
+		for _, file := range cf.certFiles {
+			cert, err := readCertificateFile(file)
+			if err != nil {
+				return nil, err
+			}
+			pems = append(pems, cert)
+		}
+		fps := cf.certFingerprints
+		if fps == nil {
+			fps = []string{}
+		}
+		ch.body["tls_client_certificates"], ch.body["tls_client_certificate_pems"] = fps, pems
+	}
+	return ch.body, nil
+}
+
+// readCertificateFile returns the first certificate of a PEM file, the one a TLS client
+// configured with the file presents. Only that block is sent: a private key kept in the
+// same file stays here.
+func readCertificateFile(path string) (string, error) {
+	data, err := readSecretFile("tls-certificate", path)
+	if err != nil {
+		return "", err
+	}
+	for {
+		var block *pem.Block
+		if block, data = pem.Decode(data); block == nil {
+			return "", usageErr(fmt.Errorf("--tls-certificate: %s holds no PEM certificate", path))
+		}
+		if block.Type == "CERTIFICATE" {
+			return string(pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: block.Bytes})), nil
+		}
+	}
 }
 
 // showSecret prints a client answer and, when it carries a new secret, says it is shown
@@ -587,7 +627,10 @@ func newAdminClientCmd(e *env, f *adminFlags) *cobra.Command {
 	var cf clientFlags
 	create := &cobra.Command{Use: "create CLIENT_ID", Short: "Create a client; a confidential client's secret is printed once", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			body := cf.body(c)
+			body, err := cf.body(c)
+			if err != nil {
+				return err
+			}
 			body["client_id"] = args[0]
 			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
 				return showSecret(e, p)(ac.call(ctx, "POST", base(), body))
@@ -612,7 +655,10 @@ func newAdminClientCmd(e *env, f *adminFlags) *cobra.Command {
 	var uf clientFlags
 	update := &cobra.Command{Use: "update CLIENT_ID", Short: "Change a client", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			body := uf.body(c)
+			body, err := uf.body(c)
+			if err != nil {
+				return err
+			}
 			return inRealm(c, func(ctx context.Context, ac *adminClient, p printer) error {
 				return showSecret(e, p)(ac.call(ctx, "PATCH", one(args[0]), body))
 			})

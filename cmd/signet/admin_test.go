@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/pki"
 	"github.com/signet-auth/signet/internal/server"
 	"github.com/signet-auth/signet/internal/testutil"
 )
@@ -395,4 +399,76 @@ func tokenFor(t *testing.T, boot server.AdminBootstrap, realm, id, secret string
 	cc := clientcredentials.Config{ClientID: id, ClientSecret: secret, AuthStyle: oauth2.AuthStyleInHeader,
 		TokenURL: strings.Replace(boot.TokenURL, "/realms/master/", "/realms/"+realm+"/", 1)}
 	return cc.Token(context.WithValue(context.Background(), oauth2.HTTPClient, hc))
+}
+
+// TestAdminClientCertificates: `client create --tls-certificate` sends the file's
+// certificate (never the key beside it) and the server stores its fingerprint, which
+// `client get` shows with those given by --tls-certificate-sha256; `client update`
+// replaces the list; bad files are usage errors, bad fingerprints the API's 400.
+func TestAdminClientCertificates(t *testing.T) {
+	t.Parallel()
+	dir := devServer(t)
+	admin := adminRunner(t, adminEnv(t, dir))
+	certFile := func(cn string) (file, fp string) {
+		leaf, err := pki.SelfSigned(pki.LeafRequest{CommonName: cn, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(leaf.Cert.Raw)
+		// Key first: the certificate is still found, and the key stays here.
+		return testutil.WriteTemp(t, cn+".pem", string(leaf.KeyPEM)+string(leaf.CertPEM)), hex.EncodeToString(sum[:])
+	}
+	fileA, fpA := certFile("sender-a")
+	fileB, fpB := certFile("sender-b")
+	fpC := strings.Repeat("0c", 32)
+	certs := func(out string) []string {
+		t.Helper()
+		var c struct {
+			Certs []string `json:"tls_client_certificates"`
+		}
+		if err := json.Unmarshal([]byte(out), &c); err != nil || c.Certs == nil {
+			t.Fatalf("no tls_client_certificates (%v) in:\n%s", err, out)
+		}
+		return c.Certs
+	}
+
+	admin(0, "realm", "create", "acme")
+	out, _ := admin(0, "client", "create", "--realm", "acme", "sender", "--grant-type", "client_credentials",
+		"--scope", "signet:messaging:send", "--tls-certificate", fileA, "--tls-certificate-sha256", strings.ToUpper(fpC), "-o", "json")
+	if got := certs(out); !slices.Equal(got, []string{fpC, fpA}) {
+		t.Fatalf("created with %v, want [%s %s]", got, fpC, fpA)
+	}
+	out, _ = admin(0, "client", "get", "--realm", "acme", "sender")
+	if !strings.Contains(out, "tls_client_certificates") || !strings.Contains(out, fpC+","+fpA) || strings.Contains(out, "BEGIN") {
+		t.Fatalf("client get:\n%s", out)
+	}
+
+	admin(0, "client", "update", "--realm", "acme", "sender", "--tls-certificate", fileB)
+	out, _ = admin(0, "client", "get", "--realm", "acme", "sender", "-o", "json")
+	if got := certs(out); !slices.Equal(got, []string{fpB}) {
+		t.Fatalf("after update %v, want [%s]", got, fpB)
+	}
+	admin(0, "client", "update", "--realm", "acme", "sender", "--name", "Sender")
+	out, _ = admin(0, "client", "get", "--realm", "acme", "sender", "-o", "json")
+	if got := certs(out); !slices.Equal(got, []string{fpB}) {
+		t.Fatalf("an update without certificate flags changed them: %v", got)
+	}
+
+	_, errOut := admin(1, "client", "update", "--realm", "acme", "sender", "--tls-certificate-sha256", "abc123")
+	if !strings.Contains(errOut, "400") || !strings.Contains(errOut, `"abc123"`) {
+		t.Fatalf("bad fingerprint: %s", errOut)
+	}
+	keyOnly := testutil.WriteTemp(t, "key.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+	_, errOut = admin(2, "client", "update", "--realm", "acme", "sender", "--tls-certificate", keyOnly)
+	if !strings.Contains(errOut, "no PEM certificate") {
+		t.Fatalf("key-only file: %s", errOut)
+	}
+	admin(2, "client", "update", "--realm", "acme", "sender", "--tls-certificate", filepath.Join(t.TempDir(), "missing.pem"))
+
+	admin(0, "client", "update", "--realm", "acme", "sender", "--tls-certificate-sha256=")
+	out, _ = admin(0, "client", "get", "--realm", "acme", "sender", "-o", "json")
+	if got := certs(out); len(got) != 0 {
+		t.Fatalf("after removing every certificate: %v", got)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,9 +45,9 @@ func newAuthenticatorCmd(e *env) *cobra.Command {
 		Use:   "authenticator",
 		Short: "A command-line authenticator: enroll as a device and answer requests",
 		Long: "Acts as a Signet device, as a phone app would, through the authenticator SDK: enroll with an\n" +
-			"activation URL (the QR payload), then run to answer pending requests. Identities live in a\n" +
-			"profile file; their device keys in files beside it, encrypted under a passphrase read from\n" +
-			"$SIGNET_AUTHENTICATOR_PASSPHRASE or --passphrase-file.",
+			"activation URL (the QR payload), then run to answer pending requests and read messages.\n" +
+			"Identities live in a profile file; their device keys in files beside it, encrypted under a\n" +
+			"passphrase read from $SIGNET_AUTHENTICATOR_PASSPHRASE or --passphrase-file.",
 		Args: cobra.NoArgs,
 	}
 	c.PersistentFlags().StringVar(&o.profile, "profile", "", "profile file (default: the user config directory's signet/authenticator.json)")
@@ -64,7 +65,7 @@ func newAuthenticatorCmd(e *env) *cobra.Command {
 
 	run := &cobra.Command{
 		Use:   "run",
-		Short: "Connect and answer pending requests as they come",
+		Short: "Connect, answer pending requests and show messages (acknowledging them) as they come",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return authenticatorRun(cmd, e, o) },
 	}
@@ -72,7 +73,7 @@ func newAuthenticatorCmd(e *env) *cobra.Command {
 	run.Flags().BoolVar(&o.approveAll, "approve-all", false, "approve every request without asking (scripts)")
 	run.Flags().BoolVar(&o.denyAll, "deny-all", false, "deny every request without asking (scripts)")
 	run.Flags().StringVar(&o.number, "number", "", "with --approve-all: the number to confirm for requests with number matching")
-	run.Flags().BoolVar(&o.once, "once", false, "answer what is pending now, then exit")
+	run.Flags().BoolVar(&o.once, "once", false, "show the waiting messages and answer what is pending now, then exit")
 
 	scan := &cobra.Command{
 		Use:   "scan URL",
@@ -280,17 +281,26 @@ func (p *profile) pick(name, path string) (string, *authenticator.Identity, erro
 	return only, p.Identities[only], nil
 }
 
-// requestQueue tells the answering loop that something changed: a new request, or the
-// end of the connection. A notice that finds the loop busy is folded into the one
-// waiting, and the loop lists what is pending, so no request is missed.
+// requestQueue tells the answering loop that something changed: a new request, a new
+// message, or the end of the connection. A notice that finds the loop busy is folded
+// into the one waiting, and the loop lists what is pending or waiting, so nothing is
+// missed.
 type requestQueue struct {
 	poke   chan struct{}
+	msgs   chan struct{}
 	closed chan string
 }
 
 func (q *requestQueue) OnRequest(*authenticator.Request) {
 	select {
 	case q.poke <- struct{}{}:
+	default:
+	}
+}
+
+func (q *requestQueue) OnMessage(*authenticator.Message) {
+	select {
+	case q.msgs <- struct{}{}:
 	default:
 	}
 }
@@ -314,9 +324,13 @@ func authenticatorRun(cmd *cobra.Command, e *env, o *authenticatorOpts) error {
 		return err
 	}
 	defer s.Close()
-	q := &requestQueue{poke: make(chan struct{}, 1), closed: make(chan string, 1)}
+	q := &requestQueue{poke: make(chan struct{}, 1), msgs: make(chan struct{}, 1), closed: make(chan string, 1)}
 	s.SetListener(q)
 	fmt.Fprintf(e.stdout, "connected as %q (%s in realm %s); waiting for requests\n", name, id.Username, id.Realm)
+	shown := map[string]bool{}
+	if err := showMessages(e, s, shown); err != nil {
+		return err
+	}
 	in := bufio.NewReader(e.input())
 	seen := map[string]bool{}
 	handle := func(r *authenticator.Request) error {
@@ -360,10 +374,59 @@ func authenticatorRun(cmd *cobra.Command, e *env, o *authenticatorOpts) error {
 			if err := answerPending(); err != nil {
 				return err
 			}
+		case <-q.msgs:
+			if err := showMessages(e, s, shown); err != nil {
+				return err
+			}
 		case msg := <-q.closed:
 			return fmt.Errorf("the connection ended: %s", msg)
 		case <-ctx.Done():
 			return nil
+		}
+	}
+}
+
+// showMessages prints the messages waiting for the device and acknowledges each, so the
+// server forgets them; shown keeps a message that is listed again (its ack failed) from
+// being printed twice.
+func showMessages(e *env, s *authenticator.Session, shown map[string]bool) error {
+	for {
+		list, err := s.Messages()
+		if err != nil {
+			return err
+		}
+		acked := 0
+		for i := range list.Len() {
+			m := list.Get(i)
+			if !shown[m.ID] {
+				shown[m.ID] = true
+				printMessage(e.stdout, m)
+			}
+			var se *authenticator.ServerError
+			if err := s.AckMessage(m.ID); errors.As(err, &se) {
+				continue // acknowledged meanwhile by another connection of the device, or expired
+			} else if err != nil {
+				return err
+			}
+			acked++
+		}
+		// More wait than one answer holds: list again once these are gone.
+		if !list.More() || acked == 0 {
+			return nil
+		}
+	}
+}
+
+// printMessage shows a message; the server allows no control characters in it but
+// newlines and tabs in the body.
+func printMessage(w io.Writer, m *authenticator.Message) {
+	fmt.Fprintf(w, "\nmessage %s (%s)\n", m.ID, time.Unix(m.CreatedAt, 0).UTC().Format(time.RFC3339))
+	if m.Title != "" {
+		fmt.Fprintf(w, "  title: %s\n", m.Title)
+	}
+	if m.Body != "" {
+		for line := range strings.SplitSeq(m.Body, "\n") {
+			fmt.Fprintf(w, "  | %s\n", line)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -106,15 +107,32 @@ func TestAuthenticatorAgainstDevServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A message from a business application waits for the offline device too: run shows
+	// it and acknowledges it.
+	devs, err := st.UserDevices(context.Background(), "demo", u.ID)
+	if err != nil || len(devs) != 1 {
+		t.Fatalf("the user's devices: %d, %v", len(devs), err)
+	}
+	inbox := device.Inbox{Ephemeral: eph}
+	if _, err := inbox.Put(context.Background(), device.Message{Realm: "demo", DeviceID: devs[0].ID, Title: "Statement ready",
+		Body: "Your November statement\nis ready.", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	out = auth(exitOK, "run", "--once", "--approve-all", "--number", req.MatchNumber)
 	if !strings.Contains(out, "Sign in to the demo app") || !strings.Contains(out, "ip=192.0.2.10") || !strings.Contains(out, "approved") {
 		t.Fatalf("run: %s", out)
+	}
+	if !strings.Contains(out, "title: Statement ready") || !strings.Contains(out, "| Your November statement\n  | is ready.") {
+		t.Fatalf("run did not show the waiting message:\n%s", out)
+	}
+	if left, err := inbox.List(context.Background(), "demo", devs[0].ID); err != nil || len(left) != 0 {
+		t.Fatalf("run did not acknowledge the message: %d left, %v", len(left), err)
 	}
 	stored, err := reqs.Consume(context.Background(), "demo", req.ID, []byte("test"))
 	if err != nil || stored.State != authn.Approved {
 		t.Fatalf("request after run: %v %v", stored.State, err)
 	}
-	outbox.Close()
+	_ = outbox.Close(context.Background())
 	evs, err := st.ListEvents(context.Background(), "demo", store.EventFilter{Subject: req.ID}, store.ListOptions{})
 	if err != nil || len(evs.Items) != 3 || evs.Items[1].Type != "authn.approved" {
 		t.Fatalf("events of the request: %+v, %v; want created, approved, consumed", evs.Items, err)
@@ -149,7 +167,7 @@ func TestAuthenticatorAgainstDevServer(t *testing.T) {
 	if out, _ := admin(exitOK, "receipt", "get", "--realm", "demo", tx.ID, "--save", receiptFile); !strings.Contains(out, "approved") {
 		t.Fatalf("receipt get: %s", out)
 	}
-	b, err := readDevBanner(strings.NewReader(banner.String()))
+	b, err := readDevBanner(bufio.NewScanner(strings.NewReader(banner.String())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +199,28 @@ func TestAuthenticatorAgainstDevServer(t *testing.T) {
 	}
 	if got, err := reqs.Consume(context.Background(), "demo", qr.ID, []byte("page")); err != nil || got.State != authn.Approved || got.UserID != u.ID {
 		t.Fatalf("the QR login after scan: %v for %q, %v", got.State, got.UserID, err)
+	}
+
+	// A message that arrives while run waits is shown and acknowledged at once.
+	runCtx, stopRun := context.WithCancel(context.Background())
+	var runOut, runErr testutil.SyncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(runCtx, []string{"authenticator", "--profile", profile, "--ca", ca, "run"}, env, &runOut, &runErr)
+	}()
+	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(runOut.String(), "connected as") },
+		"run to connect: %s", runErr.String())
+	if _, err := inbox.Put(context.Background(), device.Message{Realm: "demo", DeviceID: devs[0].ID, Title: "Card payment",
+		Body: "12.50 EUR", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		left, err := inbox.List(context.Background(), "demo", devs[0].ID)
+		return strings.Contains(runOut.String(), "title: Card payment") && err == nil && len(left) == 0
+	}, "run to show and acknowledge the message as it arrived:\n%s", runOut.String())
+	stopRun()
+	if code := <-exited; code != exitOK {
+		t.Fatalf("run: exit %d\n%s", code, runErr.String())
 	}
 
 	out, _ = admin(exitOK, "device", "list", "--realm", "demo", "--user", "demo", "-o", "json")

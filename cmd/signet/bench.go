@@ -73,6 +73,8 @@ func newBenchCmd(e *env) *cobra.Command {
 	c.AddCommand(token, load, es)
 	addLoginBench(c, e)
 	addDeviceBench(c, e)
+	addApproveBench(c, e)
+	addPushBench(c, e)
 	return c
 }
 
@@ -279,9 +281,8 @@ type devBanner struct {
 
 // readDevBanner reads what `serve --dev` prints: the PUBLIC URL, the CA, the demo client's
 // secret and the demo user's password (the last line it needs).
-func readDevBanner(r io.Reader) (devBanner, error) {
+func readDevBanner(sc *bufio.Scanner) (devBanner, error) {
 	var b devBanner
-	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if f := strings.Fields(line); len(f) == 2 {
@@ -328,6 +329,11 @@ func startBenchServer(ctx context.Context, e *env, self string, cpu int, extraAr
 type benchServerEnv struct {
 	dataDir string
 	env     []string
+	// command replaces "serve" (with --dev always following).
+	command []string
+	// control, when set, gets the server's standard input and what it prints after its
+	// URLs, which are then not discarded.
+	control func(stdin io.WriteCloser, stdout *bufio.Scanner)
 }
 
 func startBenchServerWith(ctx context.Context, e *env, self string, cpu int, be benchServerEnv, extraArgs ...string) (*benchServer, error) {
@@ -339,7 +345,11 @@ func startBenchServerWith(ctx context.Context, e *env, self string, cpu int, be 
 		}
 		dataDir = filepath.Join(dir, "data")
 	}
-	server := exec.CommandContext(ctx, self, append([]string{"serve", "--dev"}, extraArgs...)...)
+	command := be.command
+	if command == nil {
+		command = []string{"serve"}
+	}
+	server := exec.CommandContext(ctx, self, append(append(command, "--dev"), extraArgs...)...)
 	server.Env = append(os.Environ(), "GOMAXPROCS=1", "SIGNET_DATA_DIR="+dataDir, "SIGNET_LOG_LEVEL=warn")
 	server.Env = append(server.Env, be.env...)
 	for _, ep := range config.Endpoints {
@@ -355,25 +365,51 @@ func startBenchServerWith(ctx context.Context, e *env, self string, cpu int, be 
 		removeDir()
 		return nil, err
 	}
+	var stdin io.WriteCloser
+	if be.control != nil {
+		if stdin, err = server.StdinPipe(); err != nil {
+			removeDir()
+			return nil, err
+		}
+	}
 	server.Stderr = e.stderr
 	if err := startPinned(server, cpu); err != nil {
 		removeDir()
 		return nil, err
 	}
+	out := bufio.NewScanner(stdout)
 	drained := make(chan struct{})
 	stop := sync.OnceValue(func() error {
-		_ = server.Process.Signal(syscall.SIGTERM)
+		if stdin != nil {
+			stdin.Close() // a controlled server stops at the end of its input
+		} else {
+			_ = server.Process.Signal(syscall.SIGTERM)
+		}
 		<-drained // Wait must not run before the pipe is read to the end
 		return server.Wait()
 	})
 	s := &benchServer{cmd: server, stop: stop, close: func() { _ = stop(); removeDir() }}
-	if s.banner, err = readDevBanner(stdout); err != nil {
+	if s.banner, err = readDevBanner(out); err != nil {
 		close(drained)
 		s.close()
 		return nil, err
 	}
+	if be.control != nil {
+		be.control(stdin, out)
+		// What the controller has not read is drained when the server stops.
+		stop = sync.OnceValue(func() error {
+			stdin.Close()
+			for out.Scan() {
+			}
+			close(drained)
+			return server.Wait()
+		})
+		s.stop, s.close = stop, func() { _ = stop(); removeDir() }
+		return s, nil
+	}
 	go func() {
-		_, _ = io.Copy(io.Discard, stdout)
+		for out.Scan() {
+		}
 		close(drained)
 	}()
 	return s, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"strings"
@@ -15,7 +16,7 @@ import (
 func TestBenchDeviceClient(t *testing.T) {
 	t.Parallel()
 	dir, out := devServerWithOutput(t)
-	b, err := readDevBanner(strings.NewReader(out.String()))
+	b, err := readDevBanner(bufio.NewScanner(strings.NewReader(out.String())))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -33,7 +34,7 @@ func TestBenchLoginFlow(t *testing.T) {
 func devServerBanner(t *testing.T) (devBanner, *x509.CertPool) {
 	t.Helper()
 	_, out := devServerWithOutput(t)
-	b, err := readDevBanner(strings.NewReader(out.String()))
+	b, err := readDevBanner(bufio.NewScanner(strings.NewReader(out.String())))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -313,11 +313,11 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 func TestReadDevBanner(t *testing.T) {
 	t.Parallel()
 	banner := "Signet dev is running in development mode.\n  PUBLIC  https://127.0.0.1:1234\n  CA certificate: /d/ca.pem\nDemo realm \"demo\": issuer https://127.0.0.1:1234/realms/demo\n  client demo-app, secret s3cr3t\n  (for example: curl ...)\n  user demo, password pw d\n"
-	b, err := readDevBanner(strings.NewReader(banner))
+	b, err := readDevBanner(bufio.NewScanner(strings.NewReader(banner)))
 	if err != nil || b != (devBanner{public: "https://127.0.0.1:1234", secret: "s3cr3t", ca: "/d/ca.pem", user: "demo", password: "pw d"}) {
 		t.Fatalf("%+v %v", b, err)
 	}
-	if _, err := readDevBanner(strings.NewReader("nothing\n")); err == nil {
+	if _, err := readDevBanner(bufio.NewScanner(strings.NewReader("nothing\n"))); err == nil {
 		t.Fatal("a banner without the demo client was accepted")
 	}
 }

@@ -1,7 +1,7 @@
 // Package admin is Signet's admin API: a JSON API under {prefix}/admin/api/ on the ADMIN
-// listener for realms, users, clients, signing keys and sessions, with its own OpenAPI
-// document. Callers present an access token of the master realm carrying the
-// signet.admin scope; errors are RFC 9457 problem JSON.
+// listener for realms, users, clients, signing keys, sessions, devices and push
+// credentials, with its own OpenAPI document. Callers present an access token of the
+// master realm carrying the signet.admin scope; errors are RFC 9457 problem JSON.
 package admin
 
 import (
@@ -49,6 +49,7 @@ type API struct {
 	now       func() time.Time
 	openAPI   []byte
 	devices   *Devices
+	push      *Push
 }
 
 // Option adjusts an API (test seams).
@@ -94,6 +95,7 @@ func (a *API) routes() []route {
 		client  = realm + "/clients/{client}"
 		session = user + "/sessions/{session}"
 		dev     = realm + "/devices/{device}"
+		pushes  = realm + "/push"
 	)
 	return []route{
 		{method: "GET", path: "/openapi.json", h: a.serveOpenAPI, public: true},
@@ -129,6 +131,11 @@ func (a *API) routes() []route {
 		{method: "GET", path: dev, h: a.getDevice},
 		{method: "PATCH", path: dev, h: a.updateDevice},
 		{method: "DELETE", path: dev, h: a.deleteDevice},
+		{method: "POST", path: dev + "/test-push", h: a.testPush},
+		{method: "GET", path: pushes, h: a.listPushCredentials},
+		{method: "GET", path: pushes + "/{provider}", h: a.getPushCredential},
+		{method: "PUT", path: pushes + "/{provider}", h: a.setPushCredential},
+		{method: "DELETE", path: pushes + "/{provider}", h: a.deletePushCredential},
 		{method: "GET", path: realm + "/audit", h: a.listAudit},
 		{method: "GET", path: realm + "/receipts/{receipt}", h: a.getReceipt},
 	}

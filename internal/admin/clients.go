@@ -37,6 +37,7 @@ type Client struct {
 	Scopes                      []string        `json:"scopes"`
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
+	TLSClientCertificates       []string        `json:"tls_client_certificates"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
 	UserinfoSignedResponseAlg   string          `json:"userinfo_signed_response_alg,omitempty"`
 	RequestObjectSigningAlg     string          `json:"request_object_signing_alg,omitempty"`
@@ -85,7 +86,7 @@ func clientJSON(c store.Client) Client {
 		ClientID: c.ID, Name: c.Name, Public: c.Public, TokenEndpointAuthMethod: c.AuthMethod,
 		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, HasSecret: len(c.SecretHash) > 0,
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
-		ResponseTypes: c.ResponseTypes, Scopes: c.Scopes, JWKS: jwks, JWKSURI: c.JWKSURI,
+		ResponseTypes: c.ResponseTypes, Scopes: c.Scopes, JWKS: jwks, JWKSURI: c.JWKSURI, TLSClientCertificates: c.TLSClientCertificates,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, UserinfoSignedResponseAlg: c.UserinfoSignedResponseAlg,
 		RequestObjectSigningAlg: c.RequestObjectSigningAlg,
 		AccessTokenTTL:          seconds(c.AccessTokenTTL), IDTokenTTL: seconds(c.IDTokenTTL),
@@ -141,6 +142,11 @@ type ClientSettings struct {
 	RequestTTL                            *int64    `json:"request_ttl"`
 	LoginFirstFactors                     *[]string `json:"login_first_factors"`
 	LoginSecondFactors                    *[]string `json:"login_second_factors"`
+	// The client's TLS client certificates, by SHA-256 fingerprint or as PEM certificates
+	// whose fingerprints the server computes; either given, the two together replace the
+	// list.
+	TLSClientCertificates    *[]string `json:"tls_client_certificates"`
+	TLSClientCertificatePEMs *[]string `json:"tls_client_certificate_pems"`
 }
 
 // ClientCreate is the body of POST /realms/{realm}/clients.
@@ -253,6 +259,9 @@ func (s ClientSettings) apply(c *store.Client) error {
 	}
 	set(&c.BackchannelTokenDeliveryMode, s.BackchannelTokenDeliveryMode)
 	set(&c.BackchannelClientNotificationEndpoint, s.BackchannelClientNotificationEndpoint)
+	if err := s.applyCertificates(c); err != nil {
+		return err
+	}
 	return s.applyPhone(c)
 }
 
@@ -358,6 +367,9 @@ func validateClient(c store.Client) error {
 		return err
 	}
 	if err := checkClientKeys(c); err != nil {
+		return err
+	}
+	if err := checkCertificates(c.TLSClientCertificates); err != nil {
 		return err
 	}
 	for field, alg := range map[string]string{
@@ -530,6 +542,9 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		secret = oidc.NewSecret()
 		c.SecretHash = hasher.Hash(secret)
 	}
+	if err := a.certificatesFree(r.Context(), realm.Name, c.ID, c.TLSClientCertificates); err != nil {
+		return err
+	}
 	created, err := a.st.CreateClient(r.Context(), c)
 	if err != nil {
 		return storeError(err, clientWhat(realm.Name, in.ClientID))
@@ -577,6 +592,9 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 			return c, err
 		}
 		if err := validateClient(c); err != nil {
+			return c, err
+		}
+		if err := a.certificatesFree(r.Context(), realm.Name, c.ID, c.TLSClientCertificates); err != nil {
 			return c, err
 		}
 		switch {

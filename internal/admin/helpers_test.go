@@ -22,6 +22,7 @@ import (
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/cached"
 	"github.com/signet-auth/signet/internal/store/sqlite"
+	"github.com/signet-auth/signet/internal/testutil"
 )
 
 // env is the admin API on one HTTPS server and the OpenID provider (the PUBLIC side,
@@ -34,9 +35,14 @@ type env struct {
 	st       store.Store
 	public   *httptest.Server
 	admin    *httptest.Server
+	// logs is everything the admin API logged, at every level.
+	logs *testutil.SyncBuffer
 	// token is a master-realm access token with the signet.admin scope.
 	token string
 }
+
+// envOption adds an API option made from the environment's store and keyring.
+type envOption func(st store.Store, ring *keys.Keyring) Option
 
 // Clients of the master realm that tests get tokens for.
 const (
@@ -47,7 +53,7 @@ const (
 // testPepper keys activation codes in the tests.
 var testPepper = []byte("0123456789abcdef0123456789abcdef")
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	raw, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "signet.db"))
@@ -77,7 +83,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(cache.Stop)
 	var st store.Store = cache
 
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	publicMux, adminMux := http.NewServeMux(), http.NewServeMux()
 	public, admin := httptest.NewUnstartedServer(publicMux), httptest.NewUnstartedServer(adminMux)
 	public.StartTLS()
@@ -91,16 +98,20 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := New(admin.URL, "", st, provider, km, pw, log, WithKeyring(ring), WithDevices(Devices{
+	apiOpts := []Option{WithKeyring(ring), WithDevices(Devices{
 		PublicURL: "https://device.example.com:8888", Pepper: testPepper,
 		Fingerprint: func() ([32]byte, error) { return [32]byte{1, 2, 3}, nil },
-	}))
+	})}
+	for _, o := range opts {
+		apiOpts = append(apiOpts, o(st, ring))
+	}
+	api, err := New(admin.URL, "", st, provider, km, pw, log, apiOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	api.Routes(adminMux)
 
-	e := &env{api: api, provider: provider, ring: ring, st: st, public: public, admin: admin}
+	e := &env{api: api, provider: provider, ring: ring, st: st, public: public, admin: admin, logs: logs}
 	if _, err := st.CreateRealm(ctx, store.Realm{Name: MasterRealm, Enabled: true}); err != nil {
 		t.Fatal(err)
 	}

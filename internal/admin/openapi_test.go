@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -82,6 +83,11 @@ func TestOpenAPIDocument(t *testing.T) {
 		"ActivationPage": reflect.TypeFor[page[Activation]](), "Device": reflect.TypeFor[Device](),
 		"DevicePatch": reflect.TypeFor[DevicePatch](), "DevicePage": reflect.TypeFor[page[Device]](),
 		"AuditEvent": reflect.TypeFor[AuditEvent](), "AuditPage": reflect.TypeFor[page[AuditEvent]](),
+		"PushCredential": reflect.TypeFor[messaging.Credential](), "PushCredentialPage": reflect.TypeFor[page[messaging.Credential]](),
+		"APNsSettings": reflect.TypeFor[messaging.APNs](), "FCMSettings": reflect.TypeFor[messaging.FCM](),
+		"UnifiedPushSettings": reflect.TypeFor[messaging.UnifiedPush](), "APNsCredentialSet": reflect.TypeFor[APNsCredentialSet](),
+		"FCMCredentialSet": reflect.TypeFor[FCMCredentialSet](), "UnifiedPushCredentialSet": reflect.TypeFor[UnifiedPushCredentialSet](),
+		"PushStatus": reflect.TypeFor[messaging.Status](),
 	} {
 		schema, ok := schemas[name]
 		if !ok {

@@ -62,6 +62,17 @@ func (r *recorder) Emit(_ context.Context, e Event) error {
 	return nil
 }
 
+// all lists every event type recorded, in order.
+func (r *recorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
 // types lists the event types recorded for request id, in order.
 func (r *recorder) types(id string) []string {
 	r.mu.Lock()
@@ -665,5 +676,108 @@ func TestNoNumber(t *testing.T) {
 	got, err := f.svc.Answer(t.Context(), "demo", r.ID, f.phones[0].reply(t, r, f.user, sigma.Approve, "", f.clock.Now()))
 	if err != nil || got.State != Approved || got.Answer.WrongNumber {
 		t.Fatalf("Answer = %v, %v", got.State, err)
+	}
+}
+
+// A node that has read a request sees a change another node made (the version tells it
+// its copy is old), and what a read returns is the caller's own.
+func TestReadsSeeOtherNodesChanges(t *testing.T) {
+	backends(t, func(t *testing.T, open func() ephemeral.Store) {
+		ctx := t.Context()
+		st := open()
+		a, err := New(ctx, Config{Store: st, Events: &recorder{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := New(ctx, Config{Store: st, Events: &recorder{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		r, err := a.Create(ctx, NewRequest{Realm: "demo", Kind: KindPushLogin, ClientID: "app", UserID: "u-" + rand.Text()[:8],
+			Devices: []string{"d1", "d2"}, Text: "Sign in", Binding: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Get(ctx, "demo", r.ID)
+		if err != nil || got.State != Pending {
+			t.Fatalf("Get = %+v, %v", got, err)
+		}
+		got.Devices[0] = "mallory"
+		if _, err := b.Cancel(ctx, "demo", r.ID, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		got, err = a.Get(ctx, "demo", r.ID)
+		if err != nil || got.State != Cancelled {
+			t.Errorf("node A reads %s after node B cancelled, %v", got.State, err)
+		}
+		if got.Devices[0] != "d1" {
+			t.Errorf("a caller's change reached node A's copy: devices %v", got.Devices)
+		}
+	})
+}
+
+// A state change's event is emitted before the change is announced: whoever the notice
+// wakes (a waiter consuming the outcome, a device answering) makes events that must
+// follow it in the log.
+func TestEventBeforeNotice(t *testing.T) {
+	backends(t, func(t *testing.T, open func() ephemeral.Store) {
+		st := open()
+		f := newFixture(t, st, nil)
+		ctx := t.Context()
+		requests, err := st.Subscribe(ctx, RequestsChannel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer requests.Close()
+		outcomes, err := st.Subscribe(ctx, OutcomesChannel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer outcomes.Close()
+		// The changes are made on other goroutines, as by other parts of the server, and
+		// the events are read the moment the notice arrives.
+		created := make(chan Request, 1)
+		go func() { created <- f.create(nil) }()
+		var first []byte
+		select {
+		case first = <-requests.C():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no new-request notice")
+		}
+		seen := f.events.all()
+		r := <-created
+		if !strings.Contains(string(first), r.ID) || len(seen) == 0 || seen[0] != "authn.created" {
+			t.Errorf("at the new-request notice the events are %v, want authn.created already", seen)
+		}
+		answered := make(chan error, 1)
+		go func() {
+			_, err := f.svc.Answer(ctx, "demo", r.ID, f.phones[0].reply(t, r, f.user, sigma.Approve, r.MatchNumber, f.clock.Now()))
+			answered <- err
+		}()
+		waitNotice(t, outcomes, r.ID)
+		if got := f.events.types(r.ID); len(got) < 2 || got[1] != "authn.approved" {
+			t.Errorf("at the outcome notice the events are %v, want authn.approved already", got)
+		}
+		if err := <-answered; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// waitNotice waits for a notice naming id.
+func waitNotice(t *testing.T, sub ephemeral.Subscription, id string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case b := <-sub.C():
+			if strings.Contains(string(b), id) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no notice for %s", id)
+		}
 	}
 }

@@ -69,6 +69,7 @@ type Service struct {
 	running sync.WaitGroup // expiry callbacks under way
 	timers  map[string]*time.Timer
 	waiters map[string]map[chan struct{}]struct{}
+	decoded decoded
 	sub     ephemeral.Subscription
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -191,13 +192,16 @@ func (s *Service) Create(ctx context.Context, n NewRequest) (Request, error) {
 		return Request{}, fmt.Errorf("authn: store the request: %w", err)
 	}
 	r.version = 1
+	s.decoded.put(requestKey(r.Realm, r.ID), &r)
 	s.schedule(r.Realm, r.ID, ttl)
 	after, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterChange)
 	defer cancel()
+	// The event goes first: what the notice sets off (a device's answer) has events of
+	// its own, which must follow this one in the log.
+	s.emit(after, eventOf("authn.created", &r, ""))
 	if r.UserID != "" {
 		s.publish(after, RequestsChannel, r.Realm, r.UserID, r.ID)
 	}
-	s.emit(after, eventOf("authn.created", &r, ""))
 	return r, nil
 }
 
@@ -534,6 +538,7 @@ func (s *Service) change(ctx context.Context, realm, id string, fn func(*Request
 			return Request{}, fmt.Errorf("authn: store the request: %w", err)
 		}
 		r.version = v
+		s.decoded.put(key, &r)
 		// The change is made: what follows it must happen even if the caller has gone
 		// (a closed page, a device that hung up), and none of it waits for another.
 		after, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterChange)
@@ -544,12 +549,14 @@ func (s *Service) change(ctx context.Context, realm, id string, fn func(*Request
 			}
 			s.unschedule(realm, id)
 		}
-		s.publish(after, OutcomesChannel, realm, id, string(r.State))
 		device := ""
 		if r.Answer != nil {
 			device = r.Answer.DeviceID
 		}
+		// The event before the notice: a waiter woken by it consumes the outcome, and
+		// the consumption's event must follow this one in the log.
 		s.emit(after, eventOf(typ, &r, device))
+		s.publish(after, OutcomesChannel, realm, id, string(r.State))
 		return r, nil
 	}
 }
@@ -566,11 +573,16 @@ func (s *Service) load(ctx context.Context, realm, id string) (Request, error) {
 	if err != nil {
 		return Request{}, fmt.Errorf("authn: read the request: %w", err)
 	}
+	key := requestKey(realm, id)
+	if r, ok := s.decoded.get(key, e.Version); ok {
+		return r, nil
+	}
 	var r Request
 	if err := json.Unmarshal(e.Value, &r); err != nil {
 		return Request{}, fmt.Errorf("authn: stored request %q: %w", id, err)
 	}
 	r.version = e.Version
+	s.decoded.put(key, &r)
 	return r, nil
 }
 

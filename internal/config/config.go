@@ -30,16 +30,18 @@ var AllRoles = []string{RoleOps, RoleEvents, RoleMessaging, RoleDevice, RoleIdP,
 
 // Config is the whole configuration of one node.
 type Config struct {
-	DataDir    string         `yaml:"data_dir" env:"DATA_DIR" doc:"Directory for the embedded database and development certificates."`
-	Roles      []string       `yaml:"roles" env:"ROLES" doc:"Roles this node runs (comma-separated in the environment): idp, api, device, messaging, events, admin, ops."`
-	PathPrefix string         `yaml:"path_prefix" env:"PATH_PREFIX" doc:"Path prefix under which every HTTP route is served, for example /auth behind a reverse proxy."`
-	Log        LogConfig      `yaml:"log" env:"LOG"`
-	Database   DatabaseConfig `yaml:"database" env:"DATABASE"`
-	Redis      RedisConfig    `yaml:"redis" env:"REDIS"`
-	Keys       KeysConfig     `yaml:"keys" env:"KEYS"`
-	Listeners  Listeners      `yaml:"listeners" env:""`
-	Device     DeviceConfig   `yaml:"device" env:"DEVICE"`
-	Outbound   OutboundConfig `yaml:"outbound" env:"OUTBOUND"`
+	DataDir    string          `yaml:"data_dir" env:"DATA_DIR" doc:"Directory for the embedded database and development certificates."`
+	Roles      []string        `yaml:"roles" env:"ROLES" doc:"Roles this node runs (comma-separated in the environment): idp, api, device, messaging, events, admin, ops."`
+	PathPrefix string          `yaml:"path_prefix" env:"PATH_PREFIX" doc:"Path prefix under which every HTTP route is served, for example /auth behind a reverse proxy."`
+	Log        LogConfig       `yaml:"log" env:"LOG"`
+	Database   DatabaseConfig  `yaml:"database" env:"DATABASE"`
+	Redis      RedisConfig     `yaml:"redis" env:"REDIS"`
+	Keys       KeysConfig      `yaml:"keys" env:"KEYS"`
+	Listeners  Listeners       `yaml:"listeners" env:""`
+	Device     DeviceConfig    `yaml:"device" env:"DEVICE"`
+	Authn      AuthnConfig     `yaml:"authn" env:"AUTHN"`
+	Messaging  MessagingConfig `yaml:"messaging" env:"MESSAGING"`
+	Outbound   OutboundConfig  `yaml:"outbound" env:"OUTBOUND"`
 	// ShutdownTimeout bounds how long in-flight requests may drain at SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" env:"SHUTDOWN_TIMEOUT" doc:"How long in-flight requests may drain at SIGTERM before connections are closed."`
 
@@ -92,6 +94,27 @@ type DeviceConfig struct {
 	MaxMessageBytes           int           `yaml:"max_message_bytes" env:"MAX_MESSAGE_BYTES" doc:"Largest plaintext of one channel message, in bytes; a larger message closes the connection."`
 	MaxConnections            int           `yaml:"max_connections" env:"MAX_CONNECTIONS" doc:"Most device connections this node holds at once; more are closed as they arrive (devices retry, another node takes them). Each idle one costs about 17 KiB (25 KiB with TLS on the listener)."`
 	TrustedProxies            []string      `yaml:"trusted_proxies" env:"TRUSTED_PROXIES" doc:"Addresses or CIDR ranges of the reverse proxies in front of the DEVICE listener (comma-separated in the environment). A connection from one of them counts against the client address its X-Forwarded-For header names, not against the proxy's. IPv6 clients are counted per /64."`
+}
+
+// AuthnConfig bounds the phone approval requests (push and QR login, CIBA, transactions)
+// made for one user: the push-bombing defence. The limits hold across nodes.
+type AuthnConfig struct {
+	MaxPending            int           `yaml:"max_pending" env:"MAX_PENDING" doc:"Requests one user may have waiting for an answer at once; more are refused until one ends."`
+	MaxCreated            int           `yaml:"max_created" env:"MAX_CREATED" doc:"Requests that may be made for one user within created_window, cancelled ones included."`
+	CreatedWindow         time.Duration `yaml:"created_window" env:"CREATED_WINDOW" doc:"The window max_created counts in."`
+	DenialsBeforeCooldown int           `yaml:"denials_before_cooldown" env:"DENIALS_BEFORE_COOLDOWN" doc:"Denials (wrong numbers included) of one user's requests within denial_window that start a cooldown."`
+	DenialWindow          time.Duration `yaml:"denial_window" env:"DENIAL_WINDOW" doc:"The window denials_before_cooldown counts in."`
+	Cooldown              time.Duration `yaml:"cooldown" env:"COOLDOWN" doc:"How long no request is made for a user after too many denials."`
+}
+
+// MessagingConfig shapes the push wake-ups the messaging role sends. Credentials are per
+// realm (admin API); these are the node's.
+type MessagingConfig struct {
+	APNsURL       string        `yaml:"apns_url" env:"APNS_URL" doc:"Base URL for APNs instead of Apple's production or sandbox host (a proxy that speaks HTTP/2, or a test server)."`
+	FCMURL        string        `yaml:"fcm_url" env:"FCM_URL" doc:"Base URL for FCM HTTP v1 instead of https://fcm.googleapis.com (a proxy or a test server)."`
+	Title         string        `yaml:"title" env:"TITLE" doc:"The generic text of a wake-up notification; it never says what the user is asked."`
+	ReminderAfter time.Duration `yaml:"reminder_after" env:"REMINDER_AFTER" doc:"How long a woken phone has to connect before it is woken once more; 0 turns reminders off."`
+	SendTimeout   time.Duration `yaml:"send_timeout" env:"SEND_TIMEOUT" doc:"Longest wait for a push provider to answer one wake-up."`
 }
 
 // Listeners holds the six endpoints (PRODUCT.md, Listeners).
@@ -195,6 +218,11 @@ func Default(dev bool) Config {
 			HandshakesPerIPPerMinute: 120, EnrollmentsPerIPPerMinute: 10, MaxConnections: 100000,
 			HandshakeTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute, MaxMessageBytes: 64 << 10,
 		},
+		Authn: AuthnConfig{
+			MaxPending: 3, MaxCreated: 10, CreatedWindow: 10 * time.Minute,
+			DenialsBeforeCooldown: 3, DenialWindow: 10 * time.Minute, Cooldown: 2 * time.Minute,
+		},
+		Messaging: MessagingConfig{Title: "Sign-in request", ReminderAfter: 30 * time.Second, SendTimeout: 10 * time.Second},
 		Listeners: Listeners{
 			Public: l(8443),
 			API:    l(8445),

@@ -200,3 +200,63 @@ func TestDeviceLimits(t *testing.T) {
 		t.Errorf("device limits checked without the device role: %v", ps)
 	}
 }
+
+// TestAuthnLimits: the push-bombing limits load from the file and the environment, reach
+// their defaults otherwise, and every bad one is named.
+func TestAuthnLimits(t *testing.T) {
+	t.Parallel()
+	file := writeYAML(t, "authn:\n  max_pending: 5\n  cooldown: 30s\n")
+	cfg, ps := Load(file, append(validEnv(t), "SIGNET_AUTHN_MAX_CREATED=50", "SIGNET_AUTHN_DENIAL_WINDOW=1h"), false)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := AuthnConfig{MaxPending: 5, MaxCreated: 50, CreatedWindow: 10 * time.Minute,
+		DenialsBeforeCooldown: 3, DenialWindow: time.Hour, Cooldown: 30 * time.Second}
+	if cfg.Authn != want {
+		t.Errorf("authn section %+v, want %+v", cfg.Authn, want)
+	}
+	bad := append(validEnv(t), "SIGNET_AUTHN_MAX_PENDING=0", "SIGNET_AUTHN_MAX_CREATED=-1", "SIGNET_AUTHN_CREATED_WINDOW=0s",
+		"SIGNET_AUTHN_DENIALS_BEFORE_COOLDOWN=0", "SIGNET_AUTHN_DENIAL_WINDOW=-1m", "SIGNET_AUTHN_COOLDOWN=0s")
+	ps = loadAndValidate("", bad)
+	for _, key := range []string{"SIGNET_AUTHN_MAX_PENDING", "SIGNET_AUTHN_MAX_CREATED", "SIGNET_AUTHN_CREATED_WINDOW",
+		"SIGNET_AUTHN_DENIALS_BEFORE_COOLDOWN", "SIGNET_AUTHN_DENIAL_WINDOW", "SIGNET_AUTHN_COOLDOWN"} {
+		if !mentions(ps, key) {
+			t.Errorf("missing problem for %s in:\n%v", key, ps)
+		}
+	}
+	if ps := loadAndValidate("", append(validEnv(t), "SIGNET_AUTHN_MAX_PENDING=20")); !mentions(ps, "authn.max_pending") {
+		t.Errorf("max_pending above max_created not reported: %v", ps)
+	}
+}
+
+// TestMessagingSettings: the messaging section loads, and each bad value is named.
+func TestMessagingSettings(t *testing.T) {
+	t.Parallel()
+	cfg, ps := Load("", append(validEnv(t), "SIGNET_MESSAGING_APNS_URL=https://apns-proxy.internal:8443",
+		"SIGNET_MESSAGING_REMINDER_AFTER=45s", "SIGNET_MESSAGING_TITLE=Anmeldung"), false)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := MessagingConfig{APNsURL: "https://apns-proxy.internal:8443", Title: "Anmeldung", ReminderAfter: 45 * time.Second, SendTimeout: 10 * time.Second}
+	if cfg.Messaging != want {
+		t.Errorf("messaging section %+v, want %+v", cfg.Messaging, want)
+	}
+	bad := append(validEnv(t), "SIGNET_MESSAGING_APNS_URL=http://apns.example", "SIGNET_MESSAGING_FCM_URL=::",
+		"SIGNET_MESSAGING_TITLE= ", "SIGNET_MESSAGING_REMINDER_AFTER=-1s", "SIGNET_MESSAGING_SEND_TIMEOUT=0s")
+	ps = loadAndValidate("", bad)
+	for _, key := range []string{"SIGNET_MESSAGING_APNS_URL", "SIGNET_MESSAGING_FCM_URL", "SIGNET_MESSAGING_TITLE",
+		"SIGNET_MESSAGING_REMINDER_AFTER", "SIGNET_MESSAGING_SEND_TIMEOUT"} {
+		if !mentions(ps, key) {
+			t.Errorf("missing problem for %s in:\n%v", key, ps)
+		}
+	}
+	if ps := loadAndValidate("", append(bad, "SIGNET_ROLES=idp")); mentions(ps, "SIGNET_MESSAGING_TITLE") {
+		t.Errorf("messaging settings checked without the messaging role: %v", ps)
+	}
+}

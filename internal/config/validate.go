@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/signet-auth/signet/internal/tlsconf"
 )
@@ -80,6 +81,10 @@ func (c *Config) validateNode(l *problemList) {
 	if c.HasRole(RoleDevice) {
 		c.validateDevice(l)
 	}
+	c.validateAuthn(l)
+	if c.HasRole(RoleMessaging) {
+		c.validateMessaging(l)
+	}
 	if _, err := ParsePrefixes(c.Outbound.AllowedCIDRs); err != nil {
 		l.add("outbound.allowed_cidrs", "SIGNET_OUTBOUND_ALLOWED_CIDRS", "%v", err)
 	}
@@ -109,6 +114,52 @@ func (c *Config) validateDevice(l *problemList) {
 	}
 	if _, err := ParsePrefixes(d.TrustedProxies); err != nil {
 		l.add("device.trusted_proxies", "SIGNET_DEVICE_TRUSTED_PROXIES", "%v", err)
+	}
+}
+
+func (c *Config) validateAuthn(l *problemList) {
+	a := c.Authn
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"max_pending", a.MaxPending}, {"max_created", a.MaxCreated}, {"denials_before_cooldown", a.DenialsBeforeCooldown}} {
+		if f.v <= 0 {
+			l.add("authn."+f.key, "SIGNET_AUTHN_"+strings.ToUpper(f.key), "must be positive")
+		}
+	}
+	for _, f := range []struct {
+		key string
+		v   time.Duration
+	}{{"created_window", a.CreatedWindow}, {"denial_window", a.DenialWindow}, {"cooldown", a.Cooldown}} {
+		if f.v <= 0 {
+			l.add("authn."+f.key, "SIGNET_AUTHN_"+strings.ToUpper(f.key), "must be positive")
+		}
+	}
+	if a.MaxPending > a.MaxCreated {
+		l.add("authn.max_pending", "SIGNET_AUTHN_MAX_PENDING", "must not exceed authn.max_created (%d)", a.MaxCreated)
+	}
+}
+
+func (c *Config) validateMessaging(l *problemList) {
+	m := c.Messaging
+	for _, f := range []struct{ key, env, v string }{
+		{"messaging.apns_url", "SIGNET_MESSAGING_APNS_URL", m.APNsURL}, {"messaging.fcm_url", "SIGNET_MESSAGING_FCM_URL", m.FCMURL},
+	} {
+		if f.v == "" {
+			continue
+		}
+		if u, err := url.Parse(f.v); err != nil || u.Scheme != "https" || u.Host == "" {
+			l.add(f.key, f.env, "must be an https URL, got %q", f.v)
+		}
+	}
+	if strings.TrimSpace(m.Title) == "" || len(m.Title) > 64 {
+		l.add("messaging.title", "SIGNET_MESSAGING_TITLE", "must have 1 to 64 characters")
+	}
+	if m.ReminderAfter < 0 {
+		l.add("messaging.reminder_after", "SIGNET_MESSAGING_REMINDER_AFTER", "must not be negative")
+	}
+	if m.SendTimeout <= 0 {
+		l.add("messaging.send_timeout", "SIGNET_MESSAGING_SEND_TIMEOUT", "must be positive")
 	}
 }
 

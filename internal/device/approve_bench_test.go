@@ -36,11 +36,11 @@ func BenchmarkApproveRoundTrip(b *testing.B) {
 		outbox := events.NewOutbox(c.Store)
 		var err error
 		reqs, err = authn.New(context.Background(), authn.Config{Store: c.Ephemeral, MaxCreated: 1 << 30, MaxPending: 8,
-			Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error { return outbox.Append(ctx, e.Record()) })})
+			Events: authn.SinkFunc(func(_ context.Context, e authn.Event) error { return outbox.Post(e.Record()) })})
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { _ = reqs.Close(); outbox.Close() })
+		b.Cleanup(func() { _ = reqs.Close(); _ = outbox.Close(context.Background()) })
 		c.Requests = reqs
 		c.HandshakesPerIP, c.EnrollmentsPerIP = 1<<20, 1<<20
 	})

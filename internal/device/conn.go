@@ -67,6 +67,8 @@ type conn struct {
 	// are set once, before the hub knows the connection, and never changed, so the hub
 	// reads them without a lock.
 	dev kept
+	// presence is the connection's note in the ephemeral store (see presence.go).
+	presence presence
 	// enrollUntil ends an enrollment session that has not enrolled (zero otherwise).
 	enrollUntil time.Time
 	// lastUpdate is when this connection last updated its device.

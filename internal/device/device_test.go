@@ -17,10 +17,12 @@ import (
 
 	"github.com/signet-auth/signet/authenticator"
 	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/ephemeral/memory"
 	"github.com/signet-auth/signet/internal/events"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/testdb"
+	"github.com/signet-auth/signet/internal/testutil"
 	"github.com/signet-auth/signet/sigma"
 )
 
@@ -38,6 +40,7 @@ type harness struct {
 	roots *x509.CertPool
 	// reqs holds the authentication requests, over the same ephemeral store.
 	reqs *authn.Service
+	eph  ephemeral.Store
 }
 
 func newHarness(t testing.TB, backend string, tune func(*Config)) *harness {
@@ -70,7 +73,7 @@ func newHarness(t testing.TB, backend string, tune func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = reqs.Close(); outbox.Close() })
+	t.Cleanup(func() { _ = reqs.Close(); _ = outbox.Close(context.Background()) })
 	cfg := Config{Store: st, Ephemeral: eph, Requests: reqs, Keys: []crypto.Signer{key}, Pepper: pepper}
 	if tune != nil {
 		tune(&cfg)
@@ -87,7 +90,7 @@ func newHarness(t testing.TB, backend string, tune func(*Config)) *harness {
 	if cfg.TLS != nil {
 		url = "https://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
 	}
-	h := &harness{t: t, st: st, srv: srv, url: url, user: u, realm: "demo", serveCh: make(chan error, 1), reqs: reqs}
+	h := &harness{t: t, st: st, srv: srv, url: url, user: u, realm: "demo", serveCh: make(chan error, 1), reqs: reqs, eph: eph}
 	go func() { h.serveCh <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -401,5 +404,52 @@ func TestTwoDevicesAnswerAtOnce(t *testing.T) {
 		if _, err := h.reqs.Consume(context.Background(), "demo", r.ID, []byte("test")); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A device is noted online while it holds an authenticated connection, on any node's
+// view of the ephemeral store, and no longer once it has closed; a second connection
+// of the same device keeps the note when the first one closes.
+func TestPresence(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "sqlite", nil)
+	app := authenticator.New(authenticator.NewMemoryKeyStore())
+	s, err := app.Enroll(h.activation().URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.Identity()
+	online := func() bool {
+		on, err := Online(t.Context(), h.eph, id.DeviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	if !online() {
+		t.Fatal("an enrolled, connected device is not noted online")
+	}
+	s.Close()
+	testutil.Eventually(t, 5*time.Second, func() bool { return !online() }, "the note to go when the connection closed")
+
+	first, err := app.Connect(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !online() {
+		t.Fatal("a connected device is not noted online")
+	}
+	second, err := app.Connect(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	first.Close()
+	// The first connection's close must not take the second's note; wait until the
+	// server has handled the close (the hub no longer lists it) before checking.
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(h.srv.hub.connected("demo", h.user.ID)) == 1 },
+		"the server to drop the first connection")
+	if !online() {
+		t.Error("closing the older of two connections took the device's note")
 	}
 }

@@ -30,6 +30,7 @@ func (c *conn) dispatch(ctx context.Context, plain []byte) bool {
 		return c.fail(in.ID, message.ErrCodeNotAllowed, "this device is already enrolled")
 	}
 	if c.enrollKey == nil {
+		c.srv.hub.renew(c)
 		// A device locked or revoked, or a user disabled or locked, since the handshake
 		// is served no further on this connection.
 		_, u, err := c.srv.lookupDevice(ctx, decodeIDOrZero(c.dev.ID))
@@ -149,6 +150,10 @@ func (c *conn) handle(ctx context.Context, in *message.Envelope) (out *message.E
 		return &message.Envelope{Request: &v}, "", ""
 	case message.TypeAnswer:
 		return c.answer(ctx, in)
+	case message.TypeMessages:
+		return c.listMessages(ctx)
+	case message.TypeMessageAck:
+		return c.ackMessage(ctx, in)
 	}
 	return nil, message.ErrCodeBadRequest, "unknown message type"
 }

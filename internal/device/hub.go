@@ -15,36 +15,54 @@ import (
 
 type userKey struct{ realm, user string }
 
-// hub knows which devices are connected to this node, by user.
+// deviceKey names a device: its realm and id.
+type deviceKey struct{ realm, device string }
+
+// hub knows which devices are connected to this node, by user and by device.
 type hub struct {
-	srv    *Server
-	mu     sync.Mutex
-	byUser map[userKey]map[*conn]struct{}
-	sub    ephemeral.Subscription
+	srv      *Server
+	mu       sync.Mutex
+	byUser   map[userKey]map[*conn]struct{}
+	byDevice map[deviceKey]map[*conn]struct{}
 }
 
-func newHub(s *Server) *hub { return &hub{srv: s, byUser: map[userKey]map[*conn]struct{}{}} }
+func newHub(s *Server) *hub {
+	return &hub{srv: s, byUser: map[userKey]map[*conn]struct{}{}, byDevice: map[deviceKey]map[*conn]struct{}{}}
+}
 
 func (h *hub) add(c *conn) {
-	k := c.dev.who()
+	k, d := c.dev.who(), deviceKey{c.dev.Realm, c.dev.ID}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.byUser[k] == nil {
 		h.byUser[k] = map[*conn]struct{}{}
 	}
 	h.byUser[k][c] = struct{}{}
+	if h.byDevice[d] == nil {
+		h.byDevice[d] = map[*conn]struct{}{}
+	}
+	h.byDevice[d][c] = struct{}{}
+	h.mu.Unlock()
+	h.mark(c)
 }
 
 func (h *hub) remove(c *conn) {
-	k := c.dev.who()
+	k, d := c.dev.who(), deviceKey{c.dev.Realm, c.dev.ID}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if set := h.byUser[k]; set != nil {
 		delete(set, c)
 		if len(set) == 0 {
 			delete(h.byUser, k)
 		}
 	}
+	if set := h.byDevice[d]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.byDevice, d)
+		}
+	}
+	h.mu.Unlock()
+	// Always: a note being written while the connection closed is taken back here.
+	h.unmark(c)
 }
 
 func (h *hub) connected(realm, user string) []*conn {
@@ -57,27 +75,41 @@ func (h *hub) connected(realm, user string) []*conn {
 	return out
 }
 
-// start subscribes to notices; the subscription ends with ctx.
+// start subscribes to notices of new requests and new messages; the subscriptions end
+// with ctx.
 func (h *hub) start(ctx context.Context) error {
-	sub, err := h.srv.cfg.Ephemeral.Subscribe(ctx, authn.RequestsChannel)
-	if err != nil {
-		return err
-	}
-	h.sub = sub
-	go func() {
-		defer sub.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case msg, ok := <-sub.C():
-				if !ok {
-					return
-				}
-				h.deliver(ctx, string(msg))
+	handlers := []struct {
+		channel string
+		deliver func(context.Context, string)
+	}{{authn.RequestsChannel, h.deliver}, {MessagesChannel, h.deliverMessage}}
+	subs := make([]ephemeral.Subscription, 0, len(handlers))
+	for _, hd := range handlers {
+		sub, err := h.srv.cfg.Ephemeral.Subscribe(ctx, hd.channel)
+		if err != nil {
+			for _, s := range subs {
+				_ = s.Close()
 			}
+			return err
 		}
-	}()
+		subs = append(subs, sub)
+	}
+	for i, sub := range subs {
+		deliver := handlers[i].deliver
+		go func() {
+			defer sub.Close()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case msg, ok := <-sub.C():
+					if !ok {
+						return
+					}
+					deliver(ctx, string(msg))
+				}
+			}
+		}()
+	}
 	return nil
 }
 

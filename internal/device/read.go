@@ -266,8 +266,12 @@ func (c *conn) control(op ws.OpCode, payload []byte) error {
 		if err := c.writeRaw(ws.OpPong, payload); err != nil {
 			return err
 		}
-		// A WebSocket ping keeps an open channel as a message does.
+		// A WebSocket ping keeps an open channel, and its presence note, as a message
+		// does.
 		c.keepIdle()
+		if c.enrollKey == nil {
+			c.srv.hub.renew(c)
+		}
 	case ws.OpClose:
 		code, _ := ws.ParseCloseFrameData(payload)
 		c.closeWith(code, "")

@@ -160,13 +160,14 @@ func Ask(ctx context.Context, st store.Store, reqs *authn.Service, now time.Time
 		return authn.Request{}, ErrUserDisabled
 	}
 	n.Devices = nil
-	opts := store.ListOptions{Limit: authn.MaxDevices}
-	page, err := st.ListDevices(ctx, n.Realm, store.DeviceFilter{UserID: u.ID, State: store.DeviceActive}, opts)
+	devices, err := st.UserDevices(ctx, n.Realm, u.ID)
 	if err != nil {
 		return authn.Request{}, err
 	}
-	for _, d := range page.Items {
-		n.Devices = append(n.Devices, d.ID)
+	for _, d := range devices {
+		if d.State == store.DeviceActive && len(n.Devices) < authn.MaxDevices {
+			n.Devices = append(n.Devices, d.ID)
+		}
 	}
 	if len(n.Devices) == 0 {
 		return authn.Request{}, ErrNoDevice

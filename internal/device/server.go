@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -105,6 +106,8 @@ type Server struct {
 	wg      sync.WaitGroup
 	openers *workers
 	seen    *lastSeen
+	// node names this server in the presence notes of its connections.
+	node string
 	// openings counts the connections in their opening (TLS, upgrade, SIGMA-I).
 	openings atomic.Int64
 }
@@ -134,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.MaxConnections = orDefault(cfg.MaxConnections, DefaultMaxConnections)
 	cfg.blockedOpenings = orDefault(cfg.blockedOpenings, defaultBlockedOpenings)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Log, conns: map[uint64]*conn{}, ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, log: cfg.Log, conns: map[uint64]*conn{}, ctx: ctx, cancel: cancel, node: rand.Text()}
 	s.openers = newWorkers(ctx, &s.wg, 10*time.Second)
 	s.hub = newHub(s)
 	s.seen = newLastSeen(s)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/store/testdb"
+	"github.com/signet-auth/signet/internal/testutil"
 )
 
 // counting counts the transactions the outbox makes.
@@ -28,6 +31,17 @@ func (c *counting) AppendEvents(ctx context.Context, events []store.Event) ([]st
 	return c.EventLog.AppendEvents(ctx, events)
 }
 
+// realmStore opens a store of backend holding realm r, and the event log over it that
+// counts transactions.
+func realmStore(t *testing.T, backend string) (store.Store, *counting) {
+	t.Helper()
+	st := testdb.Open(t, backend)
+	if _, err := st.CreateRealm(t.Context(), store.Realm{Name: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	return st, &counting{EventLog: st}
+}
+
 func event(realm string, i int) store.Event {
 	return store.Event{Realm: realm, Type: "authn.created", Subject: fmt.Sprintf("q%d", i), At: time.Now(),
 		Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}
@@ -40,11 +54,7 @@ func TestOutboxGroupCommit(t *testing.T) {
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			st := testdb.Open(t, backend)
-			if _, err := st.CreateRealm(t.Context(), store.Realm{Name: "r"}); err != nil {
-				t.Fatal(err)
-			}
-			log := &counting{EventLog: st}
+			st, log := realmStore(t, backend)
 			o := NewOutbox(log)
 			const n = 200
 			var wg sync.WaitGroup
@@ -61,7 +71,7 @@ func TestOutboxGroupCommit(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			o.Close()
+			_ = o.Close(t.Context())
 			if calls := log.calls.Load(); calls > n/4 {
 				t.Errorf("%d transactions for %d concurrent events: little batching", calls, n)
 			}
@@ -72,11 +82,7 @@ func TestOutboxGroupCommit(t *testing.T) {
 
 func TestOutboxErrors(t *testing.T) {
 	t.Parallel()
-	st := testdb.Open(t, "sqlite")
-	if _, err := st.CreateRealm(t.Context(), store.Realm{Name: "r"}); err != nil {
-		t.Fatal(err)
-	}
-	log := &counting{EventLog: st}
+	st, log := realmStore(t, "sqlite")
 	o := NewOutbox(log)
 	bad := event("r", 1)
 	bad.Data = []byte("not json")
@@ -100,7 +106,7 @@ func TestOutboxErrors(t *testing.T) {
 	if err := o.Append(ctx, event("r", 4)); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled append: %v", err)
 	}
-	o.Close()
+	_ = o.Close(t.Context())
 	page, err := st.ListEvents(t.Context(), "r", store.EventFilter{}, store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +139,7 @@ func TestOutboxClose(t *testing.T) {
 			}
 		})
 	}
-	o.Close()
+	_ = o.Close(t.Context())
 	wg.Wait()
 	if err := o.Append(t.Context(), event("r", 99)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Append after Close: %v, want ErrClosed", err)
@@ -144,5 +150,111 @@ func TestOutboxClose(t *testing.T) {
 	}
 	if int64(len(page.Items)) != written.Load() {
 		t.Errorf("%d events in the log, %d acknowledged", len(page.Items), written.Load())
+	}
+}
+
+// Posted events are written without their poster waiting, in few transactions, and
+// Close writes every one posted before it.
+func TestOutboxPost(t *testing.T) {
+	t.Parallel()
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			st, log := realmStore(t, backend)
+			o := NewOutbox(log)
+			const n = 1000
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					if err := o.Post(event("r", i)); err != nil {
+						t.Errorf("Post: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			_ = o.Close(t.Context())
+			if got := countEvents(t, st); got != n {
+				t.Errorf("%d events in the log after Close, %d posted", got, n)
+			}
+			if calls := log.calls.Load(); calls > n/20 {
+				t.Errorf("%d transactions for %d posted events: the linger should gather them", calls, n)
+			}
+			if err := o.Post(event("r", n)); !errors.Is(err, ErrClosed) {
+				t.Errorf("Post after Close: %v, want ErrClosed", err)
+			}
+			t.Logf("%d events in %d transactions", n, log.calls.Load())
+		})
+	}
+}
+
+// capture is a slog handler that keeps the messages logged.
+type capture struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *capture) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, r.Message)
+	return nil
+}
+func (c *capture) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *capture) WithGroup(string) slog.Handler      { return c }
+func (c *capture) messages() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.msgs)
+}
+
+// While the database is down, posted events queue up to MaxQueue and then are refused
+// (ErrFull), not held without bound; what could not be written is logged, and what waits
+// is written once the database is back.
+func TestOutboxPostBackpressure(t *testing.T) {
+	t.Parallel()
+	st, log := realmStore(t, "sqlite")
+	log.fail.Store(true)
+	logs := &capture{}
+	o := NewOutbox(log, WithLogger(slog.New(logs)), WithLinger(0))
+	o.maxQueue, o.pauses = 4*MaxBatch, []time.Duration{50 * time.Millisecond}
+	full := false
+	for i := range 8 * MaxBatch {
+		if err := o.Post(event("r", i)); errors.Is(err, ErrFull) {
+			full = true
+			break
+		} else if err != nil {
+			t.Fatalf("Post %d: %v", i, err)
+		}
+	}
+	if !full {
+		t.Fatalf("Post never said ErrFull while the database was down")
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return slices.Contains(logs.messages(), "events not written to the event log")
+	}, "the events lost while the database was down to be logged")
+	log.fail.Store(false)
+	testutil.Eventually(t, 5*time.Second, func() bool { return o.Post(event("r", -1)) == nil },
+		"Post to be taken again once the database is back")
+	_ = o.Close(t.Context())
+	page, err := st.ListEvents(t.Context(), "r", store.EventFilter{}, store.ListOptions{Limit: 1})
+	if err != nil || len(page.Items) != 1 {
+		t.Errorf("nothing written once the database was back: %v, %v", page.Items, err)
+	}
+}
+
+// countEvents counts realm r's events, page by page.
+func countEvents(t *testing.T, st store.Store) int {
+	t.Helper()
+	n, cursor := 0, ""
+	for {
+		page, err := st.ListEvents(t.Context(), "r", store.EventFilter{}, store.ListOptions{Limit: 100, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.Items)
+		if cursor = page.Next; cursor == "" {
+			return n
+		}
 	}
 }

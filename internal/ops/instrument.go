@@ -194,3 +194,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush passes a flush on: streaming handlers (gRPC, server-sent events) assert
+// http.Flusher on the writer they are given rather than use http.ResponseController.
+func (s *statusRecorder) Flush() {
+	s.wroteHeader = true
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}

@@ -163,3 +163,26 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+// A streaming handler behind the instrumentation can flush: gRPC streams and
+// server-sent events assert http.Flusher on the writer they get.
+func TestInstrumentFlushes(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics("test")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		f, ok := w.(http.Flusher)
+		if !ok {
+			t.Error("the instrumented writer is not an http.Flusher")
+			return
+		}
+		_, _ = io.WriteString(w, "first")
+		f.Flush()
+	})
+	h := m.Instrument("grpc", slog.New(slog.DiscardHandler), mux)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/stream", nil))
+	if !w.Flushed || w.Body.String() != "first" {
+		t.Errorf("flushed %v, body %q", w.Flushed, w.Body.String())
+	}
+}

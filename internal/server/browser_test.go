@@ -94,7 +94,7 @@ func devWithRP(t *testing.T) (*Server, *testPKI, *httptest.Server, *http.Client)
 }
 
 // devWithRPConfig is devWithRP with the configuration changed by tune first.
-func devWithRPConfig(t *testing.T, tune func(*config.Config)) (*Server, *testPKI, *httptest.Server, *http.Client) {
+func devWithRPConfig(t *testing.T, tune func(*config.Config), opts ...Option) (*Server, *testPKI, *httptest.Server, *http.Client) {
 	t.Helper()
 	p := newTestPKI(t)
 	cfg := p.testConfig(t, "none")
@@ -102,7 +102,7 @@ func devWithRPConfig(t *testing.T, tune func(*config.Config)) (*Server, *testPKI
 	if tune != nil {
 		tune(&cfg)
 	}
-	s := startServer(t, cfg)
+	s := startServer(t, cfg, opts...)
 	c := client(pool(p.serverCA), 0, nil)
 	return s, p, demoRP(t, s, c), c
 }

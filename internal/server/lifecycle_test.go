@@ -112,7 +112,7 @@ func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
 			stops = append(stops, strings.TrimPrefix(e, "stop "))
 		}
 	}
-	if !slices.Equal(starts, []string{"store", "ephemeral", "store cache", "authentication requests", "ciba notifications", "listeners"}) {
+	if !slices.Equal(starts, []string{"store", "ephemeral", "store cache", "authentication requests", "messaging", "ciba notifications", "listeners"}) {
 		t.Fatalf("start order %v", starts)
 	}
 	slices.Reverse(starts)

@@ -19,7 +19,9 @@ import (
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/h1"
 	"github.com/signet-auth/signet/internal/login"
+	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/tlsconf"
 	"github.com/signet-auth/signet/internal/version"
 	"github.com/signet-auth/signet/internal/web"
@@ -217,6 +219,12 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.API:
 		mux.HandleFunc(p+"/", problemNotFound)
+	case config.GRPC:
+		api := s.messagingAPI()
+		api.Routes(mux, p)
+		// Event streams wait for events, not for their callers: end them as the
+		// listener drains.
+		l.onShutdown = append(l.onShutdown, api.Shutdown)
 	case config.Admin:
 		api, err := s.adminAPI(l.publicURL)
 		if err != nil {
@@ -225,6 +233,36 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 		api.Routes(mux)
 	}
 	return nil
+}
+
+// messagingAPI builds the gRPC messaging API. Bearer tokens are verified like the admin
+// API's, by the PUBLIC listener's provider or one of the node's own with its issuer.
+func (s *Server) messagingAPI() *messaging.API {
+	provider := s.provider
+	if provider == nil {
+		provider = oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
+	}
+	return messaging.NewAPI(messaging.APIConfig{Store: s.store, Ephemeral: s.eph, Log: s.log.With("component", "grpc"),
+		MaxMessageBytes: s.cfg.Device.MaxMessageBytes,
+		Verify: func(ctx context.Context, realm, token string) (messaging.Caller, error) {
+			b, err := provider.VerifyBearer(ctx, realm, token)
+			if errors.Is(err, oidc.ErrInvalidBearer) {
+				return messaging.Caller{}, messaging.ErrInvalidToken
+			}
+			if err != nil {
+				return messaging.Caller{}, err
+			}
+			// The token's client must still exist and be enabled: disabling a client
+			// cuts it off at once.
+			c, err := s.store.GetClient(ctx, realm, b.ClientID)
+			if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Enabled) {
+				return messaging.Caller{}, messaging.ErrInvalidToken
+			}
+			if err != nil {
+				return messaging.Caller{}, err
+			}
+			return messaging.Caller{Realm: realm, ClientID: b.ClientID, Scopes: b.Scopes}, nil
+		}})
 }
 
 // adminAPI builds the admin API. It verifies master-realm tokens with the PUBLIC
@@ -237,11 +275,20 @@ func (s *Server) adminAPI(adminURL string) (*admin.API, error) {
 		provider = oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
 	}
 	fp := sigma.Fingerprint(s.channelKeys[0].Public().(*ecdsa.PublicKey))
+	// Push credentials are editable on every admin node; the cached sender is dropped
+	// and test pushes sent only where the messaging role runs.
+	pushAPI := admin.Push{Credentials: s.pushCreds}
+	if s.senders != nil {
+		pushAPI.Changed = s.senders.Forget
+	}
+	if s.deliverer != nil {
+		pushAPI.Test = s.deliverer.TestPush
+	}
 	return admin.New(adminURL, s.cfg.PathPrefix, s.store, provider, s.keys, s.passwords, s.log.With("component", "admin"),
 		admin.WithKeyring(s.keyring), admin.WithDevices(admin.Devices{
 			PublicURL: s.endpointURL(config.Device), Pepper: s.devicePepper,
 			Fingerprint: func() ([32]byte, error) { return fp, nil },
-		}))
+		}), admin.WithPush(pushAPI))
 }
 
 func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"maps"
@@ -92,8 +93,7 @@ func TestBrowserPhoneLogin(t *testing.T) {
 				chromedp.WaitVisible("#username", chromedp.ByID),
 				chromedp.SendKeys("#username", s.demoUser.Username, chromedp.ByID),
 				chromedp.Click("#phone-login", chromedp.ByID),
-				chromedp.WaitVisible("#match-number", chromedp.ByID),
-				chromedp.Text("#match-number", &number, chromedp.ByID),
+				matchNumber(&number),
 			)
 			if len(number) != 2 {
 				t.Fatalf("the page shows %q as the number to match", number)
@@ -191,6 +191,35 @@ func TestBrowserQRLogin(t *testing.T) {
 // phone app would, and returns its session (closed at cleanup).
 func enrollPhone(t *testing.T, s *Server, p *testPKI) *authenticator.Session {
 	t.Helper()
+	_, phone := enrollPhoneWith(t, s, p, &authenticator.Enrollment{DisplayName: "test phone"})
+	return phone
+}
+
+// matchNumber reads the number the page shows, again after a reload: the page's last
+// resort when its status channel cannot connect (a loaded machine) is to reload itself,
+// which replaces the element between two reads.
+func matchNumber(number *string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := chromedp.WaitVisible("#match-number", chromedp.ByID).Do(ctx)
+			if err == nil {
+				err = chromedp.Text("#match-number", number, chromedp.ByID).Do(ctx)
+			}
+			if err == nil && len(*number) == 2 {
+				return nil
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("the page shows no number to match: %v", err)
+			}
+		}
+	})
+}
+
+// enrollPhoneWith enrolls a phone of the demo user with e and returns the app (which
+// holds its key, to connect again) and the open session.
+func enrollPhoneWith(t *testing.T, s *Server, p *testPKI, e *authenticator.Enrollment) (*authenticator.Authenticator, *authenticator.Session) {
+	t.Helper()
 	ctx := context.Background()
 	u, err := s.store.GetUserByUsername(ctx, "demo", s.demoUser.Username)
 	if err != nil {
@@ -204,12 +233,12 @@ func enrollPhone(t *testing.T, s *Server, p *testPKI) *authenticator.Session {
 	if err := app.TrustPEM(p.serverCA.CertPEM); err != nil {
 		t.Fatal(err)
 	}
-	phone, err := app.Enroll(act.URL, &authenticator.Enrollment{DisplayName: "test phone"})
+	phone, err := app.Enroll(act.URL, e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = phone.Close() })
-	return phone
+	return app, phone
 }
 
 // setRealmAttr sets one attribute of the demo realm (removes it when value is empty),

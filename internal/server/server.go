@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/events"
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
 	"github.com/signet-auth/signet/internal/outbound"
@@ -50,6 +52,11 @@ type Option func(*Server)
 func WithRoutes(fn func(ep config.Endpoint, mux *http.ServeMux)) Option {
 	return func(s *Server) { s.extraRoutes = append(s.extraRoutes, fn) }
 }
+
+// WithRootCAs trusts pool instead of the system roots for the calls Signet makes to
+// other servers (push providers, CIBA notifications, jwks_uri, …): for tests against
+// local servers.
+func WithRootCAs(pool *x509.CertPool) Option { return func(s *Server) { s.pushRoots = pool } }
 
 // WithLifecycleHook is told "start <name>" and "stop <name>" as components start and stop.
 func WithLifecycleHook(fn func(event, name string)) Option {
@@ -85,6 +92,12 @@ type Server struct {
 	// their events written to the outbox.
 	requests *authn.Service
 	outbox   *events.Outbox
+	// The messaging role: push credentials, the senders built from them and the
+	// delivery policy; pushRoots replaces the system roots for APNs (tests).
+	pushCreds messaging.Credentials
+	senders   *messaging.Senders
+	deliverer *messaging.Deliverer
+	pushRoots *x509.CertPool
 	// passwords hashes user passwords (Argon2id) for the seeds and the admin API.
 	passwords *password.Hasher
 	// adminPassword is the master administrator's one-time password while it waits to
@@ -185,8 +198,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		s.devicePepper = s.keyring.Primary().DeriveKey("device activation codes")
 	}
-	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleIdP) {
+	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleIdP) || s.cfg.HasRole(config.RoleMessaging) {
 		if err := s.startRequests(openCtx); err != nil {
+			return err
+		}
+	}
+	s.pushCreds = messaging.Credentials{Store: s.store, Ring: s.keyring}
+	if s.cfg.HasRole(config.RoleMessaging) {
+		if err := s.startMessaging(openCtx); err != nil {
 			return err
 		}
 	}
@@ -227,19 +246,47 @@ func (s *Server) Start(ctx context.Context) (err error) {
 // events going to the store's event log through the outbox. Stopped after the listeners
 // (in reverse order), so no change is made once the outbox has drained.
 func (s *Server) startRequests(ctx context.Context) error {
-	s.outbox = events.NewOutbox(s.store)
+	s.outbox = events.NewOutbox(s.store, events.WithLogger(s.log.With("component", "events")))
 	reqs, err := authn.New(ctx, authn.Config{
 		Store: s.eph, Log: s.log.With("component", "authn"),
-		Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error { return s.outbox.Append(ctx, e.Record()) }),
+		MaxPending: s.cfg.Authn.MaxPending, MaxCreated: s.cfg.Authn.MaxCreated, CreatedWindow: s.cfg.Authn.CreatedWindow,
+		DenialsBeforeCooldown: s.cfg.Authn.DenialsBeforeCooldown, DenialWindow: s.cfg.Authn.DenialWindow, Cooldown: s.cfg.Authn.Cooldown,
+		Events: authn.SinkFunc(func(_ context.Context, e authn.Event) error { return s.outbox.Post(e.Record()) }),
 	})
 	if err != nil {
 		return err
 	}
 	s.requests = reqs
-	s.add("authentication requests", func(context.Context) error {
+	s.add("authentication requests", func(ctx context.Context) error {
 		err := reqs.Close()
-		s.outbox.Close()
+		return errors.Join(err, s.outbox.Close(ctx))
+	})
+	return nil
+}
+
+// startMessaging starts the push senders and the delivery policy. Stopped before the
+// authentication requests (in reverse order), so no wake-up reads a closed service.
+func (s *Server) startMessaging(ctx context.Context) error {
+	m := s.cfg.Messaging
+	metrics := messaging.NewMetrics(s.metrics.Registry)
+	s.senders = messaging.NewSenders(s.pushCreds, messaging.SenderOptions{
+		Endpoints: messaging.Endpoints{APNs: m.APNsURL, FCM: m.FCMURL},
+		Outbound:  s.outboundClient(), RootCAs: s.pushRoots, Timeout: m.SendTimeout,
+	}, metrics)
+	reminder := m.ReminderAfter
+	if reminder == 0 {
+		reminder = -1 // off
+	}
+	d, err := messaging.NewDeliverer(ctx, messaging.Config{Store: s.store, Ephemeral: s.eph, Requests: s.requests,
+		Senders: s.senders, Metrics: metrics, Log: s.log.With("component", "messaging"), Title: m.Title, ReminderAfter: reminder})
+	if err != nil {
 		return err
+	}
+	s.deliverer = d
+	s.add("messaging", func(context.Context) error {
+		d.Close()
+		s.senders.Close()
+		return nil
 	})
 	return nil
 }
@@ -250,7 +297,11 @@ func (s *Server) outboundClient() *outbound.Client {
 	p.AllowPrivate = s.cfg.Outbound.AllowPrivate
 	p.AllowedCIDRs, _ = config.ParsePrefixes(s.cfg.Outbound.AllowedCIDRs) // validated at load
 	p.AllowedHosts = s.cfg.Outbound.AllowedHosts
-	return outbound.New(p)
+	var opts []outbound.Option
+	if s.pushRoots != nil {
+		opts = append(opts, outbound.WithRootCAs(s.pushRoots))
+	}
+	return outbound.New(p, opts...)
 }
 
 // receipts makes the receipts of answered transactions, signed with the realms' keys
@@ -469,6 +520,10 @@ func (s *Server) URL(ep config.Endpoint) string {
 
 // Store returns the durable store, for components wired on top of the server.
 func (s *Server) Store() store.Store { return s.store }
+
+// Requests returns the node's authentication requests, once Start has made them (nil
+// before, and on a node without the roles that use them).
+func (s *Server) Requests() *authn.Service { return s.requests }
 
 // Ephemeral returns the ephemeral store.
 func (s *Server) Ephemeral() ephemeral.Store { return s.eph }

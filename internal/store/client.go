@@ -24,6 +24,14 @@ func (c Client) Validate() error {
 	default:
 		return invalid(key, "backchannel_token_delivery_mode %q is not poll, ping or push", c.BackchannelTokenDeliveryMode)
 	}
+	if len(c.TLSClientCertificates) > MaxClientCertificates {
+		return invalid(key, "at most %d tls_client_certificates", MaxClientCertificates)
+	}
+	for _, fp := range c.TLSClientCertificates {
+		if !ValidCertificateFingerprint(fp) {
+			return invalid(key, "tls_client_certificates: %q is not a SHA-256 fingerprint (64 lowercase hex digits)", fp)
+		}
+	}
 	if len(c.BackchannelClientNotificationEndpoint) > 2000 {
 		return invalid(key, "backchannel_client_notification_endpoint is longer than 2000 characters")
 	}
@@ -35,13 +43,30 @@ func (c Client) Validate() error {
 	return nil
 }
 
+// MaxClientCertificates bounds Client.TLSClientCertificates (a few while one is rotated).
+const MaxClientCertificates = 8
+
+// ValidCertificateFingerprint reports whether fp is a SHA-256 fingerprint as
+// Client.TLSClientCertificates keeps it: 64 lowercase hex digits.
+func ValidCertificateFingerprint(fp string) bool {
+	if len(fp) != 64 {
+		return false
+	}
+	for _, r := range fp {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Client) key() string { return recordKey("client", c.Realm, c.ID) }
 
 func (c *Client) normalize() {
 	c.SecretHash = cloneBytes(c.SecretHash)
 	c.JWKS = cloneBytes(c.JWKS)
 	c.RegistrationTokenHash = cloneBytes(c.RegistrationTokenHash)
-	for _, s := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Contacts} {
+	for _, s := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Contacts, &c.TLSClientCertificates} {
 		*s = cloneStrings(*s)
 	}
 	c.Attributes = cloneMap(c.Attributes)
@@ -84,6 +109,7 @@ func (c *Client) document() any {
 		Dynamic                     *bool              `json:"dynamic"`
 		BackchannelMode             *string            `json:"backchannel_token_delivery_mode,omitempty"`
 		BackchannelEndpoint         *string            `json:"backchannel_client_notification_endpoint,omitempty"`
+		TLSClientCertificates       *[]string          `json:"tls_client_certificates,omitempty"`
 		Enabled                     *bool              `json:"enabled"`
 		Attributes                  *map[string]string `json:"attributes"`
 	}{
@@ -92,6 +118,6 @@ func (c *Client) document() any {
 		&c.JWKSURI, &c.IDTokenSignedResponseAlg, &c.UserinfoSignedResponseAlg, &c.RequestObjectSigningAlg,
 		&c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenIdleTTL, &c.RefreshTokenMaxTTL,
 		&c.RefreshRotation, &c.ConsentRequired, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &c.ClientURI,
-		&c.Contacts, &c.SubjectType, &c.SectorIdentifierURI, &c.Dynamic, &c.BackchannelTokenDeliveryMode, &c.BackchannelClientNotificationEndpoint, &c.Enabled, &c.Attributes,
+		&c.Contacts, &c.SubjectType, &c.SectorIdentifierURI, &c.Dynamic, &c.BackchannelTokenDeliveryMode, &c.BackchannelClientNotificationEndpoint, &c.TLSClientCertificates, &c.Enabled, &c.Attributes,
 	}
 }

@@ -58,6 +58,9 @@ type DeviceFilter struct {
 	State  DeviceState
 }
 
+// MaxUserDevices bounds what UserDevices returns; realms allow a user at most 100.
+const MaxUserDevices = 1000
+
 // Devices stores enrolled devices. EnrollDevice (ActivationCodes) creates them.
 type Devices interface {
 	GetDevice(ctx context.Context, realm, id string) (Device, error)
@@ -69,6 +72,10 @@ type Devices interface {
 	// ListDevices returns the realm's devices that match f, ordered by CreatedAt, then
 	// ID. A State that is not a DeviceState is ErrInvalid.
 	ListDevices(ctx context.Context, realm string, f DeviceFilter, opts ListOptions) (Page[Device], error)
+	// UserDevices returns the user's devices in every state, ordered by CreatedAt, then
+	// ID, at most MaxUserDevices of them; none (not ErrNotFound) for an unknown user.
+	// Every push request reads it to address the user's devices.
+	UserDevices(ctx context.Context, realm, userID string) ([]Device, error)
 	// UpdateDevice applies fn atomically and writes a's audit row in the same transaction;
 	// realm, ID and user cannot change; ErrConflict when the new public key is taken. An
 	// invalid a is ErrInvalid before fn runs.

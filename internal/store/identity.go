@@ -153,11 +153,16 @@ type Client struct {
 	// (OpenID CIBA Core §4).
 	BackchannelTokenDeliveryMode          string
 	BackchannelClientNotificationEndpoint string
-	Enabled                               bool
-	Attributes                            map[string]string
-	CreatedAt                             time.Time
-	UpdatedAt                             time.Time
-	Version                               int64
+	// TLSClientCertificates are the SHA-256 fingerprints (lowercase hex) of the client
+	// certificates that identify this client at the API and GRPC listeners (in client
+	// authentication mode verify or require): connecting with one of them is calling as
+	// this client, with its scopes.
+	TLSClientCertificates []string
+	Enabled               bool
+	Attributes            map[string]string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+	Version               int64
 }
 
 // Clients stores OAuth clients.

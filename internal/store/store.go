@@ -116,6 +116,7 @@ type Store interface {
 	EventLog
 	AuthnRequests
 	ChannelKeys
+	PushCredentials
 	Migrator
 	// Ping checks that the database answers; it wraps ErrUnavailable when it does not.
 	Ping(ctx context.Context) error

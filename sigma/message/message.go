@@ -9,7 +9,7 @@ import (
 )
 
 // Message types. A device's request carries an id the answer repeats; the server's
-// own messages (a new pending request) carry none.
+// own messages (a new pending request, a new message) carry none.
 const (
 	TypeHello     = "hello"
 	TypeEnroll    = "enroll"
@@ -23,6 +23,12 @@ const (
 	TypeError     = "error"
 	// TypeRequestNew tells a connected device that a request waits for it.
 	TypeRequestNew = "request.new"
+	// TypeMessages lists the messages waiting for the device.
+	TypeMessages = "messages"
+	// TypeMessageAck acknowledges a message: the server forgets it.
+	TypeMessageAck = "message.ack"
+	// TypeMessageNew brings a connected device a new message.
+	TypeMessageNew = "message.new"
 )
 
 // OKType is the type of a successful answer to a request of type t.
@@ -57,12 +63,19 @@ type Envelope struct {
 	Signature []byte `json:"signature,omitempty"`
 	// NotMe marks a denial "this wasn't me": the user did not start the request.
 	NotMe bool `json:"not_me,omitempty"`
+	// message.ack
+	MessageID string `json:"message_id,omitempty"`
 
 	// answers
 	Device   *Device   `json:"device,omitempty"`
 	Requests []Request `json:"requests,omitempty"`
 	Request  *Request  `json:"request,omitempty"`
 	State    string    `json:"state,omitempty"`
+	// messages.ok: the waiting messages, oldest first; More says that more wait than
+	// fitted in this answer (ack these, then list again). message.new: the new message.
+	Msgs []Msg `json:"msgs,omitempty"`
+	More bool  `json:"more,omitempty"`
+	Msg  *Msg  `json:"msg,omitempty"`
 	// error
 	Error   string `json:"error,omitempty"`
 	Message string `json:"message,omitempty"`
@@ -98,6 +111,16 @@ type Request struct {
 	Origin        map[string]string `json:"origin,omitempty"`
 	CreatedAt     time.Time         `json:"created_at"`
 	ExpiresAt     time.Time         `json:"expires_at"`
+}
+
+// Msg is a message for the user from a business application: shown, then acknowledged.
+// Title and Body are UTF-8 without control characters (Body may hold newlines and tabs).
+type Msg struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Error codes in error messages.

@@ -16,10 +16,15 @@ import (
 const (
 	kindRealm     = "realm"      // the realm named by Realm
 	kindClient    = "client"     // the client Client of realm Realm
-	kindRealmTree = "realm-tree" // the realm and every one of its clients
-	kindAll       = "all"        // everything
-	kindHeartbeat = "heartbeat"  // nothing: it only carries the sender's sequence number
-	kindHello     = "hello"      // a heartbeat asking every other node for one at once
+	kindRealmTree = "realm-tree" // the realm and every one of its clients, users and devices
+	kindUser      = "user"       // the user User of realm Realm, and the list of their devices
+	kindUserTree  = "user-tree"  // the same, and every device of the user (deleted with them)
+	// the device Device, and the device list of its user User (of every user of Realm
+	// when User is empty)
+	kindDevice    = "device"
+	kindAll       = "all"       // everything
+	kindHeartbeat = "heartbeat" // nothing: it only carries the sender's sequence number
+	kindHello     = "hello"     // a heartbeat asking every other node for one at once
 )
 
 // peerForgetAfter is how long the sequence number of a node that has gone quiet is kept.
@@ -34,6 +39,8 @@ type message struct {
 	Kind   string `json:"kind"`
 	Realm  string `json:"realm,omitempty"`
 	Client string `json:"client,omitempty"`
+	User   string `json:"user,omitempty"`
+	Device string `json:"device,omitempty"`
 	Node   string `json:"node,omitempty"`
 	Seq    uint64 `json:"seq,omitempty"`
 }
@@ -53,7 +60,7 @@ func decode(b []byte) (message, bool) {
 		return message{}, false
 	}
 	switch m.Kind {
-	case kindRealm, kindRealmTree, kindClient, kindAll, kindHeartbeat, kindHello:
+	case kindRealm, kindRealmTree, kindClient, kindUser, kindUserTree, kindDevice, kindAll, kindHeartbeat, kindHello:
 		return m, true
 	}
 	return message{}, false
@@ -199,7 +206,7 @@ func (s *Store) run(ctx context.Context, sub ephemeral.Subscription) {
 		if time.Since(since) > s.cfg.backoffMax {
 			delay = s.cfg.backoffMin // it was up a while: not a flapping subscription
 		}
-		s.cfg.log.Warn("cache invalidation subscription ended; reading realms and clients from the database until resubscribed",
+		s.cfg.log.Warn("cache invalidation subscription ended; reading from the database until resubscribed",
 			"channel", s.cfg.channel)
 		sub, delay = s.resubscribe(ctx, delay)
 		if sub == nil {

@@ -1,5 +1,6 @@
-// Package cached keeps realms and clients in memory in front of a store.Store, so the
-// hot paths (token endpoint, discovery) do not query the database for them. Every write
+// Package cached keeps realms, clients, users and devices in memory in front of a
+// store.Store, so the hot paths (token endpoint, discovery, the device channel, push
+// requests) do not query the database for them. Every write
 // through the decorator that can change a cached record drops it locally and publishes
 // an invalidation on the ephemeral store's pub/sub; every node drops what the messages
 // it receives name. Delivery is at most once, so entries also expire (TTL), and the
@@ -87,16 +88,17 @@ func WithLogger(log *slog.Logger) Option { return func(c *config) { c.log = log 
 // callers cannot write around the invalidation, while its methods are still promoted.
 type backend = store.Store
 
-// Store is a store.Store that serves GetRealm and GetClient from memory and forwards
-// every other method to the inner store. It is safe for concurrent use.
+// Store is a store.Store that serves GetRealm, GetClient, GetUser, FindDevice and
+// UserDevices from memory (see users.go) and forwards every other method to the inner
+// store. It is safe for concurrent use.
 //
 // Until Start has subscribed, and while a lost subscription is being re-established,
 // reads go to the inner store, because invalidations could be missed meanwhile. A change
 // made to the database other than through a Store of this package (another tool, SQL by
 // hand) is seen when the entry expires.
 //
-// A method added to store.Store that can change a realm or client must be overridden
-// here to invalidate; the embedding would otherwise forward it silently.
+// A method added to store.Store that can change a realm, client, user or device must be
+// overridden here to invalidate; the embedding would otherwise forward it silently.
 type Store struct {
 	backend
 	bus ephemeral.Store
@@ -111,6 +113,9 @@ type Store struct {
 
 	realms  *table[string, store.Realm]
 	clients *table[clientKey, store.Client]
+	users   *table[userKey, store.User]
+	devices *table[string, store.Device]    // by device id: FindDevice names no realm
+	owned   *table[userKey, []store.Device] // UserDevices
 
 	// live is true while the subscription is up and reads may use the cache.
 	live atomic.Bool
@@ -185,6 +190,9 @@ func New(inner store.Store, bus ephemeral.Store, opts ...Option) (*Store, error)
 		node:    rand.Text(),
 		realms:  newTable[string, store.Realm](cfg.maxEntries),
 		clients: newTable[clientKey, store.Client](cfg.maxEntries),
+		users:   newTable[userKey, store.User](cfg.maxEntries),
+		devices: newTable[string, store.Device](cfg.maxEntries),
+		owned:   newTable[userKey, []store.Device](cfg.maxEntries),
 	}, nil
 }
 
@@ -203,20 +211,28 @@ type Stats struct {
 	Evictions uint64
 	// Realms and Clients are the entries held now, expired ones included.
 	Realms, Clients int
+	// Users and Devices are the user and device entries held now (a user's device list
+	// counts as one device entry).
+	Users, Devices int
 }
 
 // Stats returns the counters; they are read one at a time, not as one snapshot.
 func (s *Store) Stats() Stats {
 	realms, realmEvictions := s.realms.counts()
 	clients, clientEvictions := s.clients.counts()
+	users, userEvictions := s.users.counts()
+	devices, deviceEvictions := s.devices.counts()
+	owned, ownedEvictions := s.owned.counts()
 	return Stats{
 		Hits:          s.hits.Load(),
 		Misses:        s.misses.Load(),
 		Invalidations: s.invalidations.Load(),
 		Resets:        s.resets.Load(),
-		Evictions:     realmEvictions + clientEvictions,
+		Evictions:     realmEvictions + clientEvictions + userEvictions + deviceEvictions + ownedEvictions,
 		Realms:        realms,
 		Clients:       clients,
+		Users:         users,
+		Devices:       devices + owned,
 	}
 }
 
@@ -359,6 +375,23 @@ func (s *Store) apply(m message) {
 	case kindRealmTree:
 		s.realms.invalidate(m.Realm)
 		s.clients.invalidateWhere(func(k clientKey) bool { return k.realm == m.Realm })
+		s.users.invalidateWhere(func(k userKey) bool { return k.realm == m.Realm })
+		s.owned.invalidateWhere(func(k userKey) bool { return k.realm == m.Realm })
+		s.devices.clear() // keyed by id alone; realm deletions are rare
+	case kindUser:
+		s.users.invalidate(userKey{m.Realm, m.User})
+		s.owned.invalidate(userKey{m.Realm, m.User})
+	case kindUserTree:
+		s.users.invalidate(userKey{m.Realm, m.User})
+		s.owned.invalidate(userKey{m.Realm, m.User})
+		s.devices.clear() // keyed by id alone; user deletions are rare
+	case kindDevice:
+		s.devices.invalidate(m.Device)
+		if m.User != "" {
+			s.owned.invalidate(userKey{m.Realm, m.User})
+		} else {
+			s.owned.invalidateWhere(func(k userKey) bool { return k.realm == m.Realm })
+		}
 	default:
 		s.reset()
 		return
@@ -370,6 +403,9 @@ func (s *Store) apply(m message) {
 func (s *Store) reset() {
 	s.realms.clear()
 	s.clients.clear()
+	s.users.clear()
+	s.devices.clear()
+	s.owned.clear()
 	s.resets.Add(1)
 }
 
@@ -386,13 +422,14 @@ func cloneRealm(r store.Realm) store.Realm {
 // client on every request.
 func cloneClient(c store.Client) store.Client {
 	strs := make([]string, 0, len(c.RedirectURIs)+len(c.PostLogoutRedirectURIs)+len(c.GrantTypes)+
-		len(c.ResponseTypes)+len(c.Scopes)+len(c.Contacts))
+		len(c.ResponseTypes)+len(c.Scopes)+len(c.Contacts)+len(c.TLSClientCertificates))
 	c.RedirectURIs = carve(&strs, c.RedirectURIs)
 	c.PostLogoutRedirectURIs = carve(&strs, c.PostLogoutRedirectURIs)
 	c.GrantTypes = carve(&strs, c.GrantTypes)
 	c.ResponseTypes = carve(&strs, c.ResponseTypes)
 	c.Scopes = carve(&strs, c.Scopes)
 	c.Contacts = carve(&strs, c.Contacts)
+	c.TLSClientCertificates = carve(&strs, c.TLSClientCertificates)
 	bs := make([]byte, 0, len(c.SecretHash)+len(c.JWKS)+len(c.RegistrationTokenHash))
 	c.SecretHash = carve(&bs, c.SecretHash)
 	c.JWKS = carve(&bs, c.JWKS)

@@ -25,12 +25,15 @@ const waitTimeout = 5 * time.Second
 type counting struct {
 	store.Store
 	realmGets, clientGets atomic.Int64
+	// userReads counts GetUser, FindDevice and UserDevices calls.
+	userReads atomic.Int64
 
 	mu   sync.Mutex
 	fail error
 	// afterClientGet runs once, after the next GetClient has read the database and
-	// before it returns.
-	afterClientGet func()
+	// before it returns; afterFindDevice likewise for FindDevice.
+	afterClientGet  func()
+	afterFindDevice func()
 }
 
 func (c *counting) setFail(err error) {
@@ -73,6 +76,29 @@ func (c *counting) GetClient(ctx context.Context, realm, id string) (store.Clien
 		hook()
 	}
 	return got, err
+}
+
+func (c *counting) GetUser(ctx context.Context, realm, id string) (store.User, error) {
+	c.userReads.Add(1)
+	return c.Store.GetUser(ctx, realm, id)
+}
+
+func (c *counting) FindDevice(ctx context.Context, id string) (store.Device, store.User, error) {
+	c.userReads.Add(1)
+	d, u, err := c.Store.FindDevice(ctx, id)
+	c.mu.Lock()
+	hook := c.afterFindDevice
+	c.afterFindDevice = nil
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return d, u, err
+}
+
+func (c *counting) UserDevices(ctx context.Context, realm, userID string) ([]store.Device, error) {
+	c.userReads.Add(1)
+	return c.Store.UserDevices(ctx, realm, userID)
 }
 
 // openSQLite opens and migrates the SQLite database at path, as one node would.

@@ -25,6 +25,7 @@ func dialect() sqlstore.Dialect {
 		TimeValue:      tstz,
 		TimeDest:       func(t *time.Time) any { return pgTime{t} },
 		RowLock:        ` FOR NO KEY UPDATE`,
+		KeyShareLock:   ` FOR KEY SHARE`,
 		LockMigrations: lockMigrations,
 		CreateMigrationsTable: `CREATE TABLE IF NOT EXISTS signet_schema_migrations (
 			version    INTEGER     PRIMARY KEY,

@@ -66,6 +66,16 @@ func (s *Store) ListDevices(ctx context.Context, realm string, f store.DeviceFil
 		realm, opts, filter{"user_id", f.UserID}, filter{"state", string(f.State)})
 }
 
+// UserDevices returns the user's devices, oldest first.
+func (s *Store) UserDevices(ctx context.Context, realm, userID string) ([]store.Device, error) {
+	ds, err := queryAll(ctx, s.reader, s.scanDevice, deviceSelect+` WHERE realm = $1 AND user_id = $2 ORDER BY created_at, id LIMIT $3`,
+		realm, userID, store.MaxUserDevices)
+	if err != nil {
+		return nil, s.wrapErr(ctx, err, "list devices of user %q in realm %q", userID, realm)
+	}
+	return ds, nil
+}
+
 // deviceAudit is what UpdateDevice writes beside the device.
 type deviceAudit struct {
 	data      []byte

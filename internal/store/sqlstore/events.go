@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -25,18 +24,49 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 		return out, nil
 	}
 	err := s.transact(ctx, op, func(tx Tx) error {
+		// An event of a realm deleted meanwhile is dropped; the realm's row is kept
+		// until the transaction ends (on SQLite the write lock does that).
+		exists := map[string]bool{}
+		for _, e := range out {
+			if _, seen := exists[e.Realm]; seen {
+				continue
+			}
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM realms WHERE name = $1`+s.dialect.KeyShareLock, e.Realm).Scan(&one)
+			if err != nil && !errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
+				return s.wrapErr(ctx, err, "%s", op)
+			}
+			exists[e.Realm] = err == nil
+		}
+		const insert = `INSERT INTO events (realm, type, subject, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6)`
+		var written []*store.Event
 		for i := range out {
 			e := &out[i]
-			err := tx.QueryRow(ctx, `INSERT INTO events (realm, type, subject, user_id, at, data)
-				SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM realms WHERE name = $1) RETURNING seq`,
-				e.Realm, e.Type, e.Subject, e.UserID, s.timeValue(e.At), string(e.Data)).Scan(&e.Seq)
-			if errors.Is(err, sql.ErrNoRows) {
+			if !exists[e.Realm] {
 				e.Seq = 0
 				continue
+			}
+			args := []any{e.Realm, e.Type, e.Subject, e.UserID, s.timeValue(e.At), string(e.Data)}
+			var err error
+			if s.dialect.LastInsertSeq != "" {
+				_, err = tx.Exec(ctx, insert, args...)
+			} else {
+				err = tx.QueryRow(ctx, insert+` RETURNING seq`, args...).Scan(&e.Seq)
 			}
 			if err != nil {
 				return s.wrapErr(ctx, err, "%s", op)
 			}
+			written = append(written, e)
+		}
+		if s.dialect.LastInsertSeq == "" || len(written) == 0 {
+			return nil
+		}
+		var last int64
+		if err := tx.QueryRow(ctx, s.dialect.LastInsertSeq).Scan(&last); err != nil {
+			return s.wrapErr(ctx, err, "%s", op)
+		}
+		for i, e := range written {
+			e.Seq = last - int64(len(written)-1-i)
 		}
 		return nil
 	})

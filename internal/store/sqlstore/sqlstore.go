@@ -29,6 +29,15 @@ type Dialect struct {
 	// keeps concurrent updates from being lost. Empty when the write transaction itself
 	// excludes other writers (SQLite's BEGIN IMMEDIATE).
 	RowLock string
+	// KeyShareLock ends a SELECT of a row that the transaction then references (a
+	// realm its new rows name), so the row is not deleted before the transaction ends.
+	// Empty when the write transaction itself excludes other writers.
+	KeyShareLock string
+	// LastInsertSeq, when not empty, selects the rowid of the transaction's last insert;
+	// rows inserted one after another in one write transaction then have consecutive
+	// ids (SQLite's AUTOINCREMENT under its single writer). Empty: inserts return their
+	// ids with RETURNING.
+	LastInsertSeq string
 	// LockMigrations, when not nil, runs first in each migration transaction and takes a
 	// lock that serializes migrating nodes until the transaction ends.
 	LockMigrations func(ctx context.Context, tx Tx) error

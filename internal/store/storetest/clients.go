@@ -45,7 +45,7 @@ func testClientDefaults(t *testing.T, s store.Store) {
 	created := must(t, s.CreateClient, store.Client{Realm: "r", ID: "bare", SecretHash: []byte{}})
 	empty := []string{}
 	want := store.Client{Realm: "r", ID: "bare", RedirectURIs: empty, PostLogoutRedirectURIs: empty, GrantTypes: empty,
-		ResponseTypes: empty, Scopes: empty, Contacts: empty, Attributes: map[string]string{},
+		ResponseTypes: empty, Scopes: empty, Contacts: empty, TLSClientCertificates: empty, Attributes: map[string]string{},
 		CreatedAt: created.CreatedAt, UpdatedAt: created.CreatedAt, Version: 1}
 	checkEqual(t, "CreateClient result", created, want)
 	checkStored(t, "GetClient", s.GetClient, "r", "bare", want)

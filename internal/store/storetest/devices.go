@@ -33,6 +33,7 @@ var deviceTests = []testCase{
 	{"DeviceListPages", testDeviceListPages},
 	{"DeviceListFilters", testDeviceListFilters},
 	{"DeviceListInvalid", testDeviceListInvalid},
+	{"UserDevices", testUserDevices},
 	{"AuditListPages", testAuditListPages},
 }
 
@@ -877,6 +878,38 @@ func testDeviceKeepingOne(t *testing.T, s store.Store) {
 		})
 		if len(won) != 1 || lost != 1 {
 			t.Fatalf("round %d: %d changes passed, %d refused; want one each", round, len(won), lost)
+		}
+	}
+}
+
+// UserDevices lists one user's devices in every state, oldest first, and nobody else's.
+func testUserDevices(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	world(t, s, "other")
+	var mine []store.Device
+	for i, tc := range []struct {
+		id, user string
+		state    store.DeviceState
+	}{
+		{"d3", "u1", store.DeviceActive}, {"d1", "u1", store.DeviceLocked}, {"d2", "u2", store.DeviceActive},
+		{"d4", "u1", store.DeviceRevoked},
+	} {
+		d := newDevice(tc.id, i)
+		d.State = tc.state
+		d = enroll(t, s, "r", tc.user, d)
+		if tc.user == "u1" {
+			mine = append(mine, d)
+		}
+	}
+	enroll(t, s, "other", "u1", newDevice("x", 9))
+	got, err := s.UserDevices(t.Context(), "r", "u1")
+	ok(t, "UserDevices", err)
+	checkEqual(t, "devices of u1", got, sortedLike(mine, byCreation(mine, deviceKey), func(d store.Device) string { return d.ID }))
+	for _, tc := range [][2]string{{"r", "nobody"}, {"missing", "u1"}} {
+		got, err := s.UserDevices(t.Context(), tc[0], tc[1])
+		ok(t, "UserDevices of "+tc[1], err)
+		if got == nil || len(got) != 0 {
+			t.Errorf("UserDevices(%q, %q) = %v, want an empty list", tc[0], tc[1], deviceIDs(got))
 		}
 	}
 }

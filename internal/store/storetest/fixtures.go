@@ -243,6 +243,7 @@ func fullClient(realm, id string) store.Client {
 		SectorIdentifierURI:         "https://app.example.com/sector.json",
 		Dynamic:                     true,
 		RegistrationTokenHash:       []byte{1, 2, 3},
+		TLSClientCertificates:       []string{strings.Repeat("0a", 32)},
 		Enabled:                     true,
 		Attributes:                  map[string]string{"team": "payments"},
 	}

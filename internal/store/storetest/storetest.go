@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	tests = append(tests, consentTests...)
 	tests = append(tests, deviceTests...)
 	tests = append(tests, channelKeyTests...)
+	tests = append(tests, pushCredentialTests...)
 	tests = append(tests, activationTests...)
 	tests = append(tests, authnTests...)
 	tests = append(tests, eventTests...)
