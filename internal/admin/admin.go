@@ -9,14 +9,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/signet-auth/signet/internal/keys"
-	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/password"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -30,10 +28,10 @@ const (
 	BasePath = "/admin/api"
 	// ReservedPrefix starts the attribute names Signet keeps for itself (the client
 	// secret pepper, the temporary-password mark). They are neither shown nor accepted.
-	ReservedPrefix = "signet."
+	ReservedPrefix = rest.ReservedPrefix
 	// PasswordTemporaryAttribute marks a user whose password must be changed at the next
 	// sign-in (an administrator set it, or it is the bootstrap password).
-	PasswordTemporaryAttribute = login.AttrPasswordTemporary
+	PasswordTemporaryAttribute = rest.PasswordTemporaryAttribute
 )
 
 // API serves the admin API.
@@ -78,17 +76,7 @@ func New(adminURL, prefix string, st store.Store, provider *oidc.Provider, km *k
 	return a, nil
 }
 
-// route is one operation of the API; the OpenAPI document lists exactly these.
-type route struct {
-	method string
-	// path is relative to BasePath, with ServeMux (and OpenAPI) wildcards.
-	path string
-	h    func(w http.ResponseWriter, r *http.Request) error
-	// public routes need no token (the OpenAPI document).
-	public bool
-}
-
-func (a *API) routes() []route {
+func (a *API) routes() []rest.Route {
 	const (
 		realm   = "/realms/{realm}"
 		user    = realm + "/users/{user}"
@@ -97,47 +85,49 @@ func (a *API) routes() []route {
 		dev     = realm + "/devices/{device}"
 		pushes  = realm + "/push"
 	)
-	return []route{
-		{method: "GET", path: "/openapi.json", h: a.serveOpenAPI, public: true},
-		{method: "GET", path: "/realms", h: a.listRealms},
-		{method: "POST", path: "/realms", h: a.createRealm},
-		{method: "GET", path: realm, h: a.getRealm},
-		{method: "PATCH", path: realm, h: a.updateRealm},
-		{method: "DELETE", path: realm, h: a.deleteRealm},
-		{method: "POST", path: realm + "/registration-token", h: a.newRegistrationToken},
-		{method: "GET", path: realm + "/users", h: a.listUsers},
-		{method: "POST", path: realm + "/users", h: a.createUser},
-		{method: "GET", path: user, h: a.getUser},
-		{method: "PATCH", path: user, h: a.updateUser},
-		{method: "DELETE", path: user, h: a.deleteUser},
-		{method: "PUT", path: user + "/password", h: a.setPassword},
-		{method: "POST", path: user + "/totp", h: a.enrollTOTP},
-		{method: "DELETE", path: user + "/totp", h: a.removeTOTP},
-		{method: "GET", path: user + "/sessions", h: a.listSessions},
-		{method: "DELETE", path: user + "/sessions", h: a.revokeSessions},
-		{method: "DELETE", path: session, h: a.revokeSession},
-		{method: "GET", path: realm + "/clients", h: a.listClients},
-		{method: "POST", path: realm + "/clients", h: a.createClient},
-		{method: "GET", path: client, h: a.getClient},
-		{method: "PATCH", path: client, h: a.updateClient},
-		{method: "DELETE", path: client, h: a.deleteClient},
-		{method: "POST", path: client + "/secret", h: a.regenerateSecret},
-		{method: "GET", path: realm + "/keys", h: a.listKeys},
-		{method: "POST", path: realm + "/keys/rotate", h: a.rotateKeys},
-		{method: "POST", path: user + "/activations", h: a.createActivation},
-		{method: "GET", path: user + "/activations", h: a.listActivations},
-		{method: "DELETE", path: realm + "/activations/{activation}", h: a.deleteActivation},
-		{method: "GET", path: realm + "/devices", h: a.listDevices},
-		{method: "GET", path: dev, h: a.getDevice},
-		{method: "PATCH", path: dev, h: a.updateDevice},
-		{method: "DELETE", path: dev, h: a.deleteDevice},
-		{method: "POST", path: dev + "/test-push", h: a.testPush},
-		{method: "GET", path: pushes, h: a.listPushCredentials},
-		{method: "GET", path: pushes + "/{provider}", h: a.getPushCredential},
-		{method: "PUT", path: pushes + "/{provider}", h: a.setPushCredential},
-		{method: "DELETE", path: pushes + "/{provider}", h: a.deletePushCredential},
-		{method: "GET", path: realm + "/audit", h: a.listAudit},
-		{method: "GET", path: realm + "/receipts/{receipt}", h: a.getReceipt},
+	us, ds := a.users(), a.deviceOps()
+	admin := []string{Scope}
+	return []rest.Route{
+		{Method: "GET", Path: "/openapi.json", Handler: rest.ServeDocument(a.openAPI)},
+		{Method: "GET", Path: "/realms", Handler: a.listRealms, Scopes: admin},
+		{Method: "POST", Path: "/realms", Handler: a.createRealm, Scopes: admin},
+		{Method: "GET", Path: realm, Handler: a.getRealm, Scopes: admin},
+		{Method: "PATCH", Path: realm, Handler: a.updateRealm, Scopes: admin},
+		{Method: "DELETE", Path: realm, Handler: a.deleteRealm, Scopes: admin},
+		{Method: "POST", Path: realm + "/registration-token", Handler: a.newRegistrationToken, Scopes: admin},
+		{Method: "GET", Path: realm + "/users", Handler: us.List, Scopes: admin},
+		{Method: "POST", Path: realm + "/users", Handler: us.Create, Scopes: admin},
+		{Method: "GET", Path: user, Handler: us.Get, Scopes: admin},
+		{Method: "PATCH", Path: user, Handler: us.Update, Scopes: admin},
+		{Method: "DELETE", Path: user, Handler: us.Delete, Scopes: admin},
+		{Method: "PUT", Path: user + "/password", Handler: a.setPassword, Scopes: admin},
+		{Method: "POST", Path: user + "/totp", Handler: a.enrollTOTP, Scopes: admin},
+		{Method: "DELETE", Path: user + "/totp", Handler: a.removeTOTP, Scopes: admin},
+		{Method: "GET", Path: user + "/sessions", Handler: a.listSessions, Scopes: admin},
+		{Method: "DELETE", Path: user + "/sessions", Handler: a.revokeSessions, Scopes: admin},
+		{Method: "DELETE", Path: session, Handler: a.revokeSession, Scopes: admin},
+		{Method: "GET", Path: realm + "/clients", Handler: a.listClients, Scopes: admin},
+		{Method: "POST", Path: realm + "/clients", Handler: a.createClient, Scopes: admin},
+		{Method: "GET", Path: client, Handler: a.getClient, Scopes: admin},
+		{Method: "PATCH", Path: client, Handler: a.updateClient, Scopes: admin},
+		{Method: "DELETE", Path: client, Handler: a.deleteClient, Scopes: admin},
+		{Method: "POST", Path: client + "/secret", Handler: a.regenerateSecret, Scopes: admin},
+		{Method: "GET", Path: realm + "/keys", Handler: a.listKeys, Scopes: admin},
+		{Method: "POST", Path: realm + "/keys/rotate", Handler: a.rotateKeys, Scopes: admin},
+		{Method: "POST", Path: user + "/activations", Handler: ds.CreateActivation, Scopes: admin},
+		{Method: "GET", Path: user + "/activations", Handler: ds.ListActivations, Scopes: admin},
+		{Method: "DELETE", Path: realm + "/activations/{activation}", Handler: ds.DeleteActivation, Scopes: admin},
+		{Method: "GET", Path: realm + "/devices", Handler: a.listDevices, Scopes: admin},
+		{Method: "GET", Path: dev, Handler: ds.GetDevice, Scopes: admin},
+		{Method: "PATCH", Path: dev, Handler: ds.UpdateDevice, Scopes: admin},
+		{Method: "DELETE", Path: dev, Handler: ds.DeleteDevice, Scopes: admin},
+		{Method: "POST", Path: dev + "/test-push", Handler: a.testPush, Scopes: admin},
+		{Method: "GET", Path: pushes, Handler: a.listPushCredentials, Scopes: admin},
+		{Method: "GET", Path: pushes + "/{provider}", Handler: a.getPushCredential, Scopes: admin},
+		{Method: "PUT", Path: pushes + "/{provider}", Handler: a.setPushCredential, Scopes: admin},
+		{Method: "DELETE", Path: pushes + "/{provider}", Handler: a.deletePushCredential, Scopes: admin},
+		{Method: "GET", Path: realm + "/audit", Handler: a.listAudit, Scopes: admin},
+		{Method: "GET", Path: realm + "/receipts/{receipt}", Handler: a.getReceipt, Scopes: admin},
 	}
 }
 
@@ -145,51 +135,15 @@ func (a *API) routes() []route {
 // and logs name it. Other methods on a known path get a 405 problem, unknown paths
 // below the API a 404 problem.
 func (a *API) Routes(mux *http.ServeMux) {
-	base := a.prefix + BasePath
-	allowed := map[string][]string{}
-	var paths []string
-	for _, rt := range a.routes() {
-		h := a.authenticated(rt.h)
-		if rt.public {
-			h = a.handler(rt.h)
-		}
-		mux.Handle(rt.method+" "+base+rt.path, h)
-		if _, ok := allowed[rt.path]; !ok {
-			paths = append(paths, rt.path)
-		}
-		allowed[rt.path] = append(allowed[rt.path], rt.method)
-	}
-	for _, p := range paths {
-		methods := allowed[p]
-		if slices.Contains(methods, "GET") {
-			methods = append(methods, "HEAD")
-		}
-		allow := strings.Join(methods, ", ")
-		mux.Handle(base+p, a.handler(func(w http.ResponseWriter, r *http.Request) error {
-			return &Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here; use " + allow,
-				header: http.Header{"Allow": {allow}}}
-		}))
-	}
-	mux.Handle(base+"/", a.handler(func(w http.ResponseWriter, r *http.Request) error {
-		return problemf(http.StatusNotFound, "no admin API resource at this path")
-	}))
-}
-
-// handler adapts an operation: its error is written as a problem.
-func (a *API) handler(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			writeProblem(w, r, a.log, err)
-		}
-	})
+	rest.Mount(mux, a.prefix+BasePath, a.routes(), a.authenticated, a.log, "admin API")
 }
 
 type bearerKey struct{}
 
 // authenticated requires a master-realm access token with the admin scope, then runs h.
 // Every change is logged with who made it (the audit trail until the audit log exists).
-func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
-	return a.handler(func(w http.ResponseWriter, r *http.Request) error {
+func (a *API) authenticated(_ []string, h rest.HandlerFunc) rest.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		b, err := a.authenticate(r)
 		if err != nil {
 			return err
@@ -199,14 +153,14 @@ func (a *API) authenticated(h func(w http.ResponseWriter, r *http.Request) error
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			outcome := "done"
 			if err != nil {
-				outcome = "refused: " + http.StatusText(asProblem(err).Status)
+				outcome = "refused: " + http.StatusText(rest.AsProblem(err).Status)
 			}
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "admin change",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("outcome", outcome),
 				slog.String("subject", b.Subject), slog.String("client_id", b.ClientID))
 		}
 		return err
-	})
+	}
 }
 
 // authenticate checks the bearer token (RFC 6750): missing or not valid is 401 with a
@@ -218,7 +172,7 @@ func (a *API) authenticate(r *http.Request) (oidc.Bearer, error) {
 		if params != "" {
 			h += ", " + params
 		}
-		return &Problem{Status: status, Detail: detail, header: http.Header{"Www-Authenticate": {h}}}
+		return &rest.Problem{Status: status, Detail: detail, Header: http.Header{"Www-Authenticate": {h}}}
 	}
 	tok, ok := oidc.BearerToken(r)
 	if !ok {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -79,18 +80,18 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("take: %w", ephemeral.ErrUnavailable), 503},
 		{errors.New("something broke"), 500},
 	} {
-		p := asProblem(storeError(c.err, "thing"))
+		p := rest.AsProblem(rest.StoreError(c.err, "thing"))
 		if p.Status != c.status {
 			t.Errorf("%v: status %d, want %d", c.err, p.Status, c.status)
 		}
-		if c.status == 503 && p.header.Get("Retry-After") == "" {
+		if c.status == 503 && p.Header.Get("Retry-After") == "" {
 			t.Errorf("%v: 503 without Retry-After", c.err)
 		}
 		if c.status >= 500 && strings.Contains(p.Detail, "refused") {
 			t.Errorf("%v: the cause leaks into the detail %q", c.err, p.Detail)
 		}
 	}
-	if p := asProblem(storeError(fmt.Errorf("x: %w: bad", store.ErrInvalid), "y")); p.Detail != "bad" {
+	if p := rest.AsProblem(rest.StoreError(fmt.Errorf("x: %w: bad", store.ErrInvalid), "y")); p.Detail != "bad" {
 		t.Errorf("invalid detail %q", p.Detail)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -33,14 +34,14 @@ func (s ClientSettings) applyCertificates(c *store.Client) error {
 		list  []string
 	}{{"tls_client_certificates", given}, {"tls_client_certificate_pems", pems}} {
 		if len(l.list) > store.MaxClientCertificates {
-			return badRequest("%s may hold at most %d entries", l.field, store.MaxClientCertificates)
+			return rest.BadRequest("%s may hold at most %d entries", l.field, store.MaxClientCertificates)
 		}
 	}
 	fps := []string{}
 	for _, raw := range given {
 		fp := normalizeFingerprint(raw)
 		if !store.ValidCertificateFingerprint(fp) {
-			return badRequest("tls_client_certificates: %.100q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", raw)
+			return rest.BadRequest("tls_client_certificates: %.100q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", raw)
 		}
 		if !slices.Contains(fps, fp) {
 			fps = append(fps, fp)
@@ -49,7 +50,7 @@ func (s ClientSettings) applyCertificates(c *store.Client) error {
 	for i, p := range pems {
 		fp, err := certificateFingerprint(p)
 		if err != nil {
-			return badRequest("tls_client_certificate_pems[%d] %v", i, err)
+			return rest.BadRequest("tls_client_certificate_pems[%d] %v", i, err)
 		}
 		if !slices.Contains(fps, fp) {
 			fps = append(fps, fp)
@@ -98,11 +99,11 @@ func certificateFingerprint(pemText string) (string, error) {
 // checkCertificates checks the stored form: a few fingerprints, each well formed.
 func checkCertificates(fps []string) error {
 	if len(fps) > store.MaxClientCertificates {
-		return badRequest("a client may have at most %d TLS client certificates (tls_client_certificates and tls_client_certificate_pems together)", store.MaxClientCertificates)
+		return rest.BadRequest("a client may have at most %d TLS client certificates (tls_client_certificates and tls_client_certificate_pems together)", store.MaxClientCertificates)
 	}
 	for _, fp := range fps {
 		if !store.ValidCertificateFingerprint(fp) {
-			return badRequest("tls_client_certificates: %q is not a SHA-256 fingerprint", fp)
+			return rest.BadRequest("tls_client_certificates: %q is not a SHA-256 fingerprint", fp)
 		}
 	}
 	return nil
@@ -119,7 +120,7 @@ func (a *API) certificatesFree(ctx context.Context, realm, clientID string, fps 
 	for {
 		page, err := a.st.ListClients(ctx, realm, store.ListOptions{Limit: 500, Cursor: cursor})
 		if err != nil {
-			return storeError(err, realmWhat(realm))
+			return rest.StoreError(err, realmWhat(realm))
 		}
 		for _, c := range page.Items {
 			if c.ID == clientID {
@@ -127,7 +128,7 @@ func (a *API) certificatesFree(ctx context.Context, realm, clientID string, fps 
 			}
 			for _, fp := range c.TLSClientCertificates {
 				if slices.Contains(fps, fp) {
-					return conflict("the certificate %s is registered for client %q already", fp, c.ID)
+					return rest.Conflict("the certificate %s is registered for client %q already", fp, c.ID)
 				}
 			}
 		}

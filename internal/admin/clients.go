@@ -17,6 +17,7 @@ import (
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -97,7 +98,7 @@ func clientJSON(c store.Client) Client {
 		BackchannelTokenDeliveryMode: c.BackchannelTokenDeliveryMode, BackchannelClientNotificationEndpoint: c.BackchannelClientNotificationEndpoint,
 		RequestTTL: seconds(authn.ClientTTL(c.Attributes)), LoginFirstFactors: factorList(c.Attributes[login.AttrFirstFactors]),
 		LoginSecondFactors: factorList(c.Attributes[login.AttrSecondFactors]),
-		Attributes:         publicAttributes(c.Attributes), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
+		Attributes:         rest.PublicAttributes(c.Attributes), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version,
 	}
 }
 
@@ -185,7 +186,7 @@ func setTTL(dst *time.Duration, src *int64, field string) error {
 		return nil
 	}
 	if *src < 0 || *src > int64(maxTTL/time.Second) {
-		return badRequest("%s must be between 0 and %d seconds", field, int64(maxTTL/time.Second))
+		return rest.BadRequest("%s must be between 0 and %d seconds", field, int64(maxTTL/time.Second))
 	}
 	*dst = time.Duration(*src) * time.Second
 	return nil
@@ -252,10 +253,10 @@ func (s ClientSettings) apply(c *store.Client) error {
 	set(&c.SectorIdentifierURI, s.SectorIdentifierURI)
 	set(&c.Enabled, s.Enabled)
 	if s.Attributes != nil {
-		if err := checkAttributes(s.Attributes); err != nil {
+		if err := rest.CheckAttributes(s.Attributes); err != nil {
 			return err
 		}
-		c.Attributes = replaceAttributes(c.Attributes, s.Attributes)
+		c.Attributes = rest.ReplaceAttributes(c.Attributes, s.Attributes)
 	}
 	set(&c.BackchannelTokenDeliveryMode, s.BackchannelTokenDeliveryMode)
 	set(&c.BackchannelClientNotificationEndpoint, s.BackchannelClientNotificationEndpoint)
@@ -271,7 +272,7 @@ func (s ClientSettings) applyPhone(c *store.Client) error {
 	if s.RequestTTL != nil {
 		d := time.Duration(*s.RequestTTL) * time.Second
 		if d != 0 && (d < authn.MinTTL || d > authn.MaxTTL) {
-			return badRequest("request_ttl must be 0 (the default) or between %d and %d seconds", seconds(authn.MinTTL), seconds(authn.MaxTTL))
+			return rest.BadRequest("request_ttl must be 0 (the default) or between %d and %d seconds", seconds(authn.MinTTL), seconds(authn.MaxTTL))
 		}
 		reserved[authn.AttrRequestTTL] = ""
 		if d != 0 {
@@ -331,28 +332,28 @@ func usesSecret(c store.Client) bool {
 // validateClient checks a client as it would be stored: a consistent authentication
 // method, known grant and response types, redirect URIs that registration accepts.
 func validateClient(c store.Client) error {
-	if err := checkText("name", c.Name, maxTextLen); err != nil {
+	if err := rest.CheckText("name", c.Name, rest.MaxTextLen); err != nil {
 		return err
 	}
 	switch c.AuthMethod {
 	case oidc.AuthClientSecretBasic, oidc.AuthClientSecretPost, oidc.AuthPrivateKeyJWT, oidc.AuthNone:
 	default:
-		return badRequest("token_endpoint_auth_method must be one of %s, %s, %s or %s",
+		return rest.BadRequest("token_endpoint_auth_method must be one of %s, %s, %s or %s",
 			oidc.AuthClientSecretBasic, oidc.AuthClientSecretPost, oidc.AuthPrivateKeyJWT, oidc.AuthNone)
 	}
 	if c.Public != (c.AuthMethod == oidc.AuthNone) {
-		return badRequest("a public client authenticates with %q, and only a public client does", oidc.AuthNone)
+		return rest.BadRequest("a public client authenticates with %q, and only a public client does", oidc.AuthNone)
 	}
 	if err := checkGrants(c); err != nil {
 		return err
 	}
 	for field, uris := range map[string][]string{"redirect_uris": c.RedirectURIs, "post_logout_redirect_uris": c.PostLogoutRedirectURIs} {
-		err := checkList(field, uris, func(u string) error {
-			if len(u) > maxURILen {
-				return badRequest("%s: a URI must be at most %d characters", field, maxURILen)
+		err := rest.CheckList(field, uris, func(u string) error {
+			if len(u) > rest.MaxURILen {
+				return rest.BadRequest("%s: a URI must be at most %d characters", field, rest.MaxURILen)
 			}
 			if err := oidc.ValidateRedirectURI(u); err != nil {
-				return badRequest("%s: %v", field, err)
+				return rest.BadRequest("%s: %v", field, err)
 			}
 			return nil
 		})
@@ -360,10 +361,10 @@ func validateClient(c store.Client) error {
 			return err
 		}
 	}
-	if err := checkList("scopes", c.Scopes, checkScopeToken); err != nil {
+	if err := rest.CheckList("scopes", c.Scopes, checkScopeToken); err != nil {
 		return err
 	}
-	if err := checkList("contacts", c.Contacts, func(s string) error { return checkText("contacts", s, maxTextLen) }); err != nil {
+	if err := rest.CheckList("contacts", c.Contacts, func(s string) error { return rest.CheckText("contacts", s, rest.MaxTextLen) }); err != nil {
 		return err
 	}
 	if err := checkClientKeys(c); err != nil {
@@ -377,7 +378,7 @@ func validateClient(c store.Client) error {
 		"userinfo_signed_response_alg": c.UserinfoSignedResponseAlg, "request_object_signing_alg": c.RequestObjectSigningAlg,
 	} {
 		if _, err := keys.ParseAlg(alg); alg != "" && err != nil {
-			return badRequest("%s must be one of %v", field, keys.Algs())
+			return rest.BadRequest("%s must be one of %v", field, keys.Algs())
 		}
 	}
 	for field, u := range map[string]string{"logo_uri": c.LogoURI, "policy_uri": c.PolicyURI, "tos_uri": c.TOSURI, "client_uri": c.ClientURI} {
@@ -391,7 +392,7 @@ func validateClient(c store.Client) error {
 	switch c.SubjectType {
 	case "", "public", "pairwise":
 	default:
-		return badRequest(`subject_type must be "public" or "pairwise"`)
+		return rest.BadRequest(`subject_type must be "public" or "pairwise"`)
 	}
 	return checkBackchannel(c)
 }
@@ -403,21 +404,21 @@ func checkBackchannel(c store.Client) error {
 	switch c.BackchannelTokenDeliveryMode {
 	case "", "poll":
 		if c.BackchannelClientNotificationEndpoint != "" {
-			return badRequest("backchannel_client_notification_endpoint is for ping and push mode")
+			return rest.BadRequest("backchannel_client_notification_endpoint is for ping and push mode")
 		}
 	case "ping", "push":
 		if !ciba {
-			return badRequest("backchannel_token_delivery_mode needs the CIBA grant")
+			return rest.BadRequest("backchannel_token_delivery_mode needs the CIBA grant")
 		}
 		if c.BackchannelClientNotificationEndpoint == "" {
-			return badRequest("backchannel_client_notification_endpoint is required in %s mode", c.BackchannelTokenDeliveryMode)
+			return rest.BadRequest("backchannel_client_notification_endpoint is required in %s mode", c.BackchannelTokenDeliveryMode)
 		}
-		if len(c.BackchannelClientNotificationEndpoint) > maxURILen {
-			return badRequest("backchannel_client_notification_endpoint must be at most %d characters", maxURILen)
+		if len(c.BackchannelClientNotificationEndpoint) > rest.MaxURILen {
+			return rest.BadRequest("backchannel_client_notification_endpoint must be at most %d characters", rest.MaxURILen)
 		}
 		return checkWebURI("backchannel_client_notification_endpoint", c.BackchannelClientNotificationEndpoint, "https")
 	default:
-		return badRequest("backchannel_token_delivery_mode must be poll, ping or push")
+		return rest.BadRequest("backchannel_token_delivery_mode must be poll, ping or push")
 	}
 	return nil
 }
@@ -425,25 +426,25 @@ func checkBackchannel(c store.Client) error {
 func checkGrants(c store.Client) error {
 	for i, g := range c.GrantTypes {
 		if !slices.Contains(knownGrantTypes, g) {
-			return badRequest("grant type %q is not supported; use %s", g, strings.Join(knownGrantTypes, ", "))
+			return rest.BadRequest("grant type %q is not supported; use %s", g, strings.Join(knownGrantTypes, ", "))
 		}
 		if slices.Contains(c.GrantTypes[:i], g) {
-			return badRequest("grant type %q is listed twice", g)
+			return rest.BadRequest("grant type %q is listed twice", g)
 		}
 	}
 	hasCode := slices.Contains(c.GrantTypes, "authorization_code")
 	switch {
 	case c.Public && (slices.Contains(c.GrantTypes, "client_credentials") || slices.Contains(c.GrantTypes, knownGrantTypes[3])):
-		return badRequest("a public client cannot use the client_credentials or CIBA grant: it cannot authenticate")
+		return rest.BadRequest("a public client cannot use the client_credentials or CIBA grant: it cannot authenticate")
 	case hasCode && len(c.RedirectURIs) == 0:
-		return badRequest("the authorization_code grant needs at least one redirect URI in redirect_uris")
+		return rest.BadRequest("the authorization_code grant needs at least one redirect URI in redirect_uris")
 	}
 	for _, rt := range c.ResponseTypes {
 		if rt != "code" {
-			return badRequest(`response type %q is not supported; only "code" is (no implicit flow)`, rt)
+			return rest.BadRequest(`response type %q is not supported; only "code" is (no implicit flow)`, rt)
 		}
 		if !hasCode {
-			return badRequest(`response type "code" needs the authorization_code grant`)
+			return rest.BadRequest(`response type "code" needs the authorization_code grant`)
 		}
 	}
 	return nil
@@ -451,10 +452,10 @@ func checkGrants(c store.Client) error {
 
 // checkScopeToken: RFC 6749 §3.3, scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 func checkScopeToken(s string) error {
-	if s == "" || len(s) > maxTextLen || strings.ContainsFunc(s, func(r rune) bool {
+	if s == "" || len(s) > rest.MaxTextLen || strings.ContainsFunc(s, func(r rune) bool {
 		return r < 0x21 || r == 0x22 || r == 0x5c || r > 0x7e
 	}) {
-		return badRequest("scope %q is not a valid scope token (RFC 6749 §3.3)", s)
+		return rest.BadRequest("scope %q is not a valid scope token (RFC 6749 §3.3)", s)
 	}
 	return nil
 }
@@ -463,10 +464,10 @@ func checkScopeToken(s string) error {
 // a JWKS given by value holds public keys only.
 func checkClientKeys(c store.Client) error {
 	if len(c.JWKS) > 0 && c.JWKSURI != "" {
-		return badRequest("give jwks or jwks_uri, not both")
+		return rest.BadRequest("give jwks or jwks_uri, not both")
 	}
 	if c.AuthMethod == oidc.AuthPrivateKeyJWT && len(c.JWKS) == 0 && c.JWKSURI == "" {
-		return badRequest("private_key_jwt needs the client's public keys in jwks or jwks_uri")
+		return rest.BadRequest("private_key_jwt needs the client's public keys in jwks or jwks_uri")
 	}
 	if err := checkWebURI("jwks_uri", c.JWKSURI, "https"); err != nil {
 		return err
@@ -476,11 +477,11 @@ func checkClientKeys(c store.Client) error {
 	}
 	var jwks jose.JSONWebKeySet
 	if err := json.Unmarshal(c.JWKS, &jwks); err != nil || len(jwks.Keys) == 0 {
-		return badRequest("jwks must be a JSON Web Key Set with at least one key")
+		return rest.BadRequest("jwks must be a JSON Web Key Set with at least one key")
 	}
 	for _, k := range jwks.Keys {
 		if !k.IsPublic() {
-			return badRequest("jwks must hold public keys only")
+			return rest.BadRequest("jwks must hold public keys only")
 		}
 	}
 	return nil
@@ -492,8 +493,8 @@ func checkWebURI(field, raw string, schemes ...string) error {
 		return nil
 	}
 	u, err := url.Parse(raw)
-	if err != nil || len(raw) > maxURILen || !slices.Contains(schemes, u.Scheme) || u.Host == "" || u.User != nil {
-		return badRequest("%s must be an absolute %s URI with a host, at most %d characters", field, strings.Join(schemes, " or "), maxURILen)
+	if err != nil || len(raw) > rest.MaxURILen || !slices.Contains(schemes, u.Scheme) || u.Host == "" || u.User != nil {
+		return rest.BadRequest("%s must be an absolute %s URI with a host, at most %d characters", field, strings.Join(schemes, " or "), rest.MaxURILen)
 	}
 	return nil
 }
@@ -505,7 +506,7 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeListing(w, r, "client listing", func(opts store.ListOptions) (store.Page[store.Client], error) {
+	return rest.WriteListing(w, r, "client listing", func(opts store.ListOptions) (store.Page[store.Client], error) {
 		return a.st.ListClients(r.Context(), realm.Name, opts)
 	}, clientJSON)
 }
@@ -516,7 +517,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var in ClientCreate
-	if err := decode(w, r, &in, false); err != nil {
+	if err := rest.Decode(w, r, &in, false); err != nil {
 		return err
 	}
 	c := store.Client{
@@ -537,7 +538,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	if usesSecret(c) {
 		hasher, err := a.provider.SecretHasher(r.Context(), realm.Name)
 		if err != nil {
-			return storeError(err, realmWhat(realm.Name))
+			return rest.StoreError(err, realmWhat(realm.Name))
 		}
 		secret = oidc.NewSecret()
 		c.SecretHash = hasher.Hash(secret)
@@ -547,16 +548,16 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	created, err := a.st.CreateClient(r.Context(), c)
 	if err != nil {
-		return storeError(err, clientWhat(realm.Name, in.ClientID))
+		return rest.StoreError(err, clientWhat(realm.Name, in.ClientID))
 	}
 	w.Header().Set("Location", a.prefix+BasePath+"/realms/"+realm.Name+"/clients/"+url.PathEscape(created.ID))
-	w.Header().Set("ETag", etag(created.Version))
-	return writeJSON(w, http.StatusCreated, ClientWithSecret{Client: clientJSON(created), ClientSecret: secret})
+	w.Header().Set("ETag", rest.ETag(created.Version))
+	return rest.WriteJSON(w, http.StatusCreated, ClientWithSecret{Client: clientJSON(created), ClientSecret: secret})
 }
 
 // client loads the realm and the client named in the path.
 func (a *API) client(r *http.Request) (store.Client, error) {
-	return inRealm(a, r, "client", a.st.GetClient, clientWhat)
+	return rest.InRealm(r, a.st, "client", a.st.GetClient, clientWhat)
 }
 
 func (a *API) getClient(w http.ResponseWriter, r *http.Request) error {
@@ -564,8 +565,8 @@ func (a *API) getClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(c.Version))
-	return writeJSON(w, http.StatusOK, clientJSON(c))
+	w.Header().Set("ETag", rest.ETag(c.Version))
+	return rest.WriteJSON(w, http.StatusOK, clientJSON(c))
 }
 
 // updateClient changes the given fields. A client that comes to need a secret gets a
@@ -576,14 +577,14 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var in ClientPatch
-	if err := decode(w, r, &in, false); err != nil {
+	if err := rest.Decode(w, r, &in, false); err != nil {
 		return err
 	}
 	hasher, err := a.provider.SecretHasher(r.Context(), realm.Name)
 	if err != nil {
-		return storeError(err, realmWhat(realm.Name))
+		return rest.StoreError(err, realmWhat(realm.Name))
 	}
-	id, match, secret := r.PathValue("client"), ifMatch(r), ""
+	id, match, secret := r.PathValue("client"), rest.IfMatch(r), ""
 	updated, err := a.st.UpdateClient(r.Context(), realm.Name, id, func(c store.Client) (store.Client, error) {
 		if err := match(c.Version); err != nil {
 			return c, err
@@ -607,10 +608,10 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 		return c, nil
 	})
 	if err != nil {
-		return storeError(err, clientWhat(realm.Name, id))
+		return rest.StoreError(err, clientWhat(realm.Name, id))
 	}
-	w.Header().Set("ETag", etag(updated.Version))
-	return writeJSON(w, http.StatusOK, ClientWithSecret{Client: clientJSON(updated), ClientSecret: secret})
+	w.Header().Set("ETag", rest.ETag(updated.Version))
+	return rest.WriteJSON(w, http.StatusOK, ClientWithSecret{Client: clientJSON(updated), ClientSecret: secret})
 }
 
 func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
@@ -619,7 +620,7 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// The client's grants go with it, and with them every token it holds.
-	return deleted(w, r, c.Version, clientWhat(c.Realm, c.ID), func(ctx context.Context) error {
+	return rest.Deleted(w, r, c.Version, clientWhat(c.Realm, c.ID), func(ctx context.Context) error {
 		return a.st.DeleteClient(ctx, c.Realm, c.ID)
 	})
 }
@@ -633,22 +634,22 @@ func (a *API) regenerateSecret(w http.ResponseWriter, r *http.Request) error {
 	}
 	hasher, err := a.provider.SecretHasher(r.Context(), realm.Name)
 	if err != nil {
-		return storeError(err, realmWhat(realm.Name))
+		return rest.StoreError(err, realmWhat(realm.Name))
 	}
-	id, match, secret := r.PathValue("client"), ifMatch(r), oidc.NewSecret()
+	id, match, secret := r.PathValue("client"), rest.IfMatch(r), oidc.NewSecret()
 	updated, err := a.st.UpdateClient(r.Context(), realm.Name, id, func(c store.Client) (store.Client, error) {
 		if err := match(c.Version); err != nil {
 			return c, err
 		}
 		if !usesSecret(c) {
-			return c, conflict("client %q authenticates with %s; it has no secret", c.ID, c.AuthMethod)
+			return c, rest.Conflict("client %q authenticates with %s; it has no secret", c.ID, c.AuthMethod)
 		}
 		c.SecretHash = hasher.Hash(secret)
 		return c, nil
 	})
 	if err != nil {
-		return storeError(err, clientWhat(realm.Name, id))
+		return rest.StoreError(err, clientWhat(realm.Name, id))
 	}
-	w.Header().Set("ETag", etag(updated.Version))
-	return writeJSON(w, http.StatusOK, ClientWithSecret{Client: clientJSON(updated), ClientSecret: secret})
+	w.Header().Set("ETag", rest.ETag(updated.Version))
+	return rest.WriteJSON(w, http.StatusOK, ClientWithSecret{Client: clientJSON(updated), ClientSecret: secret})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/login"
+	"github.com/signet-auth/signet/internal/rest"
 	"net/url"
 	"slices"
 	"strings"
@@ -108,7 +109,7 @@ func TestClients(t *testing.T) {
 	}
 
 	// Listing pages through client ids in order.
-	var p page[Client]
+	var p rest.Page[Client]
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/clients?limit=2"}).json(t, &p)
 	if len(p.Items) != 2 || p.Items[0].ClientID != "billing" || p.Items[1].ClientID != "cli" || p.Next == "" {
 		t.Fatalf("page %+v", p)

@@ -1,15 +1,11 @@
 package admin
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -178,9 +174,7 @@ type response struct {
 // json decodes the body into v, failing the test if it is not JSON.
 func (r response) json(t *testing.T, v any) {
 	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("answer %d is not JSON: %v\n%s", r.status, err, r.body)
-	}
+	testutil.DecodeJSON(t, r.status, r.body, v)
 }
 
 // object decodes the body as a JSON object.
@@ -203,20 +197,7 @@ type request struct {
 // ("-" sends none).
 func (e *env) do(t *testing.T, r request) response {
 	t.Helper()
-	var body io.Reader
-	switch b := r.body.(type) {
-	case nil:
-	case []byte:
-		body = bytes.NewReader(b)
-	case string:
-		body = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(data)
-	}
+	body := testutil.JSONBody(t, r.body)
 	req, err := http.NewRequest(r.method, e.admin.URL+BasePath+r.path, body)
 	if err != nil {
 		t.Fatal(err)
@@ -234,25 +215,15 @@ func (e *env) do(t *testing.T, r request) response {
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
-	resp, err := e.admin.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: data}
+	status, header, data := testutil.Exchange(t, e.admin.Client(), req)
+	return response{status: status, header: header, body: data}
 }
 
 // call sends r and fails the test unless the status is want; it returns the answer.
 func (e *env) call(t *testing.T, want int, r request) response {
 	t.Helper()
 	resp := e.do(t, r)
-	if resp.status != want {
-		t.Fatalf("%s %s: status %d, want %d\n%s", r.method, r.path, resp.status, want, resp.body)
-	}
+	testutil.WantStatus(t, r.method+" "+r.path, resp.status, want, resp.body)
 	return resp
 }
 

@@ -3,6 +3,8 @@ package admin
 import (
 	"strings"
 	"testing"
+
+	"github.com/signet-auth/signet/internal/rest"
 )
 
 // TestBadInput: malformed bodies, unknown fields, wrong types, oversized bodies, wrong
@@ -27,7 +29,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong type", request{method: "POST", path: "/realms", body: `{"name": 7}`}, 400, `"name"`},
 		{"wrong type bool", request{method: "PATCH", path: "/realms/acme", body: `{"enabled": "yes"}`}, 400, `"enabled"`},
 		{"two values", request{method: "POST", path: "/realms", body: `{"name": "x"} {"name": "y"}`}, 400, "exactly one"},
-		{"too large", request{method: "POST", path: "/realms", body: `{"name": "` + strings.Repeat("a", maxBodyBytes) + `"}`}, 413, "larger"},
+		{"too large", request{method: "POST", path: "/realms", body: `{"name": "` + strings.Repeat("a", rest.MaxBodyBytes) + `"}`}, 413, "larger"},
 		{"media type", request{method: "POST", path: "/realms", body: `{"name": "x"}`, header: map[string]string{"Content-Type": "text/plain"}}, 415, "application/json"},
 		{"unknown path", request{method: "GET", path: "/nothing/here"}, 404, "no admin API resource"},
 		{"method", request{method: "PUT", path: "/realms/acme"}, 405, "not allowed"},
@@ -46,7 +48,7 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("405 Allow %q", allow)
 	}
 	// Nothing refused was stored.
-	var p page[Realm]
+	var p rest.Page[Realm]
 	e.call(t, 200, request{method: "GET", path: "/realms"}).json(t, &p)
 	if len(p.Items) != 2 {
 		t.Fatalf("realms after refused input: %+v", p.Items)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -37,13 +38,13 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
 func (a *API) writeKeys(w http.ResponseWriter, r *http.Request, realm string) error {
 	ks, err := a.st.ListSigningKeys(r.Context(), realm)
 	if err != nil {
-		return storeError(err, realmWhat(realm))
+		return rest.StoreError(err, realmWhat(realm))
 	}
-	out := page[Key]{Items: make([]Key, 0, len(ks))}
+	out := rest.Page[Key]{Items: make([]Key, 0, len(ks))}
 	for _, k := range ks {
 		out.Items = append(out.Items, keyJSON(k))
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return rest.WriteJSON(w, http.StatusOK, out)
 }
 
 func keyJSON(k store.SigningKey) Key {
@@ -65,15 +66,15 @@ func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in := KeyRotate{Alg: string(keys.ES256)}
-	if err := decode(w, r, &in, true); err != nil {
+	if err := rest.Decode(w, r, &in, true); err != nil {
 		return err
 	}
 	alg, err := keys.ParseAlg(in.Alg)
 	if err != nil {
-		return badRequest("alg must be one of %v", keys.Algs())
+		return rest.BadRequest("alg must be one of %v", keys.Algs())
 	}
 	if err := a.keys.Rotate(r.Context(), realm.Name, alg); err != nil {
-		return storeError(err, realmWhat(realm.Name))
+		return rest.StoreError(err, realmWhat(realm.Name))
 	}
 	return a.writeKeys(w, r, realm.Name)
 }

@@ -2,6 +2,8 @@ package admin
 
 import (
 	"testing"
+
+	"github.com/signet-auth/signet/internal/rest"
 )
 
 // TestKeys: a realm's keys are listed with their states; rotation makes a new active key
@@ -10,15 +12,15 @@ func TestKeys(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.newRealm(t, "acme")
-	var before page[Key]
+	var before rest.Page[Key]
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/keys"}).json(t, &before)
 	if len(before.Items) != 0 {
 		t.Fatalf("a new realm has keys: %+v", before)
 	}
-	var first page[Key]
+	var first rest.Page[Key]
 	e.call(t, 200, request{method: "POST", path: "/realms/acme/keys/rotate", body: map[string]any{"alg": "ES256"}}).json(t, &first)
 	active := activeKey(t, first, "ES256")
-	var second page[Key]
+	var second rest.Page[Key]
 	e.call(t, 200, request{method: "POST", path: "/realms/acme/keys/rotate"}).json(t, &second)
 	if activeKey(t, second, "ES256").KID == active.KID {
 		t.Fatal("rotation kept the active key")
@@ -30,7 +32,7 @@ func TestKeys(t *testing.T) {
 	if !retired {
 		t.Fatalf("the old key is not kept as retired: %+v", second)
 	}
-	var listed page[Key]
+	var listed rest.Page[Key]
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/keys"}).json(t, &listed)
 	if len(listed.Items) != len(second.Items) {
 		t.Fatalf("listed %d keys, rotation returned %d", len(listed.Items), len(second.Items))
@@ -42,7 +44,7 @@ func TestKeys(t *testing.T) {
 	e.problem(t, 404, request{method: "POST", path: "/realms/nope/keys/rotate"})
 }
 
-func activeKey(t *testing.T, p page[Key], alg string) Key {
+func activeKey(t *testing.T, p rest.Page[Key], alg string) Key {
 	t.Helper()
 	for _, k := range p.Items {
 		if k.Alg == alg && k.State == "active" {

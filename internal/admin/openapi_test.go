@@ -2,12 +2,12 @@ package admin
 
 import (
 	"reflect"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/signet-auth/signet/internal/messaging"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
+	"github.com/signet-auth/signet/internal/testutil"
 )
 
 // TestOpenAPIDocument: the served document lists exactly the mounted operations, only
@@ -17,55 +17,30 @@ func TestOpenAPIDocument(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	resp := e.call(t, 200, request{method: "GET", path: "/openapi.json", token: "-"})
-	var doc map[string]any
-	resp.json(t, &doc)
-	if doc["openapi"] != "3.1.0" {
-		t.Fatalf("openapi %v", doc["openapi"])
-	}
-	if url := get(doc, "servers").([]any)[0].(map[string]any)["url"]; url != e.admin.URL+BasePath {
-		t.Errorf("server URL %v", url)
-	}
+	doc := testutil.OpenAPIDocument(t, resp.body, e.admin.URL+BasePath)
 	token := e.public.URL + "/realms/master/protocol/openid-connect/token"
-	if got := get(doc, "components", "securitySchemes", "signet", "flows", "clientCredentials", "tokenUrl"); got != token {
+	if got := testutil.Get(doc, "components", "securitySchemes", "signet", "flows", "clientCredentials", "tokenUrl"); got != token {
 		t.Errorf("tokenUrl %v, want %s", got, token)
 	}
-	if got := get(doc, "components", "securitySchemes", "openid", "openIdConnectUrl"); got != e.public.URL+"/realms/master/.well-known/openid-configuration" {
+	if got := testutil.Get(doc, "components", "securitySchemes", "openid", "openIdConnectUrl"); got != e.public.URL+"/realms/master/.well-known/openid-configuration" {
 		t.Errorf("openIdConnectUrl %v", got)
 	}
 
-	mounted := map[string]bool{}
+	var ops []testutil.Operation
 	for _, rt := range e.api.routes() {
-		key := rt.method + " " + rt.path
-		mounted[key] = true
-		op, ok := get(doc, "paths", rt.path, strings.ToLower(rt.method)).(map[string]any)
-		if !ok {
-			t.Errorf("mounted %s is not in the document", key)
-			continue
-		}
-		sec, hasSec := op["security"].([]any)
-		if open := hasSec && len(sec) == 0; open != rt.public {
-			t.Errorf("%s: open in the document %t, open when mounted %t", key, open, rt.public)
-		}
-		if op["operationId"] == "" || op["summary"] == "" {
-			t.Errorf("%s has no operationId or summary", key)
-		}
+		ops = append(ops, testutil.Operation{Method: rt.Method, Path: rt.Path, Scopes: rt.Scopes})
 	}
-	for path, item := range get(doc, "paths").(map[string]any) {
-		for method := range item.(map[string]any) {
-			if method == "parameters" {
-				continue
-			}
-			if key := strings.ToUpper(method) + " " + path; !mounted[key] {
-				t.Errorf("documented %s is not mounted", key)
-			}
+	testutil.CheckOperations(t, doc, ops, func(op map[string]any) []string {
+		if sec, ok := op["security"].([]any); ok && len(sec) == 0 {
+			return nil // open
 		}
-	}
+		return []string{Scope}
+	})
 
-	checkRefs(t, doc, doc, "#")
+	testutil.CheckRefs(t, doc, doc, "#")
 
-	schemas := get(doc, "components", "schemas").(map[string]any)
-	for name, typ := range map[string]reflect.Type{
-		"Problem": reflect.TypeFor[problemBody](), "Realm": reflect.TypeFor[Realm](),
+	testutil.CheckSchemas(t, doc, map[string]reflect.Type{
+		"Problem": reflect.TypeFor[rest.ProblemBody](), "Realm": reflect.TypeFor[Realm](),
 		"RealmCreate": reflect.TypeFor[RealmCreate](), "RealmPatch": reflect.TypeFor[RealmPatch](),
 		"RealmSettings": reflect.TypeFor[RealmSettings](), "RealmSettingsPatch": reflect.TypeFor[RealmSettingsPatch](),
 		"RegistrationToken": reflect.TypeFor[RegistrationToken](),
@@ -75,103 +50,18 @@ func TestOpenAPIDocument(t *testing.T) {
 		"ClientWithSecret": reflect.TypeFor[ClientWithSecret](), "ClientSettings": reflect.TypeFor[ClientSettings](),
 		"ClientCreate": reflect.TypeFor[ClientCreate](), "ClientPatch": reflect.TypeFor[ClientPatch](),
 		"Key": reflect.TypeFor[Key](), "KeyRotate": reflect.TypeFor[KeyRotate](), "Session": reflect.TypeFor[Session](),
-		"RealmPage": reflect.TypeFor[page[Realm]](), "UserPage": reflect.TypeFor[page[User]](),
-		"ClientPage": reflect.TypeFor[page[Client]](), "KeyPage": reflect.TypeFor[page[Key]](),
-		"SessionPage": reflect.TypeFor[page[Session]](),
+		"RealmPage": reflect.TypeFor[rest.Page[Realm]](), "UserPage": reflect.TypeFor[rest.Page[User]](),
+		"ClientPage": reflect.TypeFor[rest.Page[Client]](), "KeyPage": reflect.TypeFor[rest.Page[Key]](),
+		"SessionPage": reflect.TypeFor[rest.Page[Session]](),
 		"Receipt":     reflect.TypeFor[Receipt](),
 		"Activation":  reflect.TypeFor[Activation](), "ActivationCreate": reflect.TypeFor[ActivationCreate](),
-		"ActivationPage": reflect.TypeFor[page[Activation]](), "Device": reflect.TypeFor[Device](),
-		"DevicePatch": reflect.TypeFor[DevicePatch](), "DevicePage": reflect.TypeFor[page[Device]](),
-		"AuditEvent": reflect.TypeFor[AuditEvent](), "AuditPage": reflect.TypeFor[page[AuditEvent]](),
-		"PushCredential": reflect.TypeFor[messaging.Credential](), "PushCredentialPage": reflect.TypeFor[page[messaging.Credential]](),
+		"ActivationPage": reflect.TypeFor[rest.Page[Activation]](), "Device": reflect.TypeFor[Device](),
+		"DevicePatch": reflect.TypeFor[DevicePatch](), "DevicePage": reflect.TypeFor[rest.Page[Device]](),
+		"AuditEvent": reflect.TypeFor[AuditEvent](), "AuditPage": reflect.TypeFor[rest.Page[AuditEvent]](),
+		"PushCredential": reflect.TypeFor[messaging.Credential](), "PushCredentialPage": reflect.TypeFor[rest.Page[messaging.Credential]](),
 		"APNsSettings": reflect.TypeFor[messaging.APNs](), "FCMSettings": reflect.TypeFor[messaging.FCM](),
 		"UnifiedPushSettings": reflect.TypeFor[messaging.UnifiedPush](), "APNsCredentialSet": reflect.TypeFor[APNsCredentialSet](),
 		"FCMCredentialSet": reflect.TypeFor[FCMCredentialSet](), "UnifiedPushCredentialSet": reflect.TypeFor[UnifiedPushCredentialSet](),
 		"PushStatus": reflect.TypeFor[messaging.Status](),
-	} {
-		schema, ok := schemas[name]
-		if !ok {
-			t.Errorf("schema %s is missing", name)
-			continue
-		}
-		documented, want := properties(doc, schema), jsonFields(typ)
-		slices.Sort(documented)
-		slices.Sort(want)
-		if !slices.Equal(documented, want) {
-			t.Errorf("schema %s has properties %v; %s encodes %v", name, documented, typ, want)
-		}
-	}
-}
-
-// get walks nested objects of a decoded JSON document.
-func get(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-func resolve(doc any, ref string) any {
-	return get(doc, strings.Split(strings.TrimPrefix(ref, "#/"), "/")...)
-}
-
-// checkRefs fails for every $ref in v that does not resolve in doc.
-func checkRefs(t *testing.T, doc, v any, at string) {
-	t.Helper()
-	switch v := v.(type) {
-	case map[string]any:
-		if ref, ok := v["$ref"].(string); ok && resolve(doc, ref) == nil {
-			t.Errorf("%s: $ref %s does not resolve", at, ref)
-		}
-		for k, child := range v {
-			checkRefs(t, doc, child, at+"/"+k)
-		}
-	case []any:
-		for _, child := range v {
-			checkRefs(t, doc, child, at+"/[]")
-		}
-	}
-}
-
-// properties lists the property names of a schema, following $ref and allOf.
-func properties(doc, schema any) []string {
-	s, _ := schema.(map[string]any)
-	if ref, ok := s["$ref"].(string); ok {
-		return properties(doc, resolve(doc, ref))
-	}
-	var out []string
-	props, _ := get(s, "properties").(map[string]any)
-	for name := range props {
-		out = append(out, name)
-	}
-	if all, ok := s["allOf"].([]any); ok {
-		for _, part := range all {
-			out = append(out, properties(doc, part)...)
-		}
-	}
-	return out
-}
-
-// jsonFields lists the JSON names encoding/json uses for a struct, embedded structs
-// flattened.
-func jsonFields(t reflect.Type) []string {
-	var out []string
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case name == "-":
-		case f.Anonymous && name == "":
-			out = append(out, jsonFields(f.Type)...)
-		case f.IsExported():
-			if name == "" {
-				name = f.Name
-			}
-			out = append(out, name)
-		}
-	}
-	return out
+	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/push"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -59,7 +60,7 @@ type UnifiedPushCredentialSet struct {
 // them.
 func (a *API) pushSupport() (*Push, error) {
 	if a.push == nil {
-		return nil, problemf(http.StatusServiceUnavailable, "this node serves no push credential endpoints")
+		return nil, rest.Problemf(http.StatusServiceUnavailable, "this node serves no push credential endpoints")
 	}
 	return a.push, nil
 }
@@ -72,7 +73,7 @@ func pushWhat(realm, provider string) string {
 func pushProvider(r *http.Request) (string, error) {
 	p := r.PathValue("provider")
 	if !messaging.ValidProvider(p) {
-		return "", problemf(http.StatusNotFound, "no push provider %q: use %s, %s or %s", p, push.ProviderAPNs, push.ProviderFCM, push.ProviderUnifiedPush)
+		return "", rest.Problemf(http.StatusNotFound, "no push provider %q: use %s, %s or %s", p, push.ProviderAPNs, push.ProviderFCM, push.ProviderUnifiedPush)
 	}
 	return p, nil
 }
@@ -88,13 +89,13 @@ func (a *API) listPushCredentials(w http.ResponseWriter, r *http.Request) error 
 	}
 	cs, err := ps.Credentials.List(r.Context(), realm.Name)
 	if err != nil {
-		return storeError(err, realmWhat(realm.Name))
+		return rest.StoreError(err, realmWhat(realm.Name))
 	}
-	out := page[messaging.Credential]{Items: cs}
+	out := rest.Page[messaging.Credential]{Items: cs}
 	if out.Items == nil {
 		out.Items = []messaging.Credential{}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return rest.WriteJSON(w, http.StatusOK, out)
 }
 
 // pushCredential loads the credential the path names: the realm, then the provider.
@@ -113,7 +114,7 @@ func (a *API) pushCredential(r *http.Request) (*Push, messaging.Credential, erro
 	}
 	c, err := ps.Credentials.Get(r.Context(), realm.Name, provider)
 	if err != nil {
-		return nil, messaging.Credential{}, storeError(err, pushWhat(realm.Name, provider))
+		return nil, messaging.Credential{}, rest.StoreError(err, pushWhat(realm.Name, provider))
 	}
 	return ps, c, nil
 }
@@ -123,8 +124,8 @@ func (a *API) getPushCredential(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(c.Version))
-	return writeJSON(w, http.StatusOK, c)
+	w.Header().Set("ETag", rest.ETag(c.Version))
+	return rest.WriteJSON(w, http.StatusOK, c)
 }
 
 // setPushCredential checks the provider's credential by building a sender from it,
@@ -152,16 +153,16 @@ func (a *API) setPushCredential(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := put(r.Context(), realm.Name)
 	if errors.Is(err, messaging.ErrInvalidCredential) {
-		return &Problem{Status: http.StatusBadRequest, Detail: credentialProblem(err), Cause: err}
+		return &rest.Problem{Status: http.StatusBadRequest, Detail: credentialProblem(err), Cause: err}
 	}
 	if err != nil {
-		return storeError(err, pushWhat(realm.Name, provider))
+		return rest.StoreError(err, pushWhat(realm.Name, provider))
 	}
 	if ps.Changed != nil {
 		ps.Changed(realm.Name, provider)
 	}
-	w.Header().Set("ETag", etag(c.Version))
-	return writeJSON(w, http.StatusOK, c)
+	w.Header().Set("ETag", rest.ETag(c.Version))
+	return rest.WriteJSON(w, http.StatusOK, c)
 }
 
 // pushPut decodes the body of the provider's PUT and returns the call that stores it.
@@ -169,7 +170,7 @@ func pushPut(w http.ResponseWriter, r *http.Request, cs messaging.Credentials, p
 	switch provider {
 	case push.ProviderAPNs:
 		var in APNsCredentialSet
-		if err := decode(w, r, &in, false); err != nil {
+		if err := rest.Decode(w, r, &in, false); err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context, realm string) (messaging.Credential, error) {
@@ -178,7 +179,7 @@ func pushPut(w http.ResponseWriter, r *http.Request, cs messaging.Credentials, p
 		}, nil
 	case push.ProviderFCM:
 		var in FCMCredentialSet
-		if err := decode(w, r, &in, false); err != nil {
+		if err := rest.Decode(w, r, &in, false); err != nil {
 			return nil, err
 		}
 		file, err := serviceAccountFile(in.ServiceAccount)
@@ -190,7 +191,7 @@ func pushPut(w http.ResponseWriter, r *http.Request, cs messaging.Credentials, p
 		}, nil
 	default:
 		var in UnifiedPushCredentialSet
-		if err := decode(w, r, &in, false); err != nil {
+		if err := rest.Decode(w, r, &in, false); err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context, realm string) (messaging.Credential, error) {
@@ -210,11 +211,11 @@ func serviceAccountFile(raw json.RawMessage) ([]byte, error) {
 	case raw[0] == '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, badRequest("service_account must be the key file as a JSON object or a string")
+			return nil, rest.BadRequest("service_account must be the key file as a JSON object or a string")
 		}
 		return []byte(s), nil
 	}
-	return nil, badRequest("service_account must be the key file as a JSON object or a string")
+	return nil, rest.BadRequest("service_account must be the key file as a JSON object or a string")
 }
 
 // pushIfMatch applies If-Match to the stored credential before it is replaced
@@ -226,12 +227,12 @@ func (a *API) pushIfMatch(r *http.Request, ps *Push, realm, provider string) err
 	}
 	cur, err := ps.Credentials.Get(r.Context(), realm, provider)
 	if errors.Is(err, store.ErrNotFound) {
-		return problemf(http.StatusPreconditionFailed, "the realm has no %s push credential to replace", provider)
+		return rest.Problemf(http.StatusPreconditionFailed, "the realm has no %s push credential to replace", provider)
 	}
 	if err != nil {
-		return storeError(err, pushWhat(realm, provider))
+		return rest.StoreError(err, pushWhat(realm, provider))
 	}
-	return ifMatch(r)(cur.Version)
+	return rest.IfMatch(r)(cur.Version)
 }
 
 // credentialProblem is the public reason a credential was refused: the checks' own
@@ -246,7 +247,7 @@ func (a *API) deletePushCredential(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	err = deleted(w, r, c.Version, pushWhat(c.Realm, c.Provider), func(ctx context.Context) error {
+	err = rest.Deleted(w, r, c.Version, pushWhat(c.Realm, c.Provider), func(ctx context.Context) error {
 		return ps.Credentials.Delete(ctx, c.Realm, c.Provider)
 	})
 	if err == nil && ps.Changed != nil {
@@ -264,19 +265,19 @@ func (a *API) testPush(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if ps.Test == nil {
-		return problemf(http.StatusServiceUnavailable, "this node does not run the messaging role")
+		return rest.Problemf(http.StatusServiceUnavailable, "this node does not run the messaging role")
 	}
 	realm, err := a.realm(r)
 	if err != nil {
 		return err
 	}
-	if err := decode(w, r, &struct{}{}, true); err != nil {
+	if err := rest.Decode(w, r, &struct{}{}, true); err != nil {
 		return err
 	}
 	id := r.PathValue("device")
 	st, err := ps.Test(r.Context(), realm.Name, id)
 	if err != nil {
-		return storeError(err, deviceWhat(realm.Name, id))
+		return rest.StoreError(err, rest.DeviceWhat(realm.Name, id))
 	}
-	return writeJSON(w, http.StatusOK, st)
+	return rest.WriteJSON(w, http.StatusOK, st)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/push/fcm/fcmtest"
 	"github.com/signet-auth/signet/internal/push/unifiedpush"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -152,7 +153,7 @@ func TestPushCredentials(t *testing.T) {
 		t.Fatalf("Changed after PUT apns: %v", got)
 	}
 	got := call(200, request{method: "GET", path: "/realms/acme/push/apns"})
-	if tag := got.header.Get("ETag"); tag != etag(apns.Version) || tag != resp.header.Get("ETag") {
+	if tag := got.header.Get("ETag"); tag != rest.ETag(apns.Version) || tag != resp.header.Get("ETag") {
 		t.Fatalf("ETag %q after PUT %q, version %d", tag, resp.header.Get("ETag"), apns.Version)
 	}
 
@@ -292,8 +293,8 @@ func TestPushCredentials(t *testing.T) {
 	problem(404, request{method: "DELETE", path: "/realms/acme/push/APNS"})
 
 	// Delete: If-Match applies, Changed is told, the credential is gone.
-	problem(412, request{method: "DELETE", path: "/realms/acme/push/apns", header: map[string]string{"If-Match": etag(apns.Version - 1)}})
-	call(204, request{method: "DELETE", path: "/realms/acme/push/apns", header: map[string]string{"If-Match": etag(apns.Version)}})
+	problem(412, request{method: "DELETE", path: "/realms/acme/push/apns", header: map[string]string{"If-Match": rest.ETag(apns.Version - 1)}})
+	call(204, request{method: "DELETE", path: "/realms/acme/push/apns", header: map[string]string{"If-Match": rest.ETag(apns.Version)}})
 	if got := ch.take(); len(got) != 1 || got[0] != "acme/apns" {
 		t.Fatalf("Changed after DELETE: %v", got)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/session"
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -81,13 +82,13 @@ func (s *RealmSettingsPatch) check() error {
 		return err
 	}
 	if n := s.LockoutThreshold; n != nil && (*n < 1 || *n > maxLockoutAttempts) {
-		return badRequest("settings.lockout_threshold must be between 1 and %d", maxLockoutAttempts)
+		return rest.BadRequest("settings.lockout_threshold must be between 1 and %d", maxLockoutAttempts)
 	}
 	if err := checkSeconds("settings.lockout_duration", s.LockoutDuration, time.Second, maxLockoutDuration); err != nil {
 		return err
 	}
 	if n := s.DeviceMaxPerUser; n != nil && (*n < 1 || *n > maxDevicesPerUser) {
-		return badRequest("settings.device_max_per_user must be between 1 and %d", maxDevicesPerUser)
+		return rest.BadRequest("settings.device_max_per_user must be between 1 and %d", maxDevicesPerUser)
 	}
 	if err := checkFactors("settings.login_first_factors", s.LoginFirstFactors, login.FactorPassword, login.FactorPhone); err != nil {
 		return err
@@ -96,13 +97,13 @@ func (s *RealmSettingsPatch) check() error {
 		return err
 	}
 	if p := s.DeviceNotMe; p != nil && *p != device.NotMeLockDevice && *p != device.NotMeLockUser && *p != device.NotMeReport {
-		return badRequest("settings.device_not_me must be %q, %q or %q", device.NotMeLockDevice, device.NotMeLockUser, device.NotMeReport)
+		return rest.BadRequest("settings.device_not_me must be %q, %q or %q", device.NotMeLockDevice, device.NotMeLockUser, device.NotMeReport)
 	}
 	if p := s.Registration; p != nil {
 		switch *p {
 		case oidc.RegistrationOff, oidc.RegistrationToken, oidc.RegistrationOpen:
 		default:
-			return badRequest("settings.registration must be %q, %q or %q", oidc.RegistrationOff, oidc.RegistrationToken, oidc.RegistrationOpen)
+			return rest.BadRequest("settings.registration must be %q, %q or %q", oidc.RegistrationOff, oidc.RegistrationToken, oidc.RegistrationOpen)
 		}
 	}
 	return nil
@@ -116,12 +117,12 @@ func checkFactors(field string, f *[]string, known ...string) error {
 	seen := map[string]bool{}
 	for _, v := range *f {
 		if !slices.Contains(known, v) || seen[v] {
-			return badRequest("%s must list %s, each at most once", field, strings.Join(known, " and "))
+			return rest.BadRequest("%s must list %s, each at most once", field, strings.Join(known, " and "))
 		}
 		seen[v] = true
 	}
 	if len(seen) == 0 {
-		return badRequest("%s must name at least one factor", field)
+		return rest.BadRequest("%s must name at least one factor", field)
 	}
 	return nil
 }
@@ -129,7 +130,7 @@ func checkFactors(field string, f *[]string, known ...string) error {
 // checkSeconds refuses a number of seconds outside [lo, hi].
 func checkSeconds(field string, v *int64, lo, hi time.Duration) error {
 	if v != nil && (*v < seconds(lo) || *v > seconds(hi)) {
-		return badRequest("%s must be between %d and %d seconds", field, seconds(lo), seconds(hi))
+		return rest.BadRequest("%s must be between %d and %d seconds", field, seconds(lo), seconds(hi))
 	}
 	return nil
 }
@@ -175,7 +176,7 @@ func (s *RealmSettingsPatch) apply(r *store.Realm) error {
 		// Checked on the result, so a change of either one cannot break the rule.
 		idle, absolute := session.Timeouts(store.Realm{Attributes: attrs})
 		if idle > absolute {
-			return badRequest("settings.sso_idle_timeout (%d seconds) must not exceed settings.sso_max_lifespan (%d seconds)",
+			return rest.BadRequest("settings.sso_idle_timeout (%d seconds) must not exceed settings.sso_max_lifespan (%d seconds)",
 				seconds(idle), seconds(absolute))
 		}
 	}
@@ -198,8 +199,8 @@ func (a *API) newRegistrationToken(w http.ResponseWriter, r *http.Request) error
 	}
 	token, err := a.provider.GenerateInitialAccessToken(r.Context(), realm.Name)
 	if err != nil {
-		return storeError(err, realmWhat(realm.Name))
+		return rest.StoreError(err, realmWhat(realm.Name))
 	}
 	a.log.Info("admin change", "what", "registration token generated", "realm", realm.Name)
-	return writeJSON(w, http.StatusCreated, RegistrationToken{InitialAccessToken: token})
+	return rest.WriteJSON(w, http.StatusCreated, RegistrationToken{InitialAccessToken: token})
 }

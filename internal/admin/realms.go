@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -23,7 +24,7 @@ type Realm struct {
 
 func realmJSON(r store.Realm) Realm {
 	return Realm{
-		Name: r.Name, DisplayName: r.DisplayName, Enabled: r.Enabled, Attributes: publicAttributes(r.Attributes),
+		Name: r.Name, DisplayName: r.DisplayName, Enabled: r.Enabled, Attributes: rest.PublicAttributes(r.Attributes),
 		Settings: realmSettings(r), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
 	}
 }
@@ -49,26 +50,26 @@ type RealmPatch struct {
 func realmWhat(name string) string { return fmt.Sprintf("realm %q", name) }
 
 func (a *API) listRealms(w http.ResponseWriter, r *http.Request) error {
-	opts, err := listOptions(r)
+	opts, err := rest.ListOptions(r)
 	if err != nil {
 		return err
 	}
 	p, err := a.st.ListRealms(r.Context(), opts)
 	if err != nil {
-		return storeError(err, "realm listing")
+		return rest.StoreError(err, "realm listing")
 	}
-	return writeJSON(w, http.StatusOK, pageOf(p, realmJSON))
+	return rest.WriteJSON(w, http.StatusOK, rest.PageOf(p, realmJSON))
 }
 
 func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
 	var in RealmCreate
-	if err := decode(w, r, &in, false); err != nil {
+	if err := rest.Decode(w, r, &in, false); err != nil {
 		return err
 	}
-	if err := checkText("display_name", in.DisplayName, maxTextLen); err != nil {
+	if err := rest.CheckText("display_name", in.DisplayName, rest.MaxTextLen); err != nil {
 		return err
 	}
-	if err := checkAttributes(in.Attributes); err != nil {
+	if err := rest.CheckAttributes(in.Attributes); err != nil {
 		return err
 	}
 	if err := in.Settings.check(); err != nil {
@@ -80,13 +81,13 @@ func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
 	}
 	created, err := a.st.CreateRealm(r.Context(), realm)
 	if err != nil {
-		return storeError(err, realmWhat(in.Name))
+		return rest.StoreError(err, realmWhat(in.Name))
 	}
 	// A realm of the same name may have existed before: forget what was cached of it.
 	a.forgetRealm(created.Name)
 	w.Header().Set("Location", a.prefix+BasePath+"/realms/"+created.Name)
-	w.Header().Set("ETag", etag(created.Version))
-	return writeJSON(w, http.StatusCreated, realmJSON(created))
+	w.Header().Set("ETag", rest.ETag(created.Version))
+	return rest.WriteJSON(w, http.StatusCreated, realmJSON(created))
 }
 
 func (a *API) getRealm(w http.ResponseWriter, r *http.Request) error {
@@ -94,31 +95,31 @@ func (a *API) getRealm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(realm.Version))
-	return writeJSON(w, http.StatusOK, realmJSON(realm))
+	w.Header().Set("ETag", rest.ETag(realm.Version))
+	return rest.WriteJSON(w, http.StatusOK, realmJSON(realm))
 }
 
 func (a *API) updateRealm(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("realm")
 	var in RealmPatch
-	if err := decode(w, r, &in, false); err != nil {
+	if err := rest.Decode(w, r, &in, false); err != nil {
 		return err
 	}
 	if in.DisplayName != nil {
-		if err := checkText("display_name", *in.DisplayName, maxTextLen); err != nil {
+		if err := rest.CheckText("display_name", *in.DisplayName, rest.MaxTextLen); err != nil {
 			return err
 		}
 	}
-	if err := checkAttributes(in.Attributes); err != nil {
+	if err := rest.CheckAttributes(in.Attributes); err != nil {
 		return err
 	}
 	if err := in.Settings.check(); err != nil {
 		return err
 	}
 	if name == MasterRealm && in.Enabled != nil && !*in.Enabled {
-		return conflict("the master realm cannot be disabled: its tokens are how administrators sign in")
+		return rest.Conflict("the master realm cannot be disabled: its tokens are how administrators sign in")
 	}
-	match := ifMatch(r)
+	match := rest.IfMatch(r)
 	updated, err := a.st.UpdateRealm(r.Context(), name, func(cur store.Realm) (store.Realm, error) {
 		if err := match(cur.Version); err != nil {
 			return cur, err
@@ -130,28 +131,28 @@ func (a *API) updateRealm(w http.ResponseWriter, r *http.Request) error {
 			cur.Enabled = *in.Enabled
 		}
 		if in.Attributes != nil {
-			cur.Attributes = replaceAttributes(cur.Attributes, in.Attributes)
+			cur.Attributes = rest.ReplaceAttributes(cur.Attributes, in.Attributes)
 		}
 		err := in.Settings.apply(&cur)
 		return cur, err
 	})
 	if err != nil {
-		return storeError(err, realmWhat(name))
+		return rest.StoreError(err, realmWhat(name))
 	}
-	w.Header().Set("ETag", etag(updated.Version))
-	return writeJSON(w, http.StatusOK, realmJSON(updated))
+	w.Header().Set("ETag", rest.ETag(updated.Version))
+	return rest.WriteJSON(w, http.StatusOK, realmJSON(updated))
 }
 
 func (a *API) deleteRealm(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("realm")
 	if name == MasterRealm {
-		return conflict("the master realm cannot be deleted")
+		return rest.Conflict("the master realm cannot be deleted")
 	}
 	realm, err := a.realm(r)
 	if err != nil {
 		return err
 	}
-	return deleted(w, r, realm.Version, realmWhat(name), func(ctx context.Context) error {
+	return rest.Deleted(w, r, realm.Version, realmWhat(name), func(ctx context.Context) error {
 		if err := a.st.DeleteRealm(ctx, name); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/rest"
 )
 
 // TestRealms: create, read, list page by page, change with and without If-Match, delete;
@@ -44,7 +45,7 @@ func TestRealms(t *testing.T) {
 	var names []string
 	cursor := ""
 	for pages := 0; ; pages++ {
-		var p page[Realm]
+		var p rest.Page[Realm]
 		e.call(t, 200, request{method: "GET", path: "/realms?limit=2&cursor=" + cursor}).json(t, &p)
 		for _, it := range p.Items {
 			names = append(names, it.Name)

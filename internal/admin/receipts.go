@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -26,13 +27,13 @@ func receiptWhat(realm, id string) string {
 
 // getReceipt returns the receipt of an answered transaction request.
 func (a *API) getReceipt(w http.ResponseWriter, r *http.Request) error {
-	q, err := inRealm(a, r, "receipt", a.st.GetAuthnRequest, receiptWhat)
+	q, err := rest.InRealm(r, a.st, "receipt", a.st.GetAuthnRequest, receiptWhat)
 	if err != nil {
 		return err
 	}
 	if q.Receipt == "" {
-		return storeError(store.ErrNotFound, receiptWhat(q.Realm, q.ID))
+		return rest.StoreError(store.ErrNotFound, receiptWhat(q.Realm, q.ID))
 	}
-	return writeJSON(w, http.StatusOK, Receipt{ID: q.ID, UserID: q.UserID, ClientID: q.ClientID, DeviceID: q.DeviceID,
+	return rest.WriteJSON(w, http.StatusOK, Receipt{ID: q.ID, UserID: q.UserID, ClientID: q.ClientID, DeviceID: q.DeviceID,
 		Outcome: string(q.State), AnsweredAt: q.AnsweredAt.UTC(), Receipt: q.Receipt})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -37,13 +38,13 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	ss, err := a.st.ListUserSessions(r.Context(), u.Realm, u.ID)
 	if err != nil {
-		return storeError(err, userWhat(u.Realm, u.ID))
+		return rest.StoreError(err, rest.UserWhat(u.Realm, u.ID))
 	}
-	out := page[Session]{Items: make([]Session, 0, len(ss))}
+	out := rest.Page[Session]{Items: make([]Session, 0, len(ss))}
 	for _, s := range ss {
 		out.Items = append(out.Items, sessionJSON(s))
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return rest.WriteJSON(w, http.StatusOK, out)
 }
 
 // revokeSessions signs the user out everywhere: every session ends and every grant,
@@ -53,10 +54,10 @@ func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.signOut(r.Context(), u, "sessions revoked by an administrator"); err != nil {
+	if err := a.users().SignOut(r.Context(), u, "sessions revoked by an administrator"); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusNoContent, nil)
+	return rest.WriteJSON(w, http.StatusNoContent, nil)
 }
 
 // revokeSession ends one session and revokes the grants made in it.
@@ -72,13 +73,13 @@ func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) error {
 		err = store.ErrNotFound // another user's session is not below this user
 	}
 	if err != nil {
-		return storeError(err, what)
+		return rest.StoreError(err, what)
 	}
 	if _, err := a.st.RevokeUserGrants(r.Context(), u.Realm, u.ID, id, "session revoked by an administrator", time.Time{}); err != nil {
-		return storeError(err, what)
+		return rest.StoreError(err, what)
 	}
 	if err := a.st.DeleteSession(r.Context(), u.Realm, id); err != nil {
-		return storeError(err, what)
+		return rest.StoreError(err, what)
 	}
-	return writeJSON(w, http.StatusNoContent, nil)
+	return rest.WriteJSON(w, http.StatusNoContent, nil)
 }

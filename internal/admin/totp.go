@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/signet-auth/signet/internal/login"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/totp"
 )
@@ -48,7 +49,7 @@ func (a *API) enrollTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err := a.setTOTP(w, r, u, sealed, "totp enrolled"); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, TOTPEnrollment{Secret: key.Secret, URL: key.URL})
+	return rest.WriteJSON(w, http.StatusCreated, TOTPEnrollment{Secret: key.Secret, URL: key.URL})
 }
 
 // removeTOTP takes the user's TOTP key away; the password alone signs in again.
@@ -60,13 +61,13 @@ func (a *API) removeTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err := a.setTOTP(w, r, u, nil, "totp removed"); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusNoContent, nil)
+	return rest.WriteJSON(w, http.StatusNoContent, nil)
 }
 
 // setTOTP stores the user's sealed TOTP secret (nil: none) under If-Match, logs the
 // change and sets the new ETag.
 func (a *API) setTOTP(w http.ResponseWriter, r *http.Request, u store.User, sealed []byte, what string) error {
-	match := ifMatch(r)
+	match := rest.IfMatch(r)
 	updated, err := a.st.UpdateUser(r.Context(), u.Realm, u.ID, func(cur store.User) (store.User, error) {
 		if err := match(cur.Version); err != nil {
 			return cur, err
@@ -75,9 +76,9 @@ func (a *API) setTOTP(w http.ResponseWriter, r *http.Request, u store.User, seal
 		return cur, nil
 	})
 	if err != nil {
-		return storeError(err, userWhat(u.Realm, u.ID))
+		return rest.StoreError(err, rest.UserWhat(u.Realm, u.ID))
 	}
 	a.log.Info("admin change", "what", what, "realm", u.Realm, "user", u.ID)
-	w.Header().Set("ETag", etag(updated.Version))
+	w.Header().Set("ETag", rest.ETag(updated.Version))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -70,22 +71,22 @@ func TestUsers(t *testing.T) {
 	for i := range 4 {
 		e.newUser(t, "acme", map[string]any{"username": fmt.Sprintf("bob%d", i), "email": fmt.Sprintf("bob%d@example.org", i)})
 	}
-	var p page[User]
+	var p rest.Page[User]
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/users?search=BOB&limit=3"}).json(t, &p)
 	if len(p.Items) != 3 || p.Items[0].Username != "bob0" || p.Next == "" {
 		t.Fatalf("first page %+v", p)
 	}
-	next := page[User]{}
+	next := rest.Page[User]{}
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/users?search=bob&limit=3&cursor=" + url.QueryEscape(p.Next)}).json(t, &next)
 	if len(next.Items) != 1 || next.Items[0].Username != "bob3" || next.Next != "" {
 		t.Fatalf("second page %+v", next)
 	}
-	exact := page[User]{}
+	exact := rest.Page[User]{}
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/users?username=alice"}).json(t, &exact)
 	if len(exact.Items) != 1 || exact.Items[0].ID != alice.ID {
 		t.Fatalf("exact lookup %+v", exact)
 	}
-	none := page[User]{}
+	none := rest.Page[User]{}
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/users?username=nobody"}).json(t, &none)
 	if len(none.Items) != 0 {
 		t.Fatalf("lookup of nobody %+v", none)
@@ -179,7 +180,7 @@ func TestDisablingAndPasswordsEndSessions(t *testing.T) {
 	if e.grantRevoked(t, "acme", "g-s-dave") {
 		t.Fatal("disabling one user revoked another's grant")
 	}
-	var sessions page[Session]
+	var sessions rest.Page[Session]
 	e.call(t, 200, request{method: "GET", path: "/realms/acme/users/" + carol.ID + "/sessions"}).json(t, &sessions)
 	if len(sessions.Items) != 0 {
 		t.Fatalf("sessions left after disabling: %+v", sessions)
@@ -212,7 +213,7 @@ func TestSessions(t *testing.T) {
 	base := "/realms/acme/users/" + erin.ID + "/sessions"
 
 	resp := e.call(t, 200, request{method: "GET", path: base})
-	var list page[Session]
+	var list rest.Page[Session]
 	resp.json(t, &list)
 	if len(list.Items) != 3 || list.Items[0].UserID != erin.ID || list.Items[0].IP != "192.0.2.1" || list.Items[0].AMR[0] != "pwd" {
 		t.Fatalf("sessions %+v", list)
@@ -231,7 +232,7 @@ func TestSessions(t *testing.T) {
 	e.problem(t, 404, request{method: "GET", path: "/realms/acme/users/nobody/sessions"})
 
 	e.call(t, 204, request{method: "DELETE", path: base})
-	list = page[Session]{}
+	list = rest.Page[Session]{}
 	e.call(t, 200, request{method: "GET", path: base}).json(t, &list)
 	if len(list.Items) != 0 || !e.grantRevoked(t, "acme", "g-s1") || !e.grantRevoked(t, "acme", "g-s3") {
 		t.Fatalf("after revoking all: %+v", list)

@@ -23,6 +23,9 @@ type Event struct {
 	UserID    string    `json:"user_id,omitempty"`
 	DeviceID  string    `json:"device_id,omitempty"`
 	At        time.Time `json:"at"`
+	// Callback is the request's own callback, on the events that end it (approved,
+	// denied, expired, cancelled); business applications never see it in the data.
+	Callback *store.EventCallback `json:"-"`
 }
 
 // Sink takes the events of every state change. Emit is called after the change is made;
@@ -38,13 +41,19 @@ type SinkFunc func(ctx context.Context, e Event) error
 func (f SinkFunc) Emit(ctx context.Context, e Event) error { return f(ctx, e) }
 
 func eventOf(typ string, r *Request, device string) Event {
-	return Event{Type: typ, Realm: r.Realm, RequestID: r.ID, Kind: r.Kind, ClientID: r.ClientID,
+	e := Event{Type: typ, Realm: r.Realm, RequestID: r.ID, Kind: r.Kind, ClientID: r.ClientID,
 		UserID: r.UserID, DeviceID: device, At: r.ChangedAt}
+	switch typ {
+	case "authn.approved", "authn.denied", "authn.expired", "authn.cancelled":
+		e.Callback = r.Callback
+	}
+	return e
 }
 
 // Record is the event as the event log keeps it: its JSON is what business applications
 // receive.
 func (e Event) Record() store.Event {
 	data, _ := json.Marshal(e) // strings and a time: cannot fail
-	return store.Event{Realm: e.Realm, Type: e.Type, Subject: e.RequestID, UserID: e.UserID, At: e.At, Data: data}
+	return store.Event{Realm: e.Realm, Type: e.Type, Subject: e.RequestID, UserID: e.UserID, At: e.At, Data: data,
+		Callback: e.Callback}
 }

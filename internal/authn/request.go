@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/signet-auth/signet/internal/store"
 )
 
 // Kind is what a request is for.
@@ -84,6 +86,9 @@ type Request struct {
 	Binding []byte `json:"binding"`
 
 	Answer *Answer `json:"answer,omitempty"`
+	// Callback is where the outcome goes besides the realm's webhooks (headers sealed);
+	// nil for none.
+	Callback *store.EventCallback `json:"callback,omitempty"`
 	// ChangedAt is when the state last changed.
 	ChangedAt time.Time `json:"changed_at"`
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/ephemeral"
+	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/sigma"
 )
 
@@ -160,6 +161,9 @@ type NewRequest struct {
 	// NoNumber leaves number matching out: for a requester that shows no number (a CIBA
 	// client shows its binding message instead, CIBA Core §7.1).
 	NoNumber bool
+	// Callback, when set, is where the events that end the request are delivered too,
+	// as SealCallback made it.
+	Callback *store.EventCallback
 }
 
 func requestKey(realm, id string) string { return "authn:r:" + realm + "\x00" + id }
@@ -231,6 +235,13 @@ func (s *Service) prepare(n NewRequest) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
+	var callback *store.EventCallback
+	if n.Callback != nil {
+		if err := (Callback{URL: n.Callback.URL}).Validate(); err != nil {
+			return Request{}, err
+		}
+		callback = &store.EventCallback{URL: n.Callback.URL, Headers: slices.Clone(n.Callback.Headers)}
+	}
 	now := s.cfg.Now().UTC()
 	sum := sha256.Sum256(n.Binding)
 	number := matchNumber()
@@ -242,7 +253,7 @@ func (s *Service) prepare(n NewRequest) (Request, error) {
 		UserID: n.UserID, Devices: slices.Clone(n.Devices), Text: n.Text, AuthorizationDetails: details,
 		RequesterIP: clip(n.RequesterIP, 64), UserAgent: clip(n.UserAgent, MaxUserAgent),
 		MatchNumber: number, State: Pending, CreatedAt: now, ExpiresAt: now.Add(ttl),
-		Binding: sum[:], ChangedAt: now,
+		Binding: sum[:], ChangedAt: now, Callback: callback,
 	}, nil
 }
 
@@ -479,6 +490,10 @@ func (s *Service) Consume(ctx context.Context, realm, id string, binding []byte)
 	r.State = outcome
 	return r, nil
 }
+
+// BoundTo reports whether r was created with binding (NewRequest.Binding): whoever
+// reads a request's state checks it is theirs.
+func (r *Request) BoundTo(binding []byte) bool { return bound(r, binding) }
 
 func bound(r *Request, binding []byte) bool {
 	sum := sha256.Sum256(binding)

@@ -1,6 +1,7 @@
-// Package events is the durable outbox: state changes written to the store's event log,
-// from which callbacks to business applications are delivered, signed as the Standard
-// Webhooks specification says (signature.go).
+// Package events is the durable outbox: state changes written to the store's event log
+// (Outbox), from which webhooks and callbacks to business applications are delivered
+// (Deliverer), signed as the Standard Webhooks specification says (signature.go), to
+// subscriptions whose secrets it seals (Subscriptions).
 package events
 
 import (
@@ -26,6 +27,8 @@ type Outbox struct {
 	// maxQueue and pauses are MaxQueue and retryPauses; tests shorten them.
 	maxQueue int
 	pauses   []time.Duration
+	// written, when set, is called after each batch is committed.
+	written func()
 
 	mu       sync.Mutex
 	queue    []*waiting
@@ -72,6 +75,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *Outbox) { o.logger = l }
 // WithLinger sets how long an idle outbox waits before its first transaction (default
 // DefaultLinger; 0 writes at once).
 func WithLinger(d time.Duration) Option { return func(o *Outbox) { o.linger = d } }
+
+// WithOnWrite calls f after each committed batch, for example a Deliverer's Nudge, so
+// the deliveries just committed go out at once rather than at the next poll. f must not
+// block.
+func WithOnWrite(f func()) Option { return func(o *Outbox) { o.written = f } }
 
 // NewOutbox writes to log.
 func NewOutbox(log store.EventLog, opts ...Option) *Outbox {
@@ -247,6 +255,9 @@ func (o *Outbox) write(events []store.Event) error {
 	defer cancel()
 	for i := 0; ; i++ {
 		_, err := o.log.AppendEvents(ctx, events)
+		if err == nil && o.written != nil {
+			o.written()
+		}
 		if err == nil || !errors.Is(err, store.ErrUnavailable) || i == len(o.pauses) {
 			return err
 		}

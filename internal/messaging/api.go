@@ -3,7 +3,6 @@ package messaging
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -11,8 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/signet-auth/signet/internal/callers"
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/ephemeral"
 	v1 "github.com/signet-auth/signet/internal/messaging/messagingv1"
@@ -41,15 +39,11 @@ const (
 	MaxMessageTTL     = 24 * time.Hour
 )
 
-// Caller is who calls the API: a client of the realm.
-type Caller struct {
-	Realm    string
-	ClientID string
-	Scopes   []string
-}
+// Caller is who calls the API: a client of the realm (package callers identifies it).
+type Caller = callers.Caller
 
 // ErrInvalidToken is what APIConfig.Verify returns for a token it refuses.
-var ErrInvalidToken = errors.New("messaging: the access token is not valid")
+var ErrInvalidToken = callers.ErrInvalidToken
 
 // APIConfig is what the gRPC API needs; all but Log are required.
 type APIConfig struct {
@@ -57,7 +51,7 @@ type APIConfig struct {
 	Ephemeral ephemeral.Store
 	// Verify checks an access token issued by realm (ErrInvalidToken when it is not
 	// valid) and tells whose it is.
-	Verify func(ctx context.Context, realm, token string) (Caller, error)
+	Verify callers.Verify
 	Log    *slog.Logger
 	// MaxMessageBytes is the device channel's frame limit (device.max_message_bytes;
 	// 0: the default): a message no frame could carry is refused.
@@ -66,9 +60,9 @@ type APIConfig struct {
 
 // API serves signet.messaging.v1.Messaging on the GRPC listener.
 type API struct {
-	cfg   APIConfig
-	inbox device.Inbox
-	certs certIndex
+	cfg     APIConfig
+	inbox   device.Inbox
+	callers *callers.Identifier
 	// done ends the event streams at shutdown: a stream waits for events, not for its
 	// caller, and must not hold the listener's drain.
 	done      chan struct{}
@@ -82,7 +76,7 @@ func NewAPI(cfg APIConfig) *API {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &API{cfg: cfg, inbox: device.Inbox{Ephemeral: cfg.Ephemeral}, certs: certIndex{store: cfg.Store, byRealm: map[string]realmCerts{}},
+	return &API{cfg: cfg, inbox: device.Inbox{Ephemeral: cfg.Ephemeral}, callers: callers.New(cfg.Store, cfg.Verify),
 		done: make(chan struct{})}
 }
 
@@ -123,33 +117,23 @@ func (a *API) authorize(ctx context.Context, h http.Header, realm string, scopes
 	if realm == "" {
 		return Caller{}, connect.NewError(connect.CodeInvalidArgument, errors.New("realm is required"))
 	}
-	var c Caller
-	if st, _ := ctx.Value(peerKey{}).(*tls.ConnectionState); st != nil && len(st.PeerCertificates) > 0 {
-		sum := sha256.Sum256(st.PeerCertificates[0].Raw)
-		client, err := a.certs.client(ctx, realm, hex.EncodeToString(sum[:]))
-		if err != nil {
-			return Caller{}, err
-		}
-		c = Caller{Realm: realm, ClientID: client.ID, Scopes: client.Scopes}
-	} else {
-		tok, ok := strings.CutPrefix(h.Get("Authorization"), "Bearer ")
-		if !ok || tok == "" {
-			return Caller{}, connect.NewError(connect.CodeUnauthenticated,
-				errors.New("a client certificate registered for a client of the realm, or an access token (Authorization: Bearer), is required"))
-		}
-		var err error
-		c, err = a.cfg.Verify(ctx, realm, tok)
-		if errors.Is(err, ErrInvalidToken) {
-			return Caller{}, connect.NewError(connect.CodeUnauthenticated, errors.New("the access token is not valid for this realm"))
-		}
-		if err != nil {
-			return Caller{}, unavailable(err)
-		}
+	st, _ := ctx.Value(peerKey{}).(*tls.ConnectionState)
+	c, err := a.callers.Authorize(ctx, realm, st, h, scopes...)
+	var scope *callers.ScopeError
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, callers.ErrNoCredentials):
+		return Caller{}, connect.NewError(connect.CodeUnauthenticated,
+			errors.New("a client certificate registered for a client of the realm, or an access token (Authorization: Bearer), is required"))
+	case errors.Is(err, callers.ErrInvalidToken):
+		return Caller{}, connect.NewError(connect.CodeUnauthenticated, errors.New("the access token is not valid for this realm"))
+	case errors.Is(err, callers.ErrUnregisteredCertificate):
+		return Caller{}, connect.NewError(connect.CodePermissionDenied, errors.New("the client certificate is not registered for an enabled client of this realm"))
+	case errors.As(err, &scope):
+		return Caller{}, connect.NewError(connect.CodePermissionDenied, scope)
 	}
-	if !slices.ContainsFunc(scopes, func(s string) bool { return slices.Contains(c.Scopes, s) }) {
-		return Caller{}, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("client %s lacks the scope %s", c.ClientID, scopes[0]))
-	}
-	return c, nil
+	return Caller{}, unavailable(err)
 }
 
 func unavailable(err error) error {
@@ -399,93 +383,4 @@ func delivery(dev string, st Status) *v1.Delivery {
 		d.UpdatedAt = timestamppb.New(st.UpdatedAt)
 	}
 	return d
-}
-
-// certIndex maps certificate fingerprints to the clients of a realm registered with
-// them (store.Client.TLSClientCertificates), read again every certRecheck.
-type certIndex struct {
-	store   store.Store
-	mu      sync.Mutex
-	byRealm map[string]realmCerts
-}
-
-type realmCerts struct {
-	read time.Time
-	byFP map[string]string // fingerprint → client id
-}
-
-const (
-	certRecheck      = 10 * time.Second
-	certMissRecheck  = time.Second
-	maxIndexedRealms = 1000
-)
-
-// client returns the enabled client of realm registered with the certificate of
-// fingerprint fp, or PermissionDenied.
-func (x *certIndex) client(ctx context.Context, realm, fp string) (store.Client, error) {
-	x.mu.Lock()
-	rc, ok := x.byRealm[realm]
-	x.mu.Unlock()
-	if !ok || time.Since(rc.read) > certRecheck {
-		// Only realms that exist are indexed: the realm is named by a caller not yet
-		// identified.
-		if _, err := x.store.GetRealm(ctx, realm); errors.Is(err, store.ErrNotFound) {
-			return store.Client{}, connect.NewError(connect.CodePermissionDenied, errors.New("the client certificate is not registered for an enabled client of this realm"))
-		} else if err != nil {
-			return store.Client{}, unavailable(err)
-		}
-		m := map[string]string{}
-		cursor := ""
-		for {
-			page, err := x.store.ListClients(ctx, realm, store.ListOptions{Limit: 500, Cursor: cursor})
-			if err != nil {
-				return store.Client{}, unavailable(err)
-			}
-			for _, c := range page.Items {
-				for _, f := range c.TLSClientCertificates {
-					if other, taken := m[f]; taken && other != c.ID {
-						m[f] = "" // on two clients: which one is calling cannot be told
-						continue
-					}
-					m[f] = c.ID
-				}
-			}
-			if cursor = page.Next; cursor == "" {
-				break
-			}
-		}
-		rc = realmCerts{read: time.Now(), byFP: m}
-		x.mu.Lock()
-		if len(x.byRealm) >= maxIndexedRealms {
-			clear(x.byRealm)
-		}
-		x.byRealm[realm] = rc
-		x.mu.Unlock()
-	}
-	refuse := connect.NewError(connect.CodePermissionDenied, errors.New("the client certificate is not registered for an enabled client of this realm"))
-	id, ok := rc.byFP[fp]
-	if !ok && time.Since(rc.read) > certMissRecheck {
-		// A certificate registered a moment ago is found at once; an unknown one makes
-		// the realm's clients be read at most once per certMissRecheck.
-		x.mu.Lock()
-		delete(x.byRealm, realm)
-		x.mu.Unlock()
-		return x.client(ctx, realm, fp)
-	}
-	if !ok || id == "" {
-		return store.Client{}, refuse
-	}
-	// The client itself is read through the cache every time: a disabled client, or a
-	// certificate taken off it, is refused at once on this node.
-	c, err := x.store.GetClient(ctx, realm, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Client{}, refuse
-	}
-	if err != nil {
-		return store.Client{}, unavailable(err)
-	}
-	if !c.Enabled || !slices.Contains(c.TLSClientCertificates, fp) {
-		return store.Client{}, refuse
-	}
-	return c, nil
 }

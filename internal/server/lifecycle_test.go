@@ -112,7 +112,7 @@ func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
 			stops = append(stops, strings.TrimPrefix(e, "stop "))
 		}
 	}
-	if !slices.Equal(starts, []string{"store", "ephemeral", "store cache", "authentication requests", "messaging", "ciba notifications", "listeners"}) {
+	if !slices.Equal(starts, []string{"store", "ephemeral", "store cache", "webhooks", "authentication requests", "messaging", "ciba notifications", "listeners"}) {
 		t.Fatalf("start order %v", starts)
 	}
 	slices.Reverse(starts)
@@ -229,7 +229,7 @@ func TestOpsEndpoints(t *testing.T) {
 	if id := resp.Header.Get(ops.RequestIDHeader); id == "bad id <script>" || id == "" {
 		t.Errorf("malformed request id echoed: %q", id)
 	}
-	if _, err := get(c, s.URL(config.API)+"/api/v1/nothing"); err != nil {
+	if _, err := get(c, s.URL(config.API)+"/nothing"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -15,12 +15,15 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/admin"
+	"github.com/signet-auth/signet/internal/api"
+	"github.com/signet-auth/signet/internal/callers"
 	"github.com/signet-auth/signet/internal/config"
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/h1"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/tlsconf"
 	"github.com/signet-auth/signet/internal/version"
@@ -218,6 +221,11 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 		mux.HandleFunc("GET "+p+"/{$}", s.landing)
 		mux.Handle("GET "+p+web.StaticPath, http.StripPrefix(p, web.Static()))
 	case config.API:
+		a, err := s.businessAPI(l.publicURL)
+		if err != nil {
+			return err
+		}
+		a.Routes(mux)
 		mux.HandleFunc(p+"/", problemNotFound)
 	case config.GRPC:
 		api := s.messagingAPI()
@@ -235,34 +243,58 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 	return nil
 }
 
-// messagingAPI builds the gRPC messaging API. Bearer tokens are verified like the admin
-// API's, by the PUBLIC listener's provider or one of the node's own with its issuer.
-func (s *Server) messagingAPI() *messaging.API {
-	provider := s.provider
-	if provider == nil {
-		provider = oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
+// bearerProvider is the provider that verifies bearer tokens on this node: the PUBLIC
+// listener's when this node runs it (PUBLIC starts first), else one of the node's own
+// whose issuer is the PUBLIC listener's configured URL, as on the nodes that issue them.
+func (s *Server) bearerProvider() *oidc.Provider {
+	if s.provider != nil {
+		return s.provider
 	}
+	return oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
+}
+
+// verifyCaller verifies an API client's access token for the messaging and REST APIs.
+func (s *Server) verifyCaller(provider *oidc.Provider) callers.Verify {
+	return func(ctx context.Context, realm, token string) (callers.Caller, error) {
+		b, err := provider.VerifyBearer(ctx, realm, token)
+		if errors.Is(err, oidc.ErrInvalidBearer) {
+			return callers.Caller{}, callers.ErrInvalidToken
+		}
+		if err != nil {
+			return callers.Caller{}, err
+		}
+		// The token's client must still exist and be enabled: disabling a client cuts
+		// it off at once.
+		c, err := s.store.GetClient(ctx, realm, b.ClientID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Enabled) {
+			return callers.Caller{}, callers.ErrInvalidToken
+		}
+		if err != nil {
+			return callers.Caller{}, err
+		}
+		return callers.Caller{Realm: realm, ClientID: b.ClientID, Scopes: b.Scopes}, nil
+	}
+}
+
+// messagingAPI builds the gRPC messaging API.
+func (s *Server) messagingAPI() *messaging.API {
 	return messaging.NewAPI(messaging.APIConfig{Store: s.store, Ephemeral: s.eph, Log: s.log.With("component", "grpc"),
-		MaxMessageBytes: s.cfg.Device.MaxMessageBytes,
-		Verify: func(ctx context.Context, realm, token string) (messaging.Caller, error) {
-			b, err := provider.VerifyBearer(ctx, realm, token)
-			if errors.Is(err, oidc.ErrInvalidBearer) {
-				return messaging.Caller{}, messaging.ErrInvalidToken
-			}
-			if err != nil {
-				return messaging.Caller{}, err
-			}
-			// The token's client must still exist and be enabled: disabling a client
-			// cuts it off at once.
-			c, err := s.store.GetClient(ctx, realm, b.ClientID)
-			if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Enabled) {
-				return messaging.Caller{}, messaging.ErrInvalidToken
-			}
-			if err != nil {
-				return messaging.Caller{}, err
-			}
-			return messaging.Caller{Realm: realm, ClientID: b.ClientID, Scopes: b.Scopes}, nil
-		}})
+		MaxMessageBytes: s.cfg.Device.MaxMessageBytes, Verify: s.verifyCaller(s.bearerProvider())})
+}
+
+// businessAPI builds the REST API of the API listener.
+func (s *Server) businessAPI(publicURL string) (*api.API, error) {
+	fp := sigma.Fingerprint(s.channelKeys[0].Public().(*ecdsa.PublicKey))
+	public := s.endpointURL(config.Public)
+	return api.New(api.Config{
+		PublicURL: publicURL, Prefix: s.cfg.PathPrefix, Store: s.store, Ephemeral: s.eph,
+		Requests: s.requests, Receipts: s.receipts(), Keyring: s.keyring, Passwords: s.passwords,
+		Log:    s.log.With("component", "api"),
+		Issuer: func(realm string) string { return public + "/realms/" + realm },
+		Verify: s.verifyCaller(s.bearerProvider()),
+		Enrollment: &rest.Enrollment{PublicURL: s.endpointURL(config.Device), Pepper: s.devicePepper,
+			Fingerprint: func() ([32]byte, error) { return fp, nil }},
+	})
 }
 
 // adminAPI builds the admin API. It verifies master-realm tokens with the PUBLIC
@@ -270,10 +302,7 @@ func (s *Server) messagingAPI() *messaging.API {
 // own whose issuer is the PUBLIC listener's configured URL, as on the nodes that issue
 // the tokens.
 func (s *Server) adminAPI(adminURL string) (*admin.API, error) {
-	provider := s.provider
-	if provider == nil {
-		provider = oidc.New(s.endpointURL(config.Public), s.cfg.PathPrefix, s.store, s.eph, s.keys, s.keyring, s.log.With("component", "oidc"))
-	}
+	provider := s.bearerProvider()
 	fp := sigma.Fingerprint(s.channelKeys[0].Public().(*ecdsa.PublicKey))
 	// Push credentials are editable on every admin node; the cached sender is dropped
 	// and test pushes sent only where the messaging role runs.

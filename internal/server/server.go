@@ -92,6 +92,9 @@ type Server struct {
 	// their events written to the outbox.
 	requests *authn.Service
 	outbox   *events.Outbox
+	// webhooks posts the event log's deliveries to subscriptions and callbacks (the
+	// events role).
+	webhooks *events.Deliverer
 	// The messaging role: push credentials, the senders built from them and the
 	// delivery policy; pushRoots replaces the system roots for APNs (tests).
 	pushCreds messaging.Credentials
@@ -198,7 +201,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 		s.devicePepper = s.keyring.Primary().DeriveKey("device activation codes")
 	}
-	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleIdP) || s.cfg.HasRole(config.RoleMessaging) {
+	if s.cfg.HasRole(config.RoleEvents) {
+		if err := s.startWebhooks(); err != nil {
+			return err
+		}
+	}
+	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleIdP) || s.cfg.HasRole(config.RoleMessaging) || s.cfg.HasRole(config.RoleAPI) {
 		if err := s.startRequests(openCtx); err != nil {
 			return err
 		}
@@ -246,7 +254,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 // events going to the store's event log through the outbox. Stopped after the listeners
 // (in reverse order), so no change is made once the outbox has drained.
 func (s *Server) startRequests(ctx context.Context) error {
-	s.outbox = events.NewOutbox(s.store, events.WithLogger(s.log.With("component", "events")))
+	opts := []events.Option{events.WithLogger(s.log.With("component", "events"))}
+	if s.webhooks != nil {
+		// What a batch commits goes out at once on this node, not at the next poll.
+		opts = append(opts, events.WithOnWrite(s.webhooks.Nudge))
+	}
+	s.outbox = events.NewOutbox(s.store, opts...)
 	reqs, err := authn.New(ctx, authn.Config{
 		Store: s.eph, Log: s.log.With("component", "authn"),
 		MaxPending: s.cfg.Authn.MaxPending, MaxCreated: s.cfg.Authn.MaxCreated, CreatedWindow: s.cfg.Authn.CreatedWindow,
@@ -261,6 +274,25 @@ func (s *Server) startRequests(ctx context.Context) error {
 		err := reqs.Close()
 		return errors.Join(err, s.outbox.Close(ctx))
 	})
+	return nil
+}
+
+// startWebhooks starts posting the event log's webhook and callback deliveries, through
+// the outbound policy, callbacks signed with their realm's callback secret. Stopped after
+// the authentication requests (in reverse order): their outbox drains first.
+func (s *Server) startWebhooks() error {
+	st, ring := s.store, s.keyring
+	d, err := events.NewDeliverer(st, ring, s.outboundClient(), s.log.With("component", "webhooks"),
+		events.WithMetrics(events.NewMetrics(s.metrics.Registry)),
+		events.WithCallbackKeys(func(ctx context.Context, realm string, now time.Time) ([][]byte, error) {
+			return events.CallbackSigningKeys(ctx, st, ring, realm, now)
+		}))
+	if err != nil {
+		return err
+	}
+	d.Start()
+	s.webhooks = d
+	s.add("webhooks", d.Close)
 	return nil
 }
 
@@ -349,7 +381,9 @@ func (s *Server) startListeners() error {
 // startOrder brings OPS up first (so probes answer while the rest starts) and the
 // public-facing listeners after it.
 func startOrder() []config.Endpoint {
-	return []config.Endpoint{config.Ops, config.Public, config.API, config.Device, config.Admin, config.GRPC}
+	// DEVICE before API and ADMIN: their activation codes name its public URL, known
+	// once it is bound.
+	return []config.Endpoint{config.Ops, config.Public, config.Device, config.API, config.Admin, config.GRPC}
 }
 
 func (s *Server) add(name string, stop func(context.Context) error) {

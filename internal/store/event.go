@@ -24,6 +24,19 @@ type Event struct {
 	At     time.Time
 	// Data is the event as business applications receive it: a JSON object.
 	Data json.RawMessage
+	// Callback, when set, is a per-request callback (an API request's callbackUrl) the
+	// event is delivered to, besides the realm's webhook subscriptions. It is not part
+	// of the event log's row and is not read back by ListEvents.
+	Callback *EventCallback
+}
+
+// EventCallback is where one event is delivered besides the realm's subscriptions.
+type EventCallback struct {
+	// URL is an absolute https (or, where the outbound policy allows, http) URL.
+	URL string
+	// Headers are extra request headers, sealed with the key-encryption key by whoever
+	// set them (they may carry the receiver's credentials); nil for none.
+	Headers []byte
 }
 
 // Limits on events.
@@ -51,7 +64,9 @@ type EventLog interface {
 
 // Validate reports whether e may be appended: a realm, a Type of 1 to MaxEventTypeLen
 // characters, a Subject and UserID of at most MaxIDLen bytes, Data a JSON object of at
-// most MaxEventData bytes, and a storable time. The error wraps ErrInvalid.
+// most MaxEventData bytes, a storable time, and a Callback, if any, with a URL that
+// CheckWebhookURL accepts and at most MaxCallbackHeadersLen bytes of sealed headers.
+// The error wraps ErrInvalid.
 func (e Event) Validate() error {
 	key := fmt.Sprintf("event %q in realm %q", e.Type, e.Realm)
 	if err := checkID(key, "realm", e.Realm); err != nil {
@@ -69,6 +84,14 @@ func (e Event) Validate() error {
 		return invalid(key, "data must be at most %d bytes, got %d", MaxEventData, len(e.Data))
 	case !json.Valid(e.Data) || !bytes.HasPrefix(bytes.TrimLeft(e.Data, " \t\r\n"), []byte("{")):
 		return invalid(key, "data must be a JSON object")
+	}
+	if c := e.Callback; c != nil {
+		if err := checkWebhookURL(key+" callback", c.URL); err != nil {
+			return err
+		}
+		if len(c.Headers) > MaxCallbackHeadersLen {
+			return invalid(key, "callback headers must be at most %d bytes sealed, got %d", MaxCallbackHeadersLen, len(c.Headers))
+		}
 	}
 	return checkTimes(key, e.At)
 }

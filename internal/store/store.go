@@ -117,6 +117,7 @@ type Store interface {
 	AuthnRequests
 	ChannelKeys
 	PushCredentials
+	Webhooks
 	Migrator
 	// Ping checks that the database answers; it wraps ErrUnavailable when it does not.
 	Ping(ctx context.Context) error

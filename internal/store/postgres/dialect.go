@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -26,6 +27,10 @@ func dialect() sqlstore.Dialect {
 		TimeDest:       func(t *time.Time) any { return pgTime{t} },
 		RowLock:        ` FOR NO KEY UPDATE`,
 		KeyShareLock:   ` FOR KEY SHARE`,
+		SkipLocked:     ` FOR UPDATE SKIP LOCKED`,
+		NoWait:         ` FOR UPDATE NOWAIT`,
+		InInt64s:       func(column string, n int) string { return fmt.Sprintf("%s = ANY($%d)", column, n) },
+		Int64s:         func(list []int64) any { return list },
 		LockMigrations: lockMigrations,
 		CreateMigrationsTable: `CREATE TABLE IF NOT EXISTS signet_schema_migrations (
 			version    INTEGER     PRIMARY KEY,

@@ -13,7 +13,7 @@ import (
 
 // classify returns the store sentinel a pgx error means: ErrNotFound for a foreign key
 // violation (every reference in the schema is to a realm, user or client that a create
-// needs), ErrConflict for a unique violation, ErrUnavailable when the server cannot be
+// needs), ErrConflict for a unique violation or a NOWAIT lock taken, ErrUnavailable when the server cannot be
 // reached or cannot serve now, nil for any other error.
 func classify(err error) error {
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
@@ -21,6 +21,8 @@ func classify(err error) error {
 		case code == "23503": // foreign_key_violation
 			return store.ErrNotFound
 		case code == "23505": // unique_violation
+			return store.ErrConflict
+		case code == "55P03": // lock_not_available: a NOWAIT lock another transaction holds
 			return store.ErrConflict
 		case strings.HasPrefix(code, "08"): // connection_exception
 			return store.ErrUnavailable

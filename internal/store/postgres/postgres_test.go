@@ -154,6 +154,9 @@ func TestNameCollation(t *testing.T) {
 		"activation_codes.realm", "activation_codes.id", "activation_codes.user_id",
 		"audit_events.realm", "audit_events.user_id", "audit_events.device_id",
 		"authn_requests.realm", "authn_requests.id", "authn_requests.user_id",
+		"webhook_subscriptions.realm", "webhook_subscriptions.id",
+		"webhook_subscription_types.realm", "webhook_subscription_types.subscription_id", "webhook_subscription_types.pattern",
+		"webhook_deliveries.realm", "webhook_deliveries.subscription_id",
 	} {
 		table, column, _ := strings.Cut(col, ".")
 		var collation *string

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/signet-auth/signet/internal/store"
@@ -21,6 +22,12 @@ func dialect() sqlstore.Dialect {
 		// The event log appends with plain inserts: RETURNING costs a third more per
 		// row through database/sql.
 		LastInsertSeq: `SELECT last_insert_rowid()`,
+		// A list travels as one JSON array, so its statement is prepared once whatever
+		// its length.
+		InInt64s: func(column string, n int) string {
+			return fmt.Sprintf("%s IN (SELECT value FROM json_each($%d))", column, n)
+		},
+		Int64s: int64sJSON,
 		CreateMigrationsTable: `CREATE TABLE IF NOT EXISTS signet_schema_migrations (
 			version    INTEGER NOT NULL PRIMARY KEY,
 			name       TEXT    NOT NULL,
@@ -66,4 +73,17 @@ func (n nanoTime) Scan(v any) error {
 		return fmt.Errorf("time column holds %T, want INTEGER", v)
 	}
 	return nil
+}
+
+// int64sJSON is list as a JSON array.
+func int64sJSON(list []int64) any {
+	b := make([]byte, 0, 2+len(list)*8)
+	b = append(b, '[')
+	for i, v := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return string(append(b, ']'))
 }

@@ -106,7 +106,8 @@ func (s *Store) countDevices(ctx context.Context, tx Tx, realm, userID string) (
 	return n, err
 }
 
-// writeEnrollment inserts the device, marks the code redeemed and writes the audit row.
+// writeEnrollment inserts the device, marks the code redeemed and writes the audit row
+// and the "device.enrolled" event.
 func (s *Store) writeEnrollment(ctx context.Context, tx Tx, e store.Enrollment) error {
 	if err := s.insertDevice(ctx, tx, e.Device, e.DeviceDocument); err != nil {
 		return err
@@ -117,7 +118,12 @@ func (s *Store) writeEnrollment(ctx context.Context, tx Tx, e store.Enrollment) 
 	if err != nil {
 		return err
 	}
-	return s.insertAudit(ctx, tx, e.Event, e.EventDocument)
+	if err := s.insertAudit(ctx, tx, e.Event, e.EventDocument); err != nil {
+		return err
+	}
+	d := e.Device
+	return s.writeChange(ctx, tx, store.ChangeEvent{Type: store.EventDeviceEnrolled, Realm: d.Realm, UserID: d.UserID,
+		DeviceID: d.ID, State: string(d.State), At: d.CreatedAt})
 }
 
 // PurgeActivationCodes deletes the codes that expired or were redeemed before before.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -35,8 +36,8 @@ func (s *Store) insertAudit(ctx context.Context, tx Tx, e store.AuditEvent, data
 
 // deleteAudited runs query, a DELETE of one record in realm that returns the user_id of
 // the row it deleted, and writes a's audit row about that user, and about device deviceID
-// or activation code activationID, in the same transaction; ErrNotFound, and no audit
-// row, when there was nothing to delete.
+// or activation code activationID, in the same transaction, with the "device.removed"
+// event for a device; ErrNotFound, and no audit row, when there was nothing to delete.
 func (s *Store) deleteAudited(ctx context.Context, op string, a store.Audit, realm, deviceID, activationID, query string, args ...any) error {
 	if err := a.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -50,8 +51,23 @@ func (s *Store) deleteAudited(ctx context.Context, op string, a store.Audit, rea
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		return s.wrapErr(ctx, s.insertAudit(ctx, tx, event, data), "%s", op)
+		err = s.insertAudit(ctx, tx, event, data)
+		if err == nil && deviceID != "" {
+			err = s.writeDeviceRemoved(ctx, tx, realm, userID, deviceID, event.At)
+		}
+		return s.wrapErr(ctx, err, "%s", op)
 	})
+}
+
+// writeChange appends c, an event the store writes itself, in tx.
+func (s *Store) writeChange(ctx context.Context, tx Tx, c store.ChangeEvent) error {
+	e := c.Record()
+	return s.writeEvents(ctx, tx, []*store.Event{&e})
+}
+
+// writeDeviceRemoved appends the "device.removed" event of a device deleted at at.
+func (s *Store) writeDeviceRemoved(ctx context.Context, tx Tx, realm, userID, deviceID string, at time.Time) error {
+	return s.writeChange(ctx, tx, store.ChangeEvent{Type: store.EventDeviceRemoved, Realm: realm, UserID: userID, DeviceID: deviceID, At: at})
 }
 
 // scanAuditEvent reads one row of seq, realm, at, user_id, device_id, data.

@@ -76,11 +76,13 @@ func (s *Store) UserDevices(ctx context.Context, realm, userID string) ([]store.
 	return ds, nil
 }
 
-// deviceAudit is what UpdateDevice writes beside the device.
+// deviceAudit is what UpdateDevice writes beside the device: its document, the audit
+// row, and the type of the event a change of state writes ("" for none).
 type deviceAudit struct {
 	data      []byte
 	event     store.AuditEvent
 	eventData []byte
+	change    string
 }
 
 // UpdateDevice applies fn to the stored device in one locking transaction (see update),
@@ -118,7 +120,7 @@ func (s *Store) updateDevice(ctx context.Context, realm, id string, a store.Audi
 				return store.Device{}, deviceAudit{}, err
 			}
 			event, eventData, err := store.PrepareAudit(a, realm, d.UserID, id, "", now)
-			return d, deviceAudit{data, event, eventData}, err
+			return d, deviceAudit{data, event, eventData, store.DeviceStateEvent(old.State, d.State)}, err
 		},
 		func(tx Tx, d store.Device, w deviceAudit) error {
 			_, err := tx.Exec(ctx, `UPDATE devices SET public_key = $1, state = $2, data = $3, updated_at = $4,
@@ -132,7 +134,14 @@ func (s *Store) updateDevice(ctx context.Context, realm, id string, a store.Audi
 					return err
 				}
 			}
-			return s.insertAudit(ctx, tx, w.event, w.eventData)
+			if err := s.insertAudit(ctx, tx, w.event, w.eventData); err != nil {
+				return err
+			}
+			if w.change == "" {
+				return nil
+			}
+			return s.writeChange(ctx, tx, store.ChangeEvent{Type: w.change, Realm: realm, UserID: d.UserID, DeviceID: id,
+				State: string(d.State), At: d.UpdatedAt})
 		})
 }
 
@@ -165,7 +174,11 @@ func (s *Store) DeleteDeviceKeepingOne(ctx context.Context, realm, id string, a 
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		return s.wrapErr(ctx, s.insertAudit(ctx, tx, event, data), "%s", op)
+		err = s.insertAudit(ctx, tx, event, data)
+		if err == nil {
+			err = s.writeDeviceRemoved(ctx, tx, realm, userID, id, event.At)
+		}
+		return s.wrapErr(ctx, err, "%s", op)
 	})
 }
 

@@ -38,42 +38,82 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 			}
 			exists[e.Realm] = err == nil
 		}
-		const insert = `INSERT INTO events (realm, type, subject, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6)`
 		var written []*store.Event
 		for i := range out {
-			e := &out[i]
-			if !exists[e.Realm] {
-				e.Seq = 0
-				continue
-			}
-			args := []any{e.Realm, e.Type, e.Subject, e.UserID, s.timeValue(e.At), string(e.Data)}
-			var err error
-			if s.dialect.LastInsertSeq != "" {
-				_, err = tx.Exec(ctx, insert, args...)
+			if e := &out[i]; exists[e.Realm] {
+				written = append(written, e)
 			} else {
-				err = tx.QueryRow(ctx, insert+` RETURNING seq`, args...).Scan(&e.Seq)
+				e.Seq = 0
 			}
-			if err != nil {
-				return s.wrapErr(ctx, err, "%s", op)
-			}
-			written = append(written, e)
 		}
-		if s.dialect.LastInsertSeq == "" || len(written) == 0 {
-			return nil
-		}
-		var last int64
-		if err := tx.QueryRow(ctx, s.dialect.LastInsertSeq).Scan(&last); err != nil {
-			return s.wrapErr(ctx, err, "%s", op)
-		}
-		for i, e := range written {
-			e.Seq = last - int64(len(written)-1-i)
-		}
-		return nil
+		return s.wrapErr(ctx, s.writeEvents(ctx, tx, written), "%s", op)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// writeEvents inserts events, which are valid and of realms that exist until tx ends,
+// sets their Seq, and inserts their deliveries: one for each event's callback, and one
+// per enabled subscription of its realm whose types match it. The fan-out is one
+// INSERT ... SELECT for all the events, so an append pays one statement more per batch
+// however many realms and subscriptions there are.
+func (s *Store) writeEvents(ctx context.Context, tx Tx, events []*store.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	const insert = `INSERT INTO events (realm, type, subject, user_id, at, data) VALUES ($1, $2, $3, $4, $5, $6)`
+	for _, e := range events {
+		args := []any{e.Realm, e.Type, e.Subject, e.UserID, s.timeValue(e.At), string(e.Data)}
+		var err error
+		if s.dialect.LastInsertSeq != "" {
+			_, err = tx.Exec(ctx, insert, args...)
+		} else {
+			err = tx.QueryRow(ctx, insert+` RETURNING seq`, args...).Scan(&e.Seq)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if s.dialect.LastInsertSeq != "" {
+		// The inserts ran one after another under the single writer: consecutive seqs.
+		var last int64
+		if err := tx.QueryRow(ctx, s.dialect.LastInsertSeq).Scan(&last); err != nil {
+			return err
+		}
+		for i, e := range events {
+			e.Seq = last - int64(len(events)-1-i)
+		}
+	}
+	now := s.timeValue(s.now())
+	seqs := make([]int64, len(events))
+	for i, e := range events {
+		seqs[i] = e.Seq
+		if c := e.Callback; c != nil {
+			if _, err := tx.Exec(ctx, insertCallbackSQL, e.Realm, c.URL, c.Headers, e.Seq, now); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := tx.Exec(ctx, s.fanOutSQL, s.dialect.Int64s(seqs), now)
+	return err
+}
+
+const insertCallbackSQL = `INSERT INTO webhook_deliveries (realm, url, headers, event_seq, state, attempts,
+	next_attempt_at, scheduled_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)`
+
+// fanOutSQL inserts the deliveries to subscriptions of the events whose seqs are the
+// list $1, created at $2, in event order. A pattern matches a type exactly, or as a
+// prefix of it (the empty prefix matches every type).
+func fanOutSQL(d Dialect) string {
+	return `INSERT INTO webhook_deliveries (realm, subscription_id, event_seq, state, attempts, next_attempt_at, scheduled_at, created_at)
+		SELECT e.realm, w.id, e.seq, 'pending', 0, $2, $2, $2
+		FROM events e JOIN webhook_subscriptions w ON w.realm = e.realm
+		WHERE ` + d.InInt64s("e.seq", 1) + ` AND w.enabled AND EXISTS (
+			SELECT 1 FROM webhook_subscription_types t WHERE t.realm = w.realm AND t.subscription_id = w.id
+			AND (t.pattern = e.type OR (t.prefix AND substr(e.type, 1, length(t.pattern)) = t.pattern)))
+		ORDER BY e.seq, w.id`
 }
 
 // ListEvents returns the realm's events that match f, newest first.

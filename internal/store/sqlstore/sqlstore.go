@@ -33,6 +33,19 @@ type Dialect struct {
 	// realm its new rows name), so the row is not deleted before the transaction ends.
 	// Empty when the write transaction itself excludes other writers.
 	KeyShareLock string
+	// SkipLocked ends a SELECT ... LIMIT that picks rows for this transaction to take
+	// from a queue: it locks them and passes over rows other transactions hold, so
+	// concurrent claimers take different rows. Empty when the write transaction itself
+	// excludes other writers.
+	SkipLocked string
+	// NoWait ends a SELECT that locks the rows it picks, or fails at once, with an error
+	// that Classify reads as ErrConflict, when another transaction holds one. Empty when
+	// the write transaction itself excludes other writers.
+	NoWait string
+	// InInt64s returns the condition that column is one of a list of integers bound as
+	// the one argument $n, and Int64s that argument's value for a list.
+	InInt64s func(column string, n int) string
+	Int64s   func(list []int64) any
 	// LastInsertSeq, when not empty, selects the rowid of the transaction's last insert;
 	// rows inserted one after another in one write transaction then have consecutive
 	// ids (SQLite's AUTOINCREMENT under its single writer). Empty: inserts return their
@@ -89,6 +102,8 @@ type Store struct {
 	reader     DB
 	now        func() time.Time
 	migrations []store.MigrationFile
+	// The queries that depend on the dialect, built once.
+	fanOutSQL, claimSQL, continueSQL string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -97,11 +112,14 @@ var _ store.Store = (*Store)(nil)
 // them. It does not connect; call Ping.
 func New(cfg Config, opts ...store.Option) *Store {
 	return &Store{
-		dialect:    cfg.Dialect,
-		writer:     cfg.Writer,
-		reader:     cfg.Reader,
-		now:        store.NewOptions(opts...).Now,
-		migrations: cfg.Migrations,
+		dialect:     cfg.Dialect,
+		writer:      cfg.Writer,
+		reader:      cfg.Reader,
+		now:         store.NewOptions(opts...).Now,
+		migrations:  cfg.Migrations,
+		fanOutSQL:   fanOutSQL(cfg.Dialect),
+		claimSQL:    claimSQL(cfg.Dialect),
+		continueSQL: continueSQL(cfg.Dialect),
 	}
 }
 

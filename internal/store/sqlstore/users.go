@@ -72,21 +72,42 @@ func (s *Store) ListUsers(ctx context.Context, realm string, f store.UserFilter,
 	return store.NewPage("user", users, limit, func(u store.User) string { return store.LowerKey(u.Username) }), nil
 }
 
+// userChange is what UpdateUser writes beside the user: its document, and the
+// "user.locked" event when the update locks or disables an active user.
+type userChange struct {
+	data   []byte
+	locked *store.ChangeEvent
+}
+
 // UpdateUser applies fn to the stored user in one locking transaction (see update).
 func (s *Store) UpdateUser(ctx context.Context, realm, id string, fn func(store.User) (store.User, error)) (store.User, error) {
 	return update(ctx, s, fmt.Sprintf("update user %q in realm %q", id, realm),
 		func(tx Tx) (store.User, error) {
 			return s.scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE realm = $1 AND id = $2`+s.dialect.RowLock, realm, id))
 		},
-		func(old store.User) (store.User, []byte, error) { return store.PrepareUpdate(old, fn, s.now()) },
-		func(tx Tx, u store.User, data []byte) error {
+		func(old store.User) (store.User, userChange, error) {
+			now := s.now()
+			u, data, err := store.PrepareUpdate(old, fn, now)
+			if err != nil {
+				return u, userChange{}, err
+			}
+			c := userChange{data: data}
+			if e, ok := store.UserLockEvent(old, u, now); ok {
+				c.locked = &e
+			}
+			return u, c, nil
+		},
+		func(tx Tx, u store.User, c userChange) error {
 			_, err := tx.Exec(ctx, `UPDATE users SET username = $1, username_lower = $2, email = $3, email_lower = $4,
 				totp_secret = $5, locked_until = $6, password_changed_at = $7, data = $8, updated_at = $9, version = $10
 				WHERE realm = $11 AND id = $12`,
 				u.Username, store.LowerKey(u.Username), u.Email, store.LowerKey(u.Email),
-				u.TOTPSecret, s.timeValue(u.LockedUntil), s.timeValue(u.PasswordChangedAt), string(data), s.timeValue(u.UpdatedAt), u.Version,
+				u.TOTPSecret, s.timeValue(u.LockedUntil), s.timeValue(u.PasswordChangedAt), string(c.data), s.timeValue(u.UpdatedAt), u.Version,
 				realm, id)
-			return err
+			if err != nil || c.locked == nil {
+				return err
+			}
+			return s.writeChange(ctx, tx, *c.locked)
 		})
 }
 

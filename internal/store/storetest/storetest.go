@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	tests = append(tests, activationTests...)
 	tests = append(tests, authnTests...)
 	tests = append(tests, eventTests...)
+	tests = append(tests, webhookTests...)
 	tests = append(tests, cascadeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +111,10 @@ func RunShared(t *testing.T, fresh func(t *testing.T) Database) {
 	t.Run("Reopen", func(t *testing.T) {
 		t.Parallel()
 		testReopen(t, fresh(t))
+	})
+	t.Run("WebhookClaimsAcrossNodes", func(t *testing.T) {
+		t.Parallel()
+		testWebhookClaimsAcrossNodes(t, fresh(t))
 	})
 }
 

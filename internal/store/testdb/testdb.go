@@ -27,29 +27,49 @@ import (
 // Backends are the durable back ends every end-to-end suite runs on.
 var Backends = []string{"sqlite", "postgres"}
 
-// Open returns a migrated store of backend, closed at cleanup. The PostgreSQL variant is
-// skipped when SIGNET_TEST_POSTGRES_URL is unset (CI always sets it and fails on skips).
-func Open(t testing.TB, backend string) store.Store {
+// Open returns a migrated store of backend, opened with opts and closed at cleanup. The
+// PostgreSQL variant is skipped when SIGNET_TEST_POSTGRES_URL is unset (CI always sets it
+// and fails on skips).
+func Open(t testing.TB, backend string, opts ...store.Option) store.Store {
 	t.Helper()
-	ctx := context.Background()
-	var s store.Store
+	return Fresh(t, backend)(t, opts...)
+}
+
+// Opener opens one database again and again, as several nodes or a restarted node do:
+// each call returns a new migrated store on it, opened with opts and closed at cleanup
+// (closing it earlier is fine).
+type Opener func(t testing.TB, opts ...store.Option) store.Store
+
+// Fresh creates an empty database of backend, dropped at cleanup, and returns its
+// Opener: a file in a temporary directory for SQLite, a schema for PostgreSQL.
+func Fresh(t testing.TB, backend string) Opener {
+	t.Helper()
+	var open func(t testing.TB, opts []store.Option) store.Store
 	switch backend {
 	case "sqlite":
-		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "signet.db"))
-		if err != nil {
-			t.Fatal(err)
+		path := filepath.Join(t.TempDir(), "signet.db")
+		open = func(t testing.TB, opts []store.Option) store.Store {
+			db, err := sqlite.Open(context.Background(), path, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
 		}
-		s = db
 	case "postgres":
-		s = openSchema(t, nil)
+		url, schema := newSchema(t)
+		open = func(t testing.TB, opts []store.Option) store.Store { return openSchema(t, url, schema, nil, opts...) }
 	default:
 		t.Fatalf("unknown backend %q", backend)
 	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
+	return func(t testing.TB, opts ...store.Option) store.Store {
+		t.Helper()
+		s := open(t, opts)
+		t.Cleanup(func() { s.Close() })
+		if _, err := s.MigrateUp(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	return s
 }
 
 // OpenPostgresVia is Open("postgres") with every connection going through a cuttable
@@ -57,7 +77,8 @@ func Open(t testing.TB, backend string) store.Store {
 func OpenPostgresVia(t testing.TB) (store.Store, *testutil.Proxy) {
 	t.Helper()
 	var proxy *testutil.Proxy
-	s := openSchema(t, func(cfg *pgxpool.Config) {
+	url, schema := newSchema(t)
+	s := openSchema(t, url, schema, func(cfg *pgxpool.Config) {
 		proxy = testutil.NewProxy(t, fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port))
 		host, port, _ := net.SplitHostPort(proxy.Addr())
 		n, _ := strconv.Atoi(port)
@@ -70,9 +91,11 @@ func OpenPostgresVia(t testing.TB) (store.Store, *testutil.Proxy) {
 	return s, proxy
 }
 
-func openSchema(t testing.TB, tweak func(*pgxpool.Config)) store.Store {
-	url := testutil.PostgresURL(t)
-	schema := "signet_e2e_" + strings.ToLower(rand.Text()[:16])
+// newSchema creates an empty schema in the test database, dropped at cleanup, and
+// returns the database URL and the schema's name.
+func newSchema(t testing.TB) (url, schema string) {
+	url = testutil.PostgresURL(t)
+	schema = "signet_e2e_" + strings.ToLower(rand.Text()[:16])
 	exec := func(ctx context.Context, sql string) error {
 		conn, err := pgx.Connect(ctx, url)
 		if err != nil {
@@ -94,6 +117,12 @@ func openSchema(t testing.TB, tweak func(*pgxpool.Config)) store.Store {
 			t.Errorf("drop schema: %v", err)
 		}
 	})
+	return url, schema
+}
+
+// openSchema opens a store on url that sees only schema; tweak, when not nil, adjusts
+// the pool configuration first.
+func openSchema(t testing.TB, url, schema string, tweak func(*pgxpool.Config), opts ...store.Option) store.Store {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +132,9 @@ func openSchema(t testing.TB, tweak func(*pgxpool.Config)) store.Store {
 	if tweak != nil {
 		tweak(cfg)
 	}
-	s, err := postgres.OpenConfig(ctx, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := postgres.OpenConfig(ctx, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
