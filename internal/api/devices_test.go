@@ -29,6 +29,8 @@ func TestDevicesAndActivations(t *testing.T) {
 	}
 	e.problem(t, 400, request{method: "POST", path: user + "/activations", body: map[string]any{"ttl_seconds": 5}})
 	e.problem(t, 400, request{method: "POST", path: user + "/activations", body: map[string]any{"ttl_seconds": 100000}, breaks: true})
+	// 2^55+600 seconds wraps to 600 s as a Duration: refused, not taken as ten minutes.
+	e.problem(t, 400, request{method: "POST", path: user + "/activations", body: map[string]any{"ttl_seconds": int64(1)<<55 + 600}, breaks: true})
 	e.call(t, 204, request{method: "DELETE", path: "/realms/acme/activations/" + act.ID})
 	e.problem(t, 404, request{method: "DELETE", path: "/realms/acme/activations/" + act.ID})
 

@@ -32,6 +32,7 @@ import (
 
 	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/callers"
+	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/ephemeral/memory"
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/oidc"
@@ -52,6 +53,7 @@ type env struct {
 	ring     *keys.Keyring
 	keys     *keys.Manager
 	st       store.Store
+	eph      ephemeral.Store
 	requests *authn.Service
 	public   *httptest.Server
 	srv      *httptest.Server
@@ -134,7 +136,7 @@ func newEnv(t *testing.T, opts ...Option) *env {
 	}
 	a.Routes(apiMux)
 
-	e := &env{api: a, provider: provider, ring: ring, keys: km, st: st, requests: requests, public: public, srv: srv, events: rec}
+	e := &env{api: a, provider: provider, ring: ring, keys: km, st: st, eph: eph, requests: requests, public: public, srv: srv, events: rec}
 	e.loadDocument(t)
 	e.client = e.clientWith(t, nil)
 	if _, err := st.CreateRealm(ctx, store.Realm{Name: realmName, Enabled: true}); err != nil {

@@ -33,8 +33,14 @@ type idempotencyRecord struct {
 	Done        bool        `json:"done"`
 	Status      int         `json:"status,omitempty"`
 	Header      http.Header `json:"header,omitempty"`
-	Body        []byte      `json:"body,omitempty"`
+	// Body is the answer, sealed under the key-encryption key with the record's key as
+	// associated data: answers carry secrets shown once (webhook secrets, activation
+	// codes), which the ephemeral store must not hold in the clear.
+	Body []byte `json:"body,omitempty"`
 }
+
+// idempotencyAAD binds a sealed answer to its record.
+func idempotencyAAD(storeKey string) []byte { return []byte("signet idempotent answer\x00" + storeKey) }
 
 // replayedHeaders are the response headers kept with an answer.
 var replayedHeaders = []string{"Content-Type", "Location", "ETag", "Cache-Control"}
@@ -58,7 +64,7 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, h rest.HandlerF
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	sum := sha256.New()
-	fmt.Fprintf(sum, "%s\x00%s\x00", r.Method, r.URL.Path)
+	fmt.Fprintf(sum, "%s\x00%s\x00%s\x00", r.Method, r.URL.Path, r.URL.RawQuery)
 	sum.Write(body)
 	c := caller(r)
 	rec := idempotencyRecord{Fingerprint: sum.Sum(nil)}
@@ -91,6 +97,10 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, h rest.HandlerF
 			return &rest.Problem{Status: http.StatusConflict, Detail: "a request with this Idempotency-Key is still being processed; try again shortly",
 				Header: http.Header{"Retry-After": {"1"}}}
 		}
+		answer, err := a.openAnswer(storeKey, prev.Body)
+		if err != nil {
+			return err
+		}
 		for _, name := range replayedHeaders {
 			if v := prev.Header.Get(name); v != "" {
 				w.Header().Set(name, v)
@@ -98,7 +108,7 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, h rest.HandlerF
 		}
 		w.Header().Set("Idempotent-Replayed", "true")
 		w.WriteHeader(prev.Status)
-		_, err = w.Write(prev.Body)
+		_, err = w.Write(answer)
 		return err
 	}
 
@@ -116,22 +126,7 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, h rest.HandlerF
 	}()
 	herr := h(rw, r)
 	if herr == nil && rw.status >= 200 && rw.status < 300 {
-		rec.Done, rec.Status, rec.Body = true, rw.status, rw.body.Bytes()
-		rec.Header = http.Header{}
-		for _, name := range replayedHeaders {
-			if v := rw.header.Get(name); v != "" {
-				rec.Header.Set(name, v)
-			}
-		}
-		done, _ := json.Marshal(rec)
-		keep, cancel := contextWithoutCancel(ctx)
-		_, err := a.cfg.Ephemeral.Set(keep, storeKey, done, idempotencyKeep)
-		cancel()
-		if err != nil {
-			// The call is made: the claim stays until it expires, and a retry after
-			// that would make it again, so say so in the log.
-			a.cfg.Log.Error("api: keep an idempotent answer", "err", err)
-		}
+		a.keepAnswer(ctx, storeKey, &rec, rw)
 	}
 	for k, vs := range rw.header {
 		w.Header()[k] = vs
@@ -177,4 +172,50 @@ func (r *recorder) Write(b []byte) (int, error) {
 // contextWithoutCancel bounds what must happen after a call even if its caller left.
 func contextWithoutCancel(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+// keepAnswer keeps a successful answer under its key for idempotencyKeep, its body
+// sealed. When it cannot be kept, the key is let go (rec.Done stays false) and a retry
+// makes the call again; the log says so.
+func (a *API) keepAnswer(ctx context.Context, storeKey string, rec *idempotencyRecord, rw *recorder) {
+	sealed, err := a.sealAnswer(storeKey, rw.body.Bytes())
+	if err != nil {
+		a.cfg.Log.Error("api: seal an idempotent answer", "err", err)
+		return
+	}
+	rec.Done, rec.Status, rec.Body, rec.Header = true, rw.status, sealed, http.Header{}
+	for _, name := range replayedHeaders {
+		if v := rw.header.Get(name); v != "" {
+			rec.Header.Set(name, v)
+		}
+	}
+	done, _ := json.Marshal(rec)
+	keep, cancel := contextWithoutCancel(ctx)
+	defer cancel()
+	if _, err := a.cfg.Ephemeral.Set(keep, storeKey, done, idempotencyKeep); err != nil {
+		// The call is made: the claim stays until it expires, and a retry after that
+		// would make it again, so say so in the log.
+		a.cfg.Log.Error("api: keep an idempotent answer", "err", err)
+	}
+}
+
+// sealAnswer seals an answer's body for the ephemeral store. Without a keyring (a node
+// configured without one, tests) answers are not kept: a repeat makes the call again.
+func (a *API) sealAnswer(storeKey string, body []byte) ([]byte, error) {
+	if a.cfg.Keyring == nil {
+		return nil, errors.New("no key-encryption key to seal answers with")
+	}
+	return a.cfg.Keyring.Seal(body, idempotencyAAD(storeKey))
+}
+
+// openAnswer opens a kept answer's body.
+func (a *API) openAnswer(storeKey string, sealed []byte) ([]byte, error) {
+	if a.cfg.Keyring == nil {
+		return nil, errors.New("api: no key-encryption key to open a kept answer with")
+	}
+	body, err := a.cfg.Keyring.Open(sealed, idempotencyAAD(storeKey))
+	if err != nil {
+		return nil, fmt.Errorf("api: open a kept answer: %w", err)
+	}
+	return body, nil
 }

@@ -150,8 +150,9 @@ func (a *API) start(r *http.Request, in RequestCreate, n authn.NewRequest) (auth
 	if err := authn.CheckText(n.Text); err != nil {
 		return authn.Request{}, rest.BadRequest("%s", authnDetail(err))
 	}
+	// Checked in seconds before it becomes a Duration, which a huge value would wrap.
 	ttl := time.Duration(in.TTLSeconds) * time.Second
-	if in.TTLSeconds != 0 && (ttl < authn.MinTTL || ttl > authn.MaxTTL) {
+	if in.TTLSeconds != 0 && (in.TTLSeconds < int64(authn.MinTTL/time.Second) || in.TTLSeconds > int64(authn.MaxTTL/time.Second)) {
 		return authn.Request{}, rest.BadRequest("ttl_seconds must be from %d to %d", int(authn.MinTTL.Seconds()), int(authn.MaxTTL.Seconds()))
 	}
 	cb, err := a.callback(realm.Name, in)

@@ -99,6 +99,7 @@ func TestAuthentication(t *testing.T) {
 	lonely := e.newUser(t, "lonely")
 	e.problem(t, 409, request{method: "POST", path: "/realms/acme/authentications", body: map[string]any{"user_id": lonely.ID}})
 	e.problem(t, 400, request{method: "POST", path: "/realms/acme/authentications", body: map[string]any{"user_id": u.ID, "ttl_seconds": 5}})
+	e.problem(t, 400, request{method: "POST", path: "/realms/acme/authentications", body: map[string]any{"user_id": u.ID, "ttl_seconds": int64(1)<<55 + 60}, breaks: true})
 	e.problem(t, 400, request{method: "POST", path: "/realms/acme/authentications", body: map[string]any{"user_id": u.ID, "binding_message": "a\x07b"}})
 	e.problem(t, 403, request{method: "POST", path: "/realms/acme/authentications", body: map[string]any{"user_id": u.ID},
 		token: e.tokenWith(t, "no-auth", ScopeTransactionsCreate)})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -80,7 +81,9 @@ type WebhookDelivery struct {
 	// deduplicate.
 	WebhookID      string `json:"webhook_id"`
 	SubscriptionID string `json:"subscription_id,omitempty"`
-	// URL is a callback's; a subscription's delivery goes to the subscription's URL.
+	// URL is a callback's origin: its path and query may carry a credential of the
+	// client that set it, and every client managing the realm's webhooks reads this. A
+	// subscription's delivery goes to the subscription's URL.
 	URL       string `json:"url,omitempty"`
 	EventSeq  int64  `json:"event_seq"`
 	EventType string `json:"event_type"`
@@ -99,7 +102,9 @@ func deliveryJSON(d store.WebhookDelivery) WebhookDelivery {
 		EventSeq: d.EventSeq, EventType: d.EventType, State: string(d.State), Attempts: d.Attempts,
 		LastStatus: d.LastStatus, LastError: d.LastError, CreatedAt: d.CreatedAt.UTC(), DeliveredAt: d.DeliveredAt.UTC()}
 	if d.SubscriptionID == "" {
-		out.URL = d.URL
+		if u, err := url.Parse(d.URL); err == nil {
+			out.URL = (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+		}
 	}
 	if d.State == store.WebhookPending {
 		out.NextAttemptAt = d.NextAttemptAt.UTC()

@@ -35,6 +35,12 @@ func TestCallback(t *testing.T) {
 	if _, err := OpenCallbackHeaders(ring, "other", *cb); err == nil {
 		t.Error("headers sealed for one realm open in another")
 	}
+	// Within the raw limit but six bytes each once JSON escapes them: refused, so the
+	// request's last event is never too large to keep.
+	escaped := map[string]string{"X-Note": strings.Repeat("<", 8000)}
+	if _, err := SealCallback(ring, "demo", Callback{URL: "https://app.example.com/cb", Headers: escaped}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("headers sealing to more than an event carries: %v, want ErrInvalid", err)
+	}
 
 	st := memory.New()
 	t.Cleanup(func() { _ = st.Close() })

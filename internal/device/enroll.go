@@ -57,7 +57,7 @@ func CreateActivation(ctx context.Context, st store.Store, pepper []byte, fp [32
 	if ttl == 0 {
 		ttl = DefaultActivationTTL
 	}
-	if ttl < time.Minute || ttl > 24*time.Hour {
+	if ttl < MinActivationTTL || ttl > MaxActivationTTL {
 		return Activation{}, fmt.Errorf("%w: the lifetime must be between 1 minute and 24 hours", store.ErrInvalid)
 	}
 	u, err := st.GetUser(ctx, req.Realm, req.UserID)

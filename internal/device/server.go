@@ -35,6 +35,8 @@ const (
 	DefaultHandshakesPerIP  = 120 // per minute
 	DefaultEnrollmentsPerIP = 10  // per minute
 	DefaultActivationTTL    = 15 * time.Minute
+	MinActivationTTL        = time.Minute
+	MaxActivationTTL        = 24 * time.Hour
 	DefaultMaxDevices       = 10
 	DefaultMaxConnections   = 100000
 	// defaultBlockedOpenings bounds the goroutines that clients slow to open a channel

@@ -3,10 +3,12 @@ package events
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -150,4 +152,121 @@ func benchmarkDeliver(b *testing.B, backend string, subs int) {
 func batchEvent() store.Event {
 	return store.Event{Type: "authn.approved", At: time.Now(),
 		Data: []byte(`{"type":"authn.approved","realm":"r","request_id":"q1","kind":"login","client_id":"app","user_id":"u1"}`)}
+}
+
+// BenchmarkCommitToDelivery times how long an event takes from the outbox to the
+// receiver while events keep coming: b.N events are appended through an Outbox that
+// nudges the Deliverer after each commit, one every interval (offered well below the
+// drain rate BenchmarkDeliver measures), and the receiver notes when each arrives. p50
+// and p99 are from the Append call to the arrival; beside them, the p99 of a plain
+// POST of the same body through the same client in the same run, the ceiling.
+//
+//	go test ./internal/events -run '^$' -bench CommitToDelivery -cpu 1 -benchtime 2000x
+func BenchmarkCommitToDelivery(b *testing.B) {
+	for _, backend := range testdb.Backends {
+		b.Run(backend, func(b *testing.B) { benchmarkCommitToDelivery(b, backend) })
+	}
+}
+
+func benchmarkCommitToDelivery(b *testing.B, backend string) {
+	const interval = time.Millisecond
+	ctx := context.Background()
+	st := testdb.Open(b, backend)
+	if _, err := st.CreateRealm(ctx, store.Realm{Name: "r", Enabled: true}); err != nil {
+		b.Fatal(err)
+	}
+	ring := testRing(&testing.T{})
+	var (
+		mu      sync.Mutex
+		sent    = make([]time.Time, b.N)
+		arrived = make([]time.Duration, 0, b.N)
+		all     = make(chan struct{})
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Data struct {
+				Seq int `json:"n"`
+			} `json:"data"`
+		}
+		err := json.NewDecoder(r.Body).Decode(&ev)
+		w.WriteHeader(http.StatusNoContent)
+		if err != nil || r.URL.Path != "/hooks" {
+			return
+		}
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		arrived = append(arrived, now.Sub(sent[ev.Data.Seq]))
+		if len(arrived) == b.N {
+			close(all)
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	client := outbound.New(loopback(), outbound.WithRootCAs(roots))
+	defer client.CloseIdleConnections()
+	if _, _, err := (Subscriptions{Store: st, Ring: ring}).Create(ctx, store.WebhookSubscription{Realm: "r", URL: srv.URL + "/hooks", Enabled: true}); err != nil {
+		b.Fatal(err)
+	}
+	// The poll is a fallback a second away: what is measured is the nudge after commit.
+	d, err := NewDeliverer(st, ring, client, slog.New(slog.DiscardHandler), WithPollInterval(time.Second))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Start()
+	defer d.Close(ctx)
+	out := NewOutbox(st, WithOnWrite(d.Nudge))
+	defer out.Close(ctx)
+
+	b.ResetTimer()
+	tick := time.NewTicker(interval)
+	var wg sync.WaitGroup
+	for i := range b.N {
+		<-tick.C
+		mu.Lock()
+		sent[i] = time.Now()
+		mu.Unlock()
+		wg.Go(func() {
+			e := store.Event{Realm: "r", Type: "authn.approved", Subject: fmt.Sprintf("q%d", i), At: time.Now(),
+				Data: []byte(fmt.Sprintf(`{"type":"authn.approved","realm":"r","n":%d}`, i))}
+			if err := out.Append(ctx, e); err != nil {
+				b.Errorf("append: %v", err)
+			}
+		})
+	}
+	tick.Stop()
+	wg.Wait()
+	select {
+	case <-all:
+	case <-time.After(time.Minute):
+		b.Fatalf("%d of %d events delivered within a minute", len(arrived), b.N)
+	}
+	b.StopTimer()
+
+	// The ceiling: plain POSTs of the same body, one at a time, timed one by one.
+	body := []byte(`{"type":"authn.approved","timestamp":"2026-11-23T00:00:00Z","data":{"type":"authn.approved","realm":"r","n":0}}`)
+	raw := make([]time.Duration, 0, b.N)
+	for range b.N {
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/raw", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := client.Do(ctx, req); err != nil || resp.Status != http.StatusNoContent {
+			b.Fatalf("raw POST: %v", err)
+		}
+		raw = append(raw, time.Since(start))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	p50, p99 := percentile(arrived, 0.50), percentile(arrived, 0.99)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(percentile(raw, 0.99).Microseconds())/1000, "post-p99-ms")
+}
+
+// percentile returns the q-quantile of ds (sorted in place).
+func percentile(ds []time.Duration, q float64) time.Duration {
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, int(float64(len(ds))*q))]
 }

@@ -69,6 +69,36 @@ type deliverConfig struct {
 	callbackKeys       func(ctx context.Context, realm string, now time.Time) ([][]byte, error)
 	recordPauses       []time.Duration
 	maxInFlightBatches int
+	retention          time.Duration
+}
+
+// WithRetention deletes settled (delivered or failed) deliveries once they are older
+// than d, checked at start and hourly; 0 keeps them (the default).
+func WithRetention(d time.Duration) DeliverOption { return func(c *deliverConfig) { c.retention = d } }
+
+// purgeEvery is how often settled deliveries past the retention are deleted.
+const purgeEvery = time.Hour
+
+// purgeLoop deletes settled deliveries past the retention until the Deliverer stops.
+func (d *Deliverer) purgeLoop() {
+	defer d.loops.Done()
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(d.reqCtx, time.Minute)
+		n, err := d.st.PurgeWebhookDeliveries(ctx, d.cfg.now().Add(-d.cfg.retention))
+		cancel()
+		if err != nil && d.reqCtx.Err() == nil {
+			d.log.Warn("settled webhook deliveries not purged", "err", err)
+		} else if n > 0 {
+			d.log.Info("settled webhook deliveries purged", "deliveries", n)
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // WithClock replaces time.Now: when deliveries are due, webhook-timestamp, backoff and
@@ -239,6 +269,10 @@ func (d *Deliverer) Start() {
 	for range d.cfg.workers {
 		go d.workLoop()
 	}
+	if d.cfg.retention > 0 {
+		d.loops.Add(1)
+		go d.purgeLoop()
+	}
 	d.recorder.Add(1)
 	go d.recordLoop()
 }
@@ -277,6 +311,9 @@ func (d *Deliverer) Close(ctx context.Context) error {
 	if !waitFor(ctx, &d.loops) {
 		err = ctx.Err()
 		d.cancel()
+		// Workers may wait to hand outcomes to a recorder retrying a slow database:
+		// it stops retrying (and keeps draining), so they are not held past ctx.
+		d.recCancel()
 		d.loops.Wait()
 	}
 	close(d.outcomes)

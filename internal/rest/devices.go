@@ -105,6 +105,10 @@ func (ds Devices) CreateActivation(w http.ResponseWriter, r *http.Request) error
 	if err := Decode(w, r, &in, true); err != nil {
 		return err
 	}
+	// The store checks the lifetime; a value no Duration holds would wrap first.
+	if in.TTLSeconds < 0 || in.TTLSeconds > int64(device.MaxActivationTTL/time.Second) {
+		return BadRequest("ttl_seconds must be from %d to %d", int64(device.MinActivationTTL/time.Second), int64(device.MaxActivationTTL/time.Second))
+	}
 	fp, err := ds.Enrollment.Fingerprint()
 	if err != nil {
 		return err

@@ -389,3 +389,35 @@ func TestRESTAPIMTLS(t *testing.T) {
 		t.Errorf("creating a user with a read-only certificate: %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestAPIRoleAlone: a node running only the api role (with ops) serves the REST API:
+// tokens issued by an idp node verify, and activation codes name the device server.
+func TestAPIRoleAlone(t *testing.T) {
+	p := newTestPKI(t)
+	idpCfg := p.testConfig(t, "none")
+	idpCfg.Dev = true
+	idp := startServer(t, idpCfg)
+	httpc := client(pool(p.serverCA), 0, nil)
+	c := newAPIClient(t, idp, httpc, "backend", api.ScopeUsersRead, api.ScopeActivationsWrite)
+
+	apiCfg := idpCfg
+	apiCfg.Listeners.Public.PublicURL = idp.URL(config.Public)
+	apiCfg.Listeners.Device.PublicURL = idp.URL(config.Device)
+	apiCfg.Roles = []string{config.RoleOps, config.RoleAPI}
+	node := startServer(t, apiCfg)
+	if node.URL(config.Public) != "" || node.URL(config.Device) != "" {
+		t.Fatal("the api node runs PUBLIC or DEVICE")
+	}
+	c.base = node.URL(config.API) + api.BasePath + "/realms/demo"
+	var act struct {
+		URL string `json:"url"`
+	}
+	demo, err := idp.store.GetUserByUsername(context.Background(), "demo", idp.demoUser.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.call("POST", "/users/"+demo.ID+"/activations", map[string]any{}, &act, http.StatusCreated)
+	if !strings.HasPrefix(act.URL, idp.URL(config.Device)+"/") {
+		t.Errorf("activation URL %q, want one on the device server %s", act.URL, idp.URL(config.Device))
+	}
+}

@@ -263,6 +263,11 @@ func (s *Server) verifyCaller(provider *oidc.Provider) callers.Verify {
 		if err != nil {
 			return callers.Caller{}, err
 		}
+		// The machine APIs act for the client itself: a token a user was issued through
+		// it (a grant or a session behind it) does not call them, whatever its scopes.
+		if b.GrantID != "" || b.SessionID != "" {
+			return callers.Caller{}, callers.ErrInvalidToken
+		}
 		// The token's client must still exist and be enabled: disabling a client cuts
 		// it off at once.
 		c, err := s.store.GetClient(ctx, realm, b.ClientID)

@@ -84,7 +84,7 @@ type Server struct {
 	keys     *keys.Manager
 	provider *oidc.Provider
 	// channelKeys are the device channel's keys (current first), devicePepper keys the
-	// hash of activation codes; both are loaded when the node runs the device or admin role.
+	// hash of activation codes; both are loaded when the node runs the device, admin or api role.
 	channelKeys  []crypto.Signer
 	devicePepper []byte
 	devices      *device.Server
@@ -195,7 +195,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.passwords, err = password.New(password.DefaultParams()); err != nil {
 		return err
 	}
-	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleAdmin) {
+	if s.cfg.HasRole(config.RoleDevice) || s.cfg.HasRole(config.RoleAdmin) || s.cfg.HasRole(config.RoleAPI) {
 		if s.channelKeys, err = device.LoadChannelKeys(openCtx, s.store, s.keyring); err != nil {
 			return fmt.Errorf("device channel keys: %w", err)
 		}
@@ -277,13 +277,16 @@ func (s *Server) startRequests(ctx context.Context) error {
 	return nil
 }
 
+// webhookRetention is how long settled webhook deliveries stay listed.
+const webhookRetention = 30 * 24 * time.Hour
+
 // startWebhooks starts posting the event log's webhook and callback deliveries, through
 // the outbound policy, callbacks signed with their realm's callback secret. Stopped after
 // the authentication requests (in reverse order): their outbox drains first.
 func (s *Server) startWebhooks() error {
 	st, ring := s.store, s.keyring
 	d, err := events.NewDeliverer(st, ring, s.outboundClient(), s.log.With("component", "webhooks"),
-		events.WithMetrics(events.NewMetrics(s.metrics.Registry)),
+		events.WithMetrics(events.NewMetrics(s.metrics.Registry)), events.WithRetention(webhookRetention),
 		events.WithCallbackKeys(func(ctx context.Context, realm string, now time.Time) ([][]byte, error) {
 			return events.CallbackSigningKeys(ctx, st, ring, realm, now)
 		}))

@@ -24,6 +24,8 @@ func classify(err error) error {
 			return store.ErrConflict
 		case code == "55P03": // lock_not_available: a NOWAIT lock another transaction holds
 			return store.ErrConflict
+		case code == "40P01" || code == "40001": // deadlock_detected, serialization_failure: try again
+			return store.ErrUnavailable
 		case strings.HasPrefix(code, "08"): // connection_exception
 			return store.ErrUnavailable
 		case strings.HasPrefix(code, "53"): // insufficient_resources: disk_full, too_many_connections...

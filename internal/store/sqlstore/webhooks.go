@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -107,6 +108,14 @@ func (s *Store) UpdateWebhookSubscription(ctx context.Context, realm, id string,
 				}
 			}
 			if c.disabled {
+				// Rows are locked in id order, the order outcomes are recorded in, so
+				// this and a recorder never wait for each other (a deadlock).
+				if s.dialect.RowLock != "" {
+					if _, err := tx.Exec(ctx, `SELECT id FROM webhook_deliveries WHERE realm = $1 AND subscription_id = $2
+						AND state = 'pending' ORDER BY id`+s.dialect.RowLock, realm, id); err != nil {
+						return err
+					}
+				}
 				// A claim of one of them that is being attempted records nothing: its
 				// token is gone.
 				_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET state = 'failed', last_error = $1, next_attempt_at = $2,
@@ -311,6 +320,9 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outcomes []store.Webh
 	if len(outcomes) == 0 {
 		return 0, nil
 	}
+	// In id order: two recorders, or a recorder and a subscription being disabled, lock
+	// the same rows in the same order.
+	outcomes = slices.SortedFunc(slices.Values(outcomes), func(a, b store.WebhookOutcome) int { return cmp.Compare(a.ID, b.ID) })
 	recorded := 0
 	err := s.transact(ctx, op, func(tx Tx) error {
 		for _, o := range outcomes {
