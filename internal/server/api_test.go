@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 	"github.com/signet-auth/signet/authenticator"
 	"github.com/signet-auth/signet/internal/api"
 	"github.com/signet-auth/signet/internal/config"
+	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/receipt"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
@@ -420,4 +422,43 @@ func TestAPIRoleAlone(t *testing.T) {
 	if !strings.HasPrefix(act.URL, idp.URL(config.Device)+"/") {
 		t.Errorf("activation URL %q, want one on the device server %s", act.URL, idp.URL(config.Device))
 	}
+}
+
+// TestRESTRefusesUserTokens: an access token a user was issued through a client (here
+// by CIBA) does not call the REST API, even with the API's scope; the same client's
+// own token does.
+func TestRESTRefusesUserTokens(t *testing.T) {
+	t.Parallel()
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	cfg.Dev = true
+	s := startServer(t, cfg)
+	phone := enrollPhone(t, s, p)
+	httpc := client(pool(p.serverCA), 0, nil)
+	ctx := context.Background()
+	if _, err := s.store.CreateClient(ctx, store.Client{Realm: "demo", ID: "bank", Name: "bank", Enabled: true, AuthMethod: "client_secret_basic",
+		SecretHash: mustHashSecret(t, s, "secret-bank"), GrantTypes: []string{oidc.GrantCIBA, "client_credentials"},
+		Scopes: []string{"openid", api.ScopeUsersRead}}); err != nil {
+		t.Fatal(err)
+	}
+	ciba := &cibaClient{t: t, s: s, http: httpc, id: "bank", secret: "secret-bank"}
+	_, out := ciba.start(url.Values{"scope": {"openid " + api.ScopeUsersRead}, "login_hint": {s.demoUser.Username}, "binding_message": {"Read my profile"}})
+	id, _ := out["auth_req_id"].(string)
+	r, err := phone.Fetch(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAnswer(t, "approved")(phone.Approve(r, ""))
+	user, _ := ciba.tokens(t, id)["access_token"].(string)
+	c := &restClient{t: t, http: httpc, base: s.URL(config.API) + api.BasePath + "/realms/demo", token: user}
+	c.call("GET", "/users", nil, nil, http.StatusUnauthorized)
+
+	cc := clientcredentials.Config{ClientID: "bank", ClientSecret: "secret-bank", Scopes: []string{api.ScopeUsersRead},
+		TokenURL: s.URL(config.Public) + "/realms/demo/protocol/openid-connect/token"}
+	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, httpc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.token = tok.AccessToken
+	c.call("GET", "/users", nil, nil, http.StatusOK)
 }
