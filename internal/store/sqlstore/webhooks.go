@@ -288,6 +288,21 @@ func (s *Store) claim(ctx context.Context, op, query string, now time.Time, leas
 	case limit < 1 || limit > store.MaxWebhookClaim:
 		return nil, fmt.Errorf("%s: %w: limit %d is not between 1 and %d", op, store.ErrInvalid, limit, store.MaxWebhookClaim)
 	}
+	if query == s.claimSQL {
+		// Nothing due is the common case: the deliverer is nudged after every batch of
+		// events, most of which (a realm without webhooks) make no delivery. A read
+		// tells so without the write lock that a claim takes, which on SQLite the
+		// event log's own writes wait for.
+		var one int
+		err := s.reader.QueryRow(ctx, `SELECT 1 FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1`,
+			s.timeValue(now)).Scan(&one)
+		if errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, s.wrapErr(ctx, err, "%s", op)
+		}
+	}
 	token := rand.Text()
 	var claims []store.WebhookClaim
 	err := s.transact(ctx, op, func(tx Tx) error {
