@@ -32,7 +32,7 @@ const waitFor = 10 * time.Second
 // world is a realm with an APNs credential against a fake APNs, a user with one device
 // registered for APNs, and the nodes' shared stores.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	st     store.Store
 	eph    ephemeral.Store
 	reqs   *authn.Service
@@ -42,7 +42,7 @@ type world struct {
 	online sync.Map // device id → true: what the nodes' Online seam answers
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	eph := memory.New()
 	t.Cleanup(func() { eph.Close() })
@@ -50,7 +50,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // newWorldOn is newWorld over the ephemeral store eph.
-func newWorldOn(t *testing.T, eph ephemeral.Store) *world {
+func newWorldOn(t testing.TB, eph ephemeral.Store) *world {
 	t.Helper()
 	ctx := context.Background()
 	st := testdb.Open(t, "sqlite")
@@ -64,7 +64,7 @@ func newWorldOn(t *testing.T, eph ephemeral.Store) *world {
 	kek, _ := keys.ParseKEK(kekText)
 	ring, _ := keys.NewKeyring(kek)
 	outbox := events.NewOutbox(st)
-	reqs, err := authn.New(ctx, authn.Config{Store: eph, MaxCreated: 1000,
+	reqs, err := authn.New(ctx, authn.Config{Store: eph, MaxCreated: 1 << 20, // benchmarks ask many times
 		Events: authn.SinkFunc(func(_ context.Context, e authn.Event) error { return outbox.Post(e.Record()) })})
 	if err != nil {
 		t.Fatal(err)
