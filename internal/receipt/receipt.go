@@ -67,12 +67,21 @@ var ErrNotAnswered = errors.New("receipt: the request has no signed answer")
 // and returns it. It is idempotent: a request with a receipt already gets that one, so
 // the device server (at the answer) and whoever reads the outcome later may both call it.
 func (is Issuer) Issue(ctx context.Context, r authn.Request) (string, error) {
+	jws, _, err := is.IssueWith(ctx, r, nil)
+	return jws, err
+}
+
+// IssueWith is Issue that, when it is the one to keep the receipt, appends event (the
+// answer's, authn.Event.Record) to the event log in the same transaction; kept tells
+// whether it did. When the receipt was kept before, or cannot be, the event is not
+// written and the caller writes it another way.
+func (is Issuer) IssueWith(ctx context.Context, r authn.Request, event *store.Event) (jws string, kept bool, err error) {
 	if stored, err := is.Store.GetAuthnRequest(ctx, r.Realm, r.ID); err == nil && stored.Receipt != "" {
-		return stored.Receipt, nil
+		return stored.Receipt, false, nil
 	}
 	a := r.Answer
 	if a == nil || len(a.Signature) == 0 || len(a.DeviceKey) == 0 || !r.State.Outcome() && r.State != authn.Consumed {
-		return "", ErrNotAnswered
+		return "", false, ErrNotAnswered
 	}
 	decision := sigma.Deny
 	if a.Decision == "approve" {
@@ -81,11 +90,11 @@ func (is Issuer) Issue(ctx context.Context, r authn.Request) (string, error) {
 	statement, err := sigma.Approval{RequestID: r.ID, Realm: r.Realm, ClientID: r.ClientID, Text: r.Text,
 		AuthorizationDetails: r.AuthorizationDetails, Number: a.Number, Decision: decision, Time: a.SignedAt}.Encode()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), a.DeviceKey)
 	if err != nil {
-		return "", fmt.Errorf("receipt: the device key: %w", err)
+		return "", false, fmt.Errorf("receipt: the device key: %w", err)
 	}
 	outcome := authn.Denied
 	if decision == sigma.Approve && !a.WrongNumber {
@@ -105,11 +114,11 @@ func (is Issuer) Issue(ctx context.Context, r authn.Request) (string, error) {
 	}
 	payload, err := marshal(c)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	jws, err := is.Keys.Sign(ctx, r.Realm, keys.ES256, Type, payload)
+	jws, err = is.Keys.Sign(ctx, r.Realm, keys.ES256, Type, payload)
 	if err != nil {
-		return "", fmt.Errorf("receipt: sign: %w", err)
+		return "", false, fmt.Errorf("receipt: sign: %w", err)
 	}
 	origin := map[string]string{}
 	for k, v := range map[string]string{"ip": r.RequesterIP, "user_agent": r.UserAgent} {
@@ -127,20 +136,20 @@ func (is Issuer) Issue(ctx context.Context, r authn.Request) (string, error) {
 		Origin: origin, State: state,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, AnsweredAt: r.ChangedAt, DeviceID: a.DeviceID,
 		Signature: a.Signature, SignedAt: a.SignedAt, SignedDecision: a.Decision, AnsweredNumber: a.Number,
-		DeviceKey: a.DeviceKey, Receipt: jws,
+		DeviceKey: a.DeviceKey, Receipt: jws, Event: event,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// Another node kept one first: that one is the receipt.
 		stored, err := is.Store.GetAuthnRequest(ctx, r.Realm, r.ID)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
-		return stored.Receipt, nil
+		return stored.Receipt, false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("receipt: keep: %w", err)
+		return "", false, fmt.Errorf("receipt: keep: %w", err)
 	}
-	return jws, nil
+	return jws, event != nil, nil
 }
 
 // Get returns a kept receipt; store.ErrNotFound when the request has none.

@@ -203,3 +203,27 @@ func TestWrongNumberReceiptSaysDenied(t *testing.T) {
 		t.Errorf("a pending request: %v, want ErrNotAnswered", err)
 	}
 }
+
+// TestIssueWithEvent: the first keeper of a receipt writes the answer's event in the same
+// transaction and says so; a later call finds the receipt, writes no event and says so,
+// so that its caller posts nothing twice.
+func TestIssueWithEvent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	r := f.answered(t, "tx1", "42")
+	e := authn.Event{Type: "authn.approved", Realm: "demo", RequestID: r.ID, Kind: r.Kind, ClientID: r.ClientID,
+		UserID: r.UserID, DeviceID: "d1", At: time.Now()}.Record()
+	first, kept, err := f.is.IssueWith(ctx, r, &e)
+	if err != nil || !kept || first == "" {
+		t.Fatalf("first IssueWith: %q, kept %t, %v", first, kept, err)
+	}
+	again, kept, err := f.is.IssueWith(ctx, r, &e)
+	if err != nil || kept || again != first {
+		t.Fatalf("second IssueWith: same receipt %t, kept %t, %v; want the first receipt and no event", again == first, kept, err)
+	}
+	page, err := f.is.Store.ListEvents(ctx, "demo", store.EventFilter{Subject: r.ID}, store.ListOptions{})
+	if err != nil || len(page.Items) != 1 || page.Items[0].Type != "authn.approved" {
+		t.Fatalf("events of the transaction: %+v, %v; want authn.approved once", page.Items, err)
+	}
+}

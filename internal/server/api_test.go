@@ -310,6 +310,27 @@ func TestRESTOnboarding(t *testing.T) {
 		t.Fatalf("the phone shows %+v, %v", r, err)
 	}
 	mustAnswer(t, "approved")(phone.Approve(r, ""))
+	// The answer's durable record (with its receipt) and its event were written in one
+	// transaction before the phone heard back: both are there, the event once.
+	kept, err := s.store.GetAuthnRequest(context.Background(), "demo", tx.ID)
+	if err != nil || kept.Receipt == "" {
+		t.Fatalf("the transaction's record: %+v, %v", kept, err)
+	}
+	var txEvents struct {
+		Items []struct {
+			Type string `json:"type"`
+		} `json:"items"`
+	}
+	c.call("GET", "/events?subject="+tx.ID, nil, &txEvents, http.StatusOK)
+	approvals := 0
+	for _, e := range txEvents.Items {
+		if e.Type == "authn.approved" {
+			approvals++
+		}
+	}
+	if approvals != 1 {
+		t.Errorf("the transaction's events %+v: want authn.approved exactly once", txEvents.Items)
+	}
 	c.call("GET", "/transactions/"+tx.ID, nil, &tx, http.StatusOK)
 	claims, err := receipt.Verify(tx.Receipt, realmKeys(t, s, httpc))
 	if err != nil || claims.ID != tx.ID || claims.Outcome != "approved" || string(claims.AuthorizationDetails) != details {

@@ -264,7 +264,12 @@ func (s *Server) startRequests(ctx context.Context) error {
 		Store: s.eph, Log: s.log.With("component", "authn"),
 		MaxPending: s.cfg.Authn.MaxPending, MaxCreated: s.cfg.Authn.MaxCreated, CreatedWindow: s.cfg.Authn.CreatedWindow,
 		DenialsBeforeCooldown: s.cfg.Authn.DenialsBeforeCooldown, DenialWindow: s.cfg.Authn.DenialWindow, Cooldown: s.cfg.Authn.Cooldown,
-		Events: authn.SinkFunc(func(_ context.Context, e authn.Event) error { return s.outbox.Post(e.Record()) }),
+		Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error {
+			if s.keptWithReceipt(ctx, e) {
+				return nil
+			}
+			return s.outbox.Post(e.Record())
+		}),
 	})
 	if err != nil {
 		return err
@@ -279,6 +284,27 @@ func (s *Server) startRequests(ctx context.Context) error {
 
 // webhookRetention is how long settled webhook deliveries stay listed.
 const webhookRetention = 30 * 24 * time.Hour
+
+// keptWithReceipt keeps the receipt of an answered transaction with its event, in one
+// transaction: the durable record of a transaction signed or denied and the event that
+// tells of it are never one without the other. It reports false (the event is to be
+// posted) for every other event, and when the receipt was kept before or cannot be.
+func (s *Server) keptWithReceipt(ctx context.Context, e authn.Event) bool {
+	if s.requests == nil || e.Kind != authn.KindTransaction || e.Type != "authn.approved" && e.Type != "authn.denied" {
+		return false
+	}
+	r, err := s.requests.Get(ctx, e.Realm, e.RequestID)
+	if err != nil {
+		return false
+	}
+	rec := e.Record()
+	_, kept, err := s.receipts().IssueWith(ctx, r, &rec)
+	if err != nil {
+		s.log.Warn("the receipt of an answered transaction was not kept with its event; the event goes through the outbox",
+			"request", e.RequestID, "err", err)
+	}
+	return kept
+}
 
 // startWebhooks starts posting the event log's webhook and callback deliveries, through
 // the outbound policy, callbacks signed with their realm's callback secret. Stopped after

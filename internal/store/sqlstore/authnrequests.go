@@ -16,15 +16,46 @@ const (
 // CreateAuthnRequest stores a new request; ErrConflict if the ID exists, ErrNotFound if
 // the realm or user is missing.
 func (s *Store) CreateAuthnRequest(ctx context.Context, r store.AuthnRequest) (store.AuthnRequest, error) {
+	op := fmt.Sprintf("create authentication request %q in realm %q", r.ID, r.Realm)
+	var event *store.Event
+	if r.Event != nil {
+		e := *r.Event
+		if e.Realm != r.Realm {
+			return store.AuthnRequest{}, fmt.Errorf("%s: %w: the event is of realm %q", op, store.ErrInvalid, e.Realm)
+		}
+		if err := e.Validate(); err != nil {
+			return store.AuthnRequest{}, fmt.Errorf("%s: %w", op, err)
+		}
+		e.At = store.Timestamp(e.At)
+		event = &e
+	}
+	r.Event = nil
 	r, data, err := store.PrepareAuthnRequest(r, s.now())
 	if err != nil {
 		return store.AuthnRequest{}, err
 	}
-	_, err = s.writer.Exec(ctx, `INSERT INTO authn_requests (`+authnColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		r.Realm, r.ID, r.UserID, string(r.State), r.AuthorizationDetails, r.Signature, string(data),
-		s.timeValue(r.CreatedAt), s.timeValue(r.ExpiresAt), s.timeValue(r.AnsweredAt), r.Version)
+	insert := func(ctx context.Context, q Querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO authn_requests (`+authnColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			r.Realm, r.ID, r.UserID, string(r.State), r.AuthorizationDetails, r.Signature, string(data),
+			s.timeValue(r.CreatedAt), s.timeValue(r.ExpiresAt), s.timeValue(r.AnsweredAt), r.Version)
+		return err
+	}
+	if event == nil {
+		if err := insert(ctx, s.writer); err != nil {
+			return store.AuthnRequest{}, s.wrapErr(ctx, err, "%s", op)
+		}
+		return r, nil
+	}
+	// The request's row references its realm, which therefore exists until the
+	// transaction ends: what writeEvents needs.
+	err = s.transact(ctx, op, func(tx Tx) error {
+		if err := insert(ctx, tx); err != nil {
+			return s.wrapErr(ctx, err, "%s", op)
+		}
+		return s.wrapErr(ctx, s.writeEvents(ctx, tx, []*store.Event{event}), "%s", op)
+	})
 	if err != nil {
-		return store.AuthnRequest{}, s.wrapErr(ctx, err, "create authentication request %q in realm %q", r.ID, r.Realm)
+		return store.AuthnRequest{}, err
 	}
 	return r, nil
 }

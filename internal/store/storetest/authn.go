@@ -21,6 +21,48 @@ var authnTests = []testCase{
 	{"AuthnAnswerConcurrent", testAuthnAnswerConcurrent},
 	{"AuthnListPending", testAuthnListPending},
 	{"AuthnPurge", testAuthnPurge},
+	{"AuthnWithEvent", testAuthnWithEvent},
+}
+
+// testAuthnWithEvent: a record created with its event appends the event in the same
+// transaction; a create that fails (a duplicate, an event of another realm, an invalid
+// event) appends nothing.
+func testAuthnWithEvent(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	events := func() []string {
+		t.Helper()
+		page, err := s.ListEvents(t.Context(), "r", store.EventFilter{}, store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range page.Items {
+			out = append(out, e.Type+" "+e.Subject)
+		}
+		return out
+	}
+	r := newAuthn("r", "q1", "u1", instant(time.Hour))
+	e := newEvent("r", "authn.approved", "q1", "u1")
+	r.Event = &e
+	got := must(t, s.CreateAuthnRequest, r)
+	if got.Event != nil {
+		t.Errorf("the created record carries its event back: %+v", got.Event)
+	}
+	if got := events(); !slices.Equal(got, []string{"authn.approved q1"}) {
+		t.Fatalf("events after the create: %v", got)
+	}
+	wantErr(t, "a duplicate with an event", second(s.CreateAuthnRequest(t.Context(), r)), store.ErrConflict)
+	other := newAuthn("r", "q2", "u1", instant(time.Hour))
+	foreign := newEvent("elsewhere", "authn.approved", "q2", "u1")
+	other.Event = &foreign
+	wantErr(t, "an event of another realm", second(s.CreateAuthnRequest(t.Context(), other)), store.ErrInvalid)
+	bad := newEvent("r", "", "q2", "u1")
+	other.Event = &bad
+	wantErr(t, "an invalid event", second(s.CreateAuthnRequest(t.Context(), other)), store.ErrInvalid)
+	if got := events(); !slices.Equal(got, []string{"authn.approved q1"}) {
+		t.Errorf("events after refused creates: %v, want only the first", got)
+	}
+	wantErr(t, "a refused create", second(s.GetAuthnRequest(t.Context(), "r", "q2")), store.ErrNotFound)
 }
 
 func newAuthn(realm, id, userID string, expires time.Time) store.AuthnRequest {
