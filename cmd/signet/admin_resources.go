@@ -520,6 +520,7 @@ type clientFlags struct {
 	cibaMode, cibaEndpoint                   string
 	firstFactors, secondFactors              []string
 	certFiles, certFingerprints              []string
+	subjectDN                                string
 }
 
 func (cf *clientFlags) register(c *cobra.Command) {
@@ -539,6 +540,7 @@ func (cf *clientFlags) register(c *cobra.Command) {
 	// An array, not a slice: a file name may hold a comma.
 	c.Flags().StringArrayVar(&cf.certFiles, "tls-certificate", nil, "PEM file whose (first) certificate identifies the client at the API and GRPC listeners (repeatable; given, the certificates replace the client's)")
 	c.Flags().StringSliceVar(&cf.certFingerprints, "tls-certificate-sha256", nil, "SHA-256 fingerprint of such a certificate, hex, colons allowed (repeatable; an empty value removes every certificate)")
+	c.Flags().StringVar(&cf.subjectDN, "tls-subject-dn", "", "subject (RFC 4514, e.g. 'CN=billing,O=Example Bank,C=DE') of the certificates, signed by the listener's client CA, that identify the client; renewed certificates keep working (empty: none)")
 }
 
 // body holds the settings given on the command line; the API keeps the others.
@@ -557,6 +559,7 @@ func (cf *clientFlags) body(c *cobra.Command) (map[string]any, error) {
 	ch.set("ciba-notification-endpoint", "backchannel_client_notification_endpoint", cf.cibaEndpoint)
 	ch.set("login-first-factors", "login_first_factors", cf.firstFactors)
 	ch.set("login-second-factors", "login_second_factors", cf.secondFactors)
+	ch.set("tls-subject-dn", "tls_client_auth_subject_dn", cf.subjectDN)
 	ch.set("enabled", "enabled", cf.enabled)
 	if cf.disabled {
 		ch.body["enabled"] = false

@@ -471,4 +471,18 @@ func TestAdminClientCertificates(t *testing.T) {
 	if got := certs(out); len(got) != 0 {
 		t.Fatalf("after removing every certificate: %v", got)
 	}
+
+	// A subject instead: kept in one written form, removed with an empty value.
+	out, _ = admin(0, "client", "update", "--realm", "acme", "sender", "--tls-subject-dn", "cn=sender, O=Example Bank", "-o", "json")
+	if !strings.Contains(out, `"tls_client_auth_subject_dn": "CN=sender,O=Example Bank"`) {
+		t.Fatalf("after setting the subject:\n%s", out)
+	}
+	_, errOut = admin(1, "client", "update", "--realm", "acme", "sender", "--tls-subject-dn", "sender")
+	if !strings.Contains(errOut, "400") || !strings.Contains(errOut, "tls_client_auth_subject_dn") {
+		t.Fatalf("bad subject: %s", errOut)
+	}
+	out, _ = admin(0, "client", "update", "--realm", "acme", "sender", "--tls-subject-dn=", "-o", "json")
+	if strings.Contains(out, "tls_client_auth_subject_dn") {
+		t.Fatalf("after removing the subject:\n%s", out)
+	}
 }

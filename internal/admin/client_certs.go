@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/signet-auth/signet/internal/pki"
 	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -18,6 +19,17 @@ import (
 // applyCertificates replaces c's TLS client certificates when either field is given: the
 // fingerprints listed, then those of the PEM certificates, each once.
 func (s ClientSettings) applyCertificates(c *store.Client) error {
+	if s.TLSClientAuthSubjectDN != nil {
+		c.TLSClientAuthSubjectDN = ""
+		if strings.TrimSpace(*s.TLSClientAuthSubjectDN) != "" {
+			dn, err := pki.ParseDN(*s.TLSClientAuthSubjectDN)
+			if err != nil {
+				return rest.BadRequest("tls_client_auth_subject_dn: %v", err)
+			}
+			// Kept as pki.DN writes it: shown the same however it was written.
+			c.TLSClientAuthSubjectDN = dn.String()
+		}
+	}
 	if s.TLSClientCertificates == nil && s.TLSClientCertificatePEMs == nil {
 		return nil
 	}
@@ -109,26 +121,39 @@ func checkCertificates(fps []string) error {
 	return nil
 }
 
-// certificatesFree refuses (409) certificates another client of the realm is already
-// registered with: a caller's certificate must name one client, or which one calls
-// cannot be told (the messaging API refuses such a certificate anyway).
-func (a *API) certificatesFree(ctx context.Context, realm, clientID string, fps []string) error {
-	if len(fps) == 0 {
+// certificatesFree refuses (409) certificates or a subject another client of the realm
+// is already registered with: a caller's certificate must name one client, or which one
+// calls cannot be told (the API listeners refuse such a certificate anyway).
+func (a *API) certificatesFree(ctx context.Context, c store.Client) error {
+	fps, subject := c.TLSClientCertificates, ""
+	if c.TLSClientAuthSubjectDN != "" {
+		dn, err := pki.ParseDN(c.TLSClientAuthSubjectDN)
+		if err != nil {
+			return rest.BadRequest("tls_client_auth_subject_dn: %v", err)
+		}
+		subject = dn.Key()
+	}
+	if len(fps) == 0 && subject == "" {
 		return nil
 	}
 	cursor := ""
 	for {
-		page, err := a.st.ListClients(ctx, realm, store.ListOptions{Limit: 500, Cursor: cursor})
+		page, err := a.st.ListClients(ctx, c.Realm, store.ListOptions{Limit: 500, Cursor: cursor})
 		if err != nil {
-			return rest.StoreError(err, realmWhat(realm))
+			return rest.StoreError(err, realmWhat(c.Realm))
 		}
-		for _, c := range page.Items {
-			if c.ID == clientID {
+		for _, other := range page.Items {
+			if other.ID == c.ID {
 				continue
 			}
-			for _, fp := range c.TLSClientCertificates {
+			for _, fp := range other.TLSClientCertificates {
 				if slices.Contains(fps, fp) {
-					return rest.Conflict("the certificate %s is registered for client %q already", fp, c.ID)
+					return rest.Conflict("the certificate %s is registered for client %q already", fp, other.ID)
+				}
+			}
+			if subject != "" && other.TLSClientAuthSubjectDN != "" {
+				if dn, err := pki.ParseDN(other.TLSClientAuthSubjectDN); err == nil && dn.Key() == subject {
+					return rest.Conflict("the subject %q is registered for client %q already", c.TLSClientAuthSubjectDN, other.ID)
 				}
 			}
 		}

@@ -154,3 +154,55 @@ func TestClientCertificates(t *testing.T) {
 		t.Fatalf("after clearing %#v", patched.TLSClientCertificates)
 	}
 }
+
+// TestClientSubjectDN: a client's certificate subject is kept in one written form
+// however it was given, shown, removed with an empty string, refused naming the fault
+// when it does not parse, and refused (409) when another client of the realm has the
+// same subject in any case.
+func TestClientSubjectDN(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.newRealm(t, "acme")
+	var created Client
+	e.call(t, 201, request{method: "POST", path: "/realms/acme/clients", body: map[string]any{
+		"client_id": "billing", "grant_types": []string{"client_credentials"}, "scopes": []string{"signet:users:read"},
+		"tls_client_auth_subject_dn": " cn = billing , o=Example Bank, 2.5.4.6=DE",
+	}}).json(t, &created)
+	const want = "CN=billing,O=Example Bank,C=DE"
+	if created.TLSClientAuthSubjectDN != want {
+		t.Fatalf("created with subject %q, want %q", created.TLSClientAuthSubjectDN, want)
+	}
+	if c, err := e.st.GetClient(t.Context(), "acme", "billing"); err != nil || c.TLSClientAuthSubjectDN != want {
+		t.Fatalf("stored %q, %v", c.TLSClientAuthSubjectDN, err)
+	}
+
+	// Another client cannot take the same subject, however it is written.
+	e.problem(t, 409, request{method: "POST", path: "/realms/acme/clients", body: map[string]any{
+		"client_id": "twin", "grant_types": []string{"client_credentials"}, "tls_client_auth_subject_dn": "CN=BILLING,O=example bank,C=de"}})
+	e.call(t, 201, request{method: "POST", path: "/realms/acme/clients", body: map[string]any{
+		"client_id": "twin", "grant_types": []string{"client_credentials"}, "tls_client_auth_subject_dn": "CN=billing-2,O=Example Bank,C=DE"}})
+	e.problem(t, 409, request{method: "PATCH", path: "/realms/acme/clients/twin", body: map[string]any{"tls_client_auth_subject_dn": want}})
+	// The client itself may write it again.
+	e.call(t, 200, request{method: "PATCH", path: "/realms/acme/clients/billing", body: map[string]any{"tls_client_auth_subject_dn": "cn=billing,o=Example Bank,c=DE"}})
+
+	for input, fault := range map[string]string{
+		"billing":                         "not type=value",
+		"CN=a;b":                          "escaped",
+		"XX=a":                            "unknown attribute type",
+		"CN=a,":                           "not type=value",
+		"CN=" + strings.Repeat("a", 1100): "at most 1024",
+	} {
+		p := e.problem(t, 400, request{method: "PATCH", path: "/realms/acme/clients/billing", body: map[string]any{"tls_client_auth_subject_dn": input}})
+		if detail, _ := p["detail"].(string); !strings.Contains(detail, "tls_client_auth_subject_dn") || !strings.Contains(detail, fault) {
+			t.Errorf("%.20q: detail %q does not name the field and %q", input, detail, fault)
+		}
+	}
+
+	var cleared Client
+	e.call(t, 200, request{method: "PATCH", path: "/realms/acme/clients/billing", body: map[string]any{"tls_client_auth_subject_dn": ""}}).json(t, &cleared)
+	if cleared.TLSClientAuthSubjectDN != "" {
+		t.Fatalf("after clearing: %q", cleared.TLSClientAuthSubjectDN)
+	}
+	// Once cleared, the subject is free.
+	e.call(t, 200, request{method: "PATCH", path: "/realms/acme/clients/twin", body: map[string]any{"tls_client_auth_subject_dn": want}})
+}

@@ -39,6 +39,7 @@ type Client struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	TLSClientCertificates       []string        `json:"tls_client_certificates"`
+	TLSClientAuthSubjectDN      string          `json:"tls_client_auth_subject_dn,omitempty"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
 	UserinfoSignedResponseAlg   string          `json:"userinfo_signed_response_alg,omitempty"`
 	RequestObjectSigningAlg     string          `json:"request_object_signing_alg,omitempty"`
@@ -88,6 +89,7 @@ func clientJSON(c store.Client) Client {
 		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, HasSecret: len(c.SecretHash) > 0,
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		ResponseTypes: c.ResponseTypes, Scopes: c.Scopes, JWKS: jwks, JWKSURI: c.JWKSURI, TLSClientCertificates: c.TLSClientCertificates,
+		TLSClientAuthSubjectDN:   c.TLSClientAuthSubjectDN,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, UserinfoSignedResponseAlg: c.UserinfoSignedResponseAlg,
 		RequestObjectSigningAlg: c.RequestObjectSigningAlg,
 		AccessTokenTTL:          seconds(c.AccessTokenTTL), IDTokenTTL: seconds(c.IDTokenTTL),
@@ -148,6 +150,9 @@ type ClientSettings struct {
 	// list.
 	TLSClientCertificates    *[]string `json:"tls_client_certificates"`
 	TLSClientCertificatePEMs *[]string `json:"tls_client_certificate_pems"`
+	// The subject of the client's certificates, signed by the listener's client CA
+	// (RFC 8705 §2.1.2); empty removes it.
+	TLSClientAuthSubjectDN *string `json:"tls_client_auth_subject_dn"`
 }
 
 // ClientCreate is the body of POST /realms/{realm}/clients.
@@ -543,7 +548,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request) error {
 		secret = oidc.NewSecret()
 		c.SecretHash = hasher.Hash(secret)
 	}
-	if err := a.certificatesFree(r.Context(), realm.Name, c.ID, c.TLSClientCertificates); err != nil {
+	if err := a.certificatesFree(r.Context(), c); err != nil {
 		return err
 	}
 	created, err := a.st.CreateClient(r.Context(), c)
@@ -595,7 +600,7 @@ func (a *API) updateClient(w http.ResponseWriter, r *http.Request) error {
 		if err := validateClient(c); err != nil {
 			return c, err
 		}
-		if err := a.certificatesFree(r.Context(), realm.Name, c.ID, c.TLSClientCertificates); err != nil {
+		if err := a.certificatesFree(r.Context(), c); err != nil {
 			return c, err
 		}
 		switch {

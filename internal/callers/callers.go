@@ -1,6 +1,8 @@
 // Package callers identifies the API clients that call Signet's machine APIs (the
 // business REST API and the gRPC messaging API): by a TLS client certificate registered
-// for an enabled client of the realm (store.Client.TLSClientCertificates), else by a
+// for an enabled client of the realm, by its fingerprint (store.Client.TLSClientCertificates)
+// or, for a certificate whose chain the listener verified, by its subject
+// (store.Client.TLSClientAuthSubjectDN), else by a
 // bearer access token the realm issued, and checks the scopes they hold. Connecting to a
 // listener is not being allowed to call it: a valid certificate that maps to no client
 // is refused.
@@ -17,6 +19,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/signet-auth/signet/internal/pki"
 	"github.com/signet-auth/signet/internal/store"
 )
 
@@ -45,7 +48,7 @@ var (
 	// or disabled. Verify functions return it for a token they refuse.
 	ErrInvalidToken = errors.New("callers: the access token is not valid")
 	// ErrUnregisteredCertificate: the client certificate maps to no enabled client of
-	// the realm.
+	// the realm, neither by its fingerprint nor by its verified subject.
 	ErrUnregisteredCertificate = errors.New("callers: the client certificate is not registered for an enabled client of this realm")
 )
 
@@ -81,8 +84,17 @@ func New(st store.Store, verify Verify) *Identifier {
 // token in h's Authorization header (RFC 6750 §2.1).
 func (x *Identifier) Identify(ctx context.Context, realm string, state *tls.ConnectionState, h http.Header) (Caller, error) {
 	if state != nil && len(state.PeerCertificates) > 0 {
-		sum := sha256.Sum256(state.PeerCertificates[0].Raw)
-		c, err := x.certs.client(ctx, realm, hex.EncodeToString(sum[:]))
+		leaf := state.PeerCertificates[0]
+		sum := sha256.Sum256(leaf.Raw)
+		subject := ""
+		// A subject names a certificate only when the listener checked who signed it:
+		// anyone can make a certificate with any subject.
+		if len(state.VerifiedChains) > 0 {
+			if dn, err := pki.SubjectDN(leaf); err == nil {
+				subject = dn.Key()
+			}
+		}
+		c, err := x.certs.client(ctx, realm, hex.EncodeToString(sum[:]), subject)
 		if err != nil {
 			return Caller{}, err
 		}

@@ -7,11 +7,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/signet-auth/signet/internal/pki"
 	"github.com/signet-auth/signet/internal/store"
 )
 
-// certIndex maps certificate fingerprints to the clients of a realm registered with
-// them (store.Client.TLSClientCertificates), read again every certRecheck.
+// certIndex maps certificate fingerprints (store.Client.TLSClientCertificates) and
+// subjects (store.Client.TLSClientAuthSubjectDN) to the clients of a realm registered
+// with them, read again every certRecheck.
 type certIndex struct {
 	store   store.Store
 	mu      sync.Mutex
@@ -19,8 +21,9 @@ type certIndex struct {
 }
 
 type realmCerts struct {
-	read time.Time
-	byFP map[string]string // fingerprint → client id
+	read      time.Time
+	byFP      map[string]string // fingerprint → client id
+	bySubject map[string]string // pki.DN.Key of the subject → client id
 }
 
 const (
@@ -29,62 +32,98 @@ const (
 	maxIndexedRealms = 1000
 )
 
+// subjectKey is the key of a client's registered subject, "" when it has none (or one
+// that does not parse, which the admin API never stores).
+func subjectKey(c store.Client) string {
+	if c.TLSClientAuthSubjectDN == "" {
+		return ""
+	}
+	dn, err := pki.ParseDN(c.TLSClientAuthSubjectDN)
+	if err != nil {
+		return ""
+	}
+	return dn.Key()
+}
+
+// add maps key to client id, or to "" when another client has it: which one calls
+// could not be told.
+func add(m map[string]string, key, id string) {
+	if other, taken := m[key]; taken && other != id {
+		m[key] = ""
+		return
+	}
+	m[key] = id
+}
+
+// read indexes the realm's clients.
+func (x *certIndex) read(ctx context.Context, realm string) (realmCerts, error) {
+	// Only realms that exist are indexed: the realm is named by a caller not yet
+	// identified.
+	if _, err := x.store.GetRealm(ctx, realm); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return realmCerts{}, ErrUnregisteredCertificate
+	} else if err != nil {
+		return realmCerts{}, readError(err)
+	}
+	rc := realmCerts{read: time.Now(), byFP: map[string]string{}, bySubject: map[string]string{}}
+	cursor := ""
+	for {
+		page, err := x.store.ListClients(ctx, realm, store.ListOptions{Limit: 500, Cursor: cursor})
+		if err != nil {
+			return realmCerts{}, readError(err)
+		}
+		for _, c := range page.Items {
+			for _, f := range c.TLSClientCertificates {
+				add(rc.byFP, f, c.ID)
+			}
+			if k := subjectKey(c); k != "" {
+				add(rc.bySubject, k, c.ID)
+			}
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	x.mu.Lock()
+	if len(x.byRealm) >= maxIndexedRealms {
+		clear(x.byRealm)
+	}
+	x.byRealm[realm] = rc
+	x.mu.Unlock()
+	return rc, nil
+}
+
 // client returns the enabled client of realm registered with the certificate of
-// fingerprint fp, or ErrUnregisteredCertificate.
-func (x *certIndex) client(ctx context.Context, realm, fp string) (store.Client, error) {
+// fingerprint fp or, when subject (a pki.DN.Key) is not empty, with that subject; else
+// ErrUnregisteredCertificate. A fingerprint is looked up first: it names one
+// certificate, a subject every certificate the CA issued with it.
+func (x *certIndex) client(ctx context.Context, realm, fp, subject string) (store.Client, error) {
 	x.mu.Lock()
 	rc, ok := x.byRealm[realm]
 	x.mu.Unlock()
 	if !ok || time.Since(rc.read) > certRecheck {
-		// Only realms that exist are indexed: the realm is named by a caller not yet
-		// identified.
-		if _, err := x.store.GetRealm(ctx, realm); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-			return store.Client{}, ErrUnregisteredCertificate
-		} else if err != nil {
-			return store.Client{}, readError(err)
+		var err error
+		if rc, err = x.read(ctx, realm); err != nil {
+			return store.Client{}, err
 		}
-		m := map[string]string{}
-		cursor := ""
-		for {
-			page, err := x.store.ListClients(ctx, realm, store.ListOptions{Limit: 500, Cursor: cursor})
-			if err != nil {
-				return store.Client{}, readError(err)
-			}
-			for _, c := range page.Items {
-				for _, f := range c.TLSClientCertificates {
-					if other, taken := m[f]; taken && other != c.ID {
-						m[f] = "" // on two clients: which one is calling cannot be told
-						continue
-					}
-					m[f] = c.ID
-				}
-			}
-			if cursor = page.Next; cursor == "" {
-				break
-			}
-		}
-		rc = realmCerts{read: time.Now(), byFP: m}
-		x.mu.Lock()
-		if len(x.byRealm) >= maxIndexedRealms {
-			clear(x.byRealm)
-		}
-		x.byRealm[realm] = rc
-		x.mu.Unlock()
 	}
-	id, ok := rc.byFP[fp]
-	if !ok && time.Since(rc.read) > certMissRecheck {
+	id, byFP := rc.byFP[fp]
+	bySubject := false
+	if !byFP && subject != "" {
+		id, bySubject = rc.bySubject[subject]
+	}
+	if !byFP && !bySubject && time.Since(rc.read) > certMissRecheck {
 		// A certificate registered a moment ago is found at once; an unknown one makes
 		// the realm's clients be read at most once per certMissRecheck.
 		x.mu.Lock()
 		delete(x.byRealm, realm)
 		x.mu.Unlock()
-		return x.client(ctx, realm, fp)
+		return x.client(ctx, realm, fp, subject)
 	}
-	if !ok || id == "" {
+	if id == "" {
 		return store.Client{}, ErrUnregisteredCertificate
 	}
 	// The client itself is read through the cache every time: a disabled client, or a
-	// certificate taken off it, is refused at once on this node.
+	// certificate or subject taken off it, is refused at once on this node.
 	c, err := x.store.GetClient(ctx, realm, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Client{}, ErrUnregisteredCertificate
@@ -92,7 +131,8 @@ func (x *certIndex) client(ctx context.Context, realm, fp string) (store.Client,
 	if err != nil {
 		return store.Client{}, readError(err)
 	}
-	if !c.Enabled || !slices.Contains(c.TLSClientCertificates, fp) {
+	still := byFP && slices.Contains(c.TLSClientCertificates, fp) || bySubject && subjectKey(c) == subject
+	if !c.Enabled || !still {
 		return store.Client{}, ErrUnregisteredCertificate
 	}
 	return c, nil

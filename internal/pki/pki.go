@@ -36,7 +36,10 @@ type CA struct {
 
 // LeafRequest describes a leaf certificate to issue.
 type LeafRequest struct {
-	CommonName  string
+	CommonName string
+	// Subject, when set, is the whole subject name (CommonName is then ignored): a
+	// client certificate mapped to an API client by its subject carries more than a CN.
+	Subject     *pkix.Name
 	DNSNames    []string
 	IPAddresses []net.IP
 	// NotBefore and NotAfter bound the validity period; NotAfter must be after NotBefore.
@@ -148,9 +151,13 @@ func newLeaf(req LeafRequest, parent *x509.Certificate, parentKey crypto.Signer)
 	if err != nil {
 		return nil, err
 	}
+	subject := pkix.Name{CommonName: req.CommonName}
+	if req.Subject != nil {
+		subject = *req.Subject
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: req.CommonName},
+		Subject:               subject,
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPAddresses,
 		NotBefore:             req.NotBefore,

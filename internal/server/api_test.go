@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -31,6 +32,7 @@ import (
 	"github.com/signet-auth/signet/internal/api"
 	"github.com/signet-auth/signet/internal/config"
 	"github.com/signet-auth/signet/internal/oidc"
+	"github.com/signet-auth/signet/internal/pki"
 	"github.com/signet-auth/signet/internal/receipt"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/testutil"
@@ -410,6 +412,35 @@ func TestRESTAPIMTLS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("creating a user with a read-only certificate: %d, want 403", resp.StatusCode)
+	}
+
+	// By subject (RFC 8705 tls_client_auth_subject_dn): every certificate the client CA
+	// issues with the registered subject calls as the client, a renewed one included;
+	// another subject from the same CA does not.
+	bySubject := func(cn string) tls.Certificate {
+		now := time.Now()
+		leaf, err := p.clientCA.Issue(pki.LeafRequest{Subject: &pkix.Name{CommonName: cn, Organization: []string{"Example Bank"}, Country: []string{"DE"}},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.TLSCertificate
+	}
+	billing, renewed, other := bySubject("billing"), bySubject("billing"), bySubject("payroll")
+	if _, err := s.store.CreateClient(context.Background(), store.Client{Realm: "demo", ID: "billing", Name: "billing", Enabled: true,
+		Scopes: []string{api.ScopeUsersRead}, TLSClientAuthSubjectDN: "CN=billing,O=Example Bank,C=DE",
+		GrantTypes: []string{"client_credentials"}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		status, err := get(billing)
+		return err == nil && status == http.StatusOK
+	}, "a certificate with the registered subject to be let in")
+	if status, err := get(renewed); err != nil || status != http.StatusOK {
+		t.Errorf("a renewed certificate with the registered subject: %d, %v; want 200", status, err)
+	}
+	if status, err := get(other); err != nil || status != http.StatusForbidden {
+		t.Errorf("another subject of the client CA: %d, %v; want 403", status, err)
 	}
 }
 

@@ -32,6 +32,9 @@ func (c Client) Validate() error {
 			return invalid(key, "tls_client_certificates: %q is not a SHA-256 fingerprint (64 lowercase hex digits)", fp)
 		}
 	}
+	if len(c.TLSClientAuthSubjectDN) > MaxSubjectDNLen {
+		return invalid(key, "tls_client_auth_subject_dn is longer than %d bytes", MaxSubjectDNLen)
+	}
 	if len(c.BackchannelClientNotificationEndpoint) > 2000 {
 		return invalid(key, "backchannel_client_notification_endpoint is longer than 2000 characters")
 	}
@@ -42,6 +45,9 @@ func (c Client) Validate() error {
 	}
 	return nil
 }
+
+// MaxSubjectDNLen bounds Client.TLSClientAuthSubjectDN.
+const MaxSubjectDNLen = 1024
 
 // MaxClientCertificates bounds Client.TLSClientCertificates (a few while one is rotated).
 const MaxClientCertificates = 8
@@ -110,6 +116,7 @@ func (c *Client) document() any {
 		BackchannelMode             *string            `json:"backchannel_token_delivery_mode,omitempty"`
 		BackchannelEndpoint         *string            `json:"backchannel_client_notification_endpoint,omitempty"`
 		TLSClientCertificates       *[]string          `json:"tls_client_certificates,omitempty"`
+		TLSClientAuthSubjectDN      *string            `json:"tls_client_auth_subject_dn,omitempty"`
 		Enabled                     *bool              `json:"enabled"`
 		Attributes                  *map[string]string `json:"attributes"`
 	}{
@@ -118,6 +125,6 @@ func (c *Client) document() any {
 		&c.JWKSURI, &c.IDTokenSignedResponseAlg, &c.UserinfoSignedResponseAlg, &c.RequestObjectSigningAlg,
 		&c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenIdleTTL, &c.RefreshTokenMaxTTL,
 		&c.RefreshRotation, &c.ConsentRequired, &c.LogoURI, &c.PolicyURI, &c.TOSURI, &c.ClientURI,
-		&c.Contacts, &c.SubjectType, &c.SectorIdentifierURI, &c.Dynamic, &c.BackchannelTokenDeliveryMode, &c.BackchannelClientNotificationEndpoint, &c.TLSClientCertificates, &c.Enabled, &c.Attributes,
+		&c.Contacts, &c.SubjectType, &c.SectorIdentifierURI, &c.Dynamic, &c.BackchannelTokenDeliveryMode, &c.BackchannelClientNotificationEndpoint, &c.TLSClientCertificates, &c.TLSClientAuthSubjectDN, &c.Enabled, &c.Attributes,
 	}
 }

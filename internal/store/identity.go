@@ -158,11 +158,18 @@ type Client struct {
 	// authentication mode verify or require): connecting with one of them is calling as
 	// this client, with its scopes.
 	TLSClientCertificates []string
-	Enabled               bool
-	Attributes            map[string]string
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
-	Version               int64
+	// TLSClientAuthSubjectDN, when set, is the subject distinguished name (RFC 4514
+	// string form, as pki.DN writes it) of the client certificates that identify this
+	// client, signed by the listener's client CA (RFC 8705 §2.1.2,
+	// tls_client_auth_subject_dn): a certificate renewed with the same subject keeps
+	// calling as this client. A subject maps only a certificate whose chain the listener
+	// verified (client authentication mode verify, or optional with a client CA).
+	TLSClientAuthSubjectDN string
+	Enabled                bool
+	Attributes             map[string]string
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+	Version                int64
 }
 
 // Clients stores OAuth clients.

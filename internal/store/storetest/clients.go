@@ -82,6 +82,7 @@ func testClientInvalid(t *testing.T, s store.Store) {
 		"DEL":                {ID: "a\x7fb"},
 		"non-ASCII":          {ID: "ápp"},
 		"negative token TTL": {ID: "app", AccessTokenTTL: -time.Second},
+		"long subject DN":    {ID: "app", TLSClientAuthSubjectDN: "CN=" + strings.Repeat("a", store.MaxSubjectDNLen)},
 	} {
 		c.Realm = "r"
 		_, err := s.CreateClient(t.Context(), c)

@@ -244,6 +244,7 @@ func fullClient(realm, id string) store.Client {
 		Dynamic:                     true,
 		RegistrationTokenHash:       []byte{1, 2, 3},
 		TLSClientCertificates:       []string{strings.Repeat("0a", 32)},
+		TLSClientAuthSubjectDN:      "CN=billing,O=Example Bank,C=DE",
 		Enabled:                     true,
 		Attributes:                  map[string]string{"team": "payments"},
 	}
