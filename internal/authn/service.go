@@ -38,8 +38,12 @@ const MaxClockSkew = 5 * time.Minute
 type Config struct {
 	Store  ephemeral.Store
 	Events Sink
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Outcomes, when set, records the outcomes it keeps (of requests that name their
+	// user) with their events before the outcome is made (Recorder); those events then
+	// do not go to Events. Every other event goes to Events after its change.
+	Outcomes Recorder
+	Log      *slog.Logger
+	Now      func() time.Time
 
 	// MaxPending bounds one user's pending requests (push bombing); 0 means 3.
 	MaxPending int
@@ -425,11 +429,8 @@ func answerable(r *Request, rep Reply) error {
 	return nil
 }
 
-// denied counts a denial toward the user's cooldown, and reports "this wasn't me".
+// denied counts a denial toward the user's cooldown.
 func (s *Service) denied(ctx context.Context, r *Request) {
-	if r.Answer.NotMe {
-		s.emit(ctx, eventOf("authn.reported", r, r.Answer.DeviceID))
-	}
 	n, err := s.cfg.Store.Incr(ctx, "authn:d:"+r.Realm+"\x00"+r.UserID, s.cfg.DenialWindow)
 	if err != nil {
 		s.log.Warn("authn: count a denial", "err", err)
@@ -510,6 +511,10 @@ func (s *Service) expire(ctx context.Context, realm, id string) (Request, error)
 		r.State = Expired
 		return "authn.expired", nil
 	})
+	if errors.Is(err, ErrNotPending) {
+		// Another outcome was recorded first: the request has that one.
+		return r, nil
+	}
 	return r, err
 }
 
@@ -520,60 +525,133 @@ const afterChange = 10 * time.Second
 var errUnchanged = errors.New("unchanged")
 
 // change applies fn to the stored request with a compare-and-swap, again on a conflict.
-// fn returns the event type of the change. A change that ends the request's pending life
-// takes it out of its user's list, stops its timer and wakes its waiters.
+// fn returns the event type of the change. An outcome is recorded first (Config.Outcomes):
+// when another was recorded before, the request is given that one and change returns
+// ErrNotPending. A change that ends the request's pending life takes it out of its
+// user's list, stops its timer and wakes its waiters.
 func (s *Service) change(ctx context.Context, realm, id string, fn func(*Request) (string, error)) (Request, error) {
 	key := requestKey(realm, id)
+	var recorded *Request // the outcome once recorded: what a retried swap writes
 	for attempt := 0; ; attempt++ {
 		r, err := s.load(ctx, realm, id)
 		if err != nil {
 			return Request{}, err
 		}
 		was := r.State
-		typ, err := fn(&r)
-		if errors.Is(err, errUnchanged) {
-			return r, nil
+		typ := ""
+		if recorded == nil {
+			if typ, err = fn(&r); errors.Is(err, errUnchanged) {
+				return r, nil
+			} else if err != nil {
+				return r, err
+			}
+			r.ChangedAt = s.cfg.Now().UTC()
+			if was == Pending && r.State.Outcome() && r.UserID != "" && s.cfg.Outcomes != nil && s.cfg.Outcomes.Keeps(&r) {
+				kept, err := s.cfg.Outcomes.Record(ctx, r, changeEvents(typ, &r))
+				if errors.Is(err, ErrRecorded) {
+					return s.settle(ctx, realm, id, kept)
+				}
+				if err != nil {
+					return Request{}, fmt.Errorf("authn: record the outcome: %w", err)
+				}
+				rec := r
+				recorded = &rec
+				// Recorded, the outcome is made whatever becomes of the caller.
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), afterChange)
+				defer cancel()
+			}
+		} else {
+			// The outcome is recorded; a conflict came between. A loser of the
+			// recording may have written the bare outcome (settle): ours has the answer.
+			if r.State != Pending && (r.State != recorded.State || r.Answer != nil) {
+				return r, nil
+			}
+			version := r.version
+			r = *recorded
+			r.version = version
 		}
-		if err != nil {
-			return r, err
-		}
-		r.ChangedAt = s.cfg.Now().UTC()
-		b, err := json.Marshal(&r)
-		if err != nil {
+		if err := s.swap(ctx, key, &r); errors.Is(err, ephemeral.ErrConflict) && attempt < 16 {
+			continue
+		} else if err != nil {
 			return Request{}, err
 		}
-		v, err := s.cfg.Store.CompareAndSwap(ctx, key, r.version, b, 0)
-		if errors.Is(err, ephemeral.ErrConflict) && attempt < 16 {
-			continue
-		}
-		if errors.Is(err, ephemeral.ErrNotFound) {
-			return Request{}, ErrNotFound
-		}
-		if err != nil {
-			return Request{}, fmt.Errorf("authn: store the request: %w", err)
-		}
-		r.version = v
-		s.decoded.put(key, &r)
 		// The change is made: what follows it must happen even if the caller has gone
 		// (a closed page, a device that hung up), and none of it waits for another.
 		after, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterChange)
 		defer cancel()
-		if was == Pending && r.State != Pending {
-			if r.UserID != "" && r.Kind != KindQRLogin {
-				s.unlist(after, realm, r.UserID, id)
+		s.changed(after, was, &r)
+		if recorded == nil {
+			// The events before the notice: a waiter woken by it consumes the outcome,
+			// and the consumption's event must follow these in the log.
+			for _, e := range changeEvents(typ, &r) {
+				s.emit(after, e)
 			}
-			s.unschedule(realm, id)
 		}
-		device := ""
-		if r.Answer != nil {
-			device = r.Answer.DeviceID
-		}
-		// The event before the notice: a waiter woken by it consumes the outcome, and
-		// the consumption's event must follow this one in the log.
-		s.emit(after, eventOf(typ, &r, device))
 		s.publish(after, OutcomesChannel, realm, id, string(r.State))
 		return r, nil
 	}
+}
+
+// changed does what follows a change that ends a request's pending life: the request
+// leaves its user's list and its timer stops. ctx is the change's, detached from its
+// caller.
+func (s *Service) changed(ctx context.Context, was State, r *Request) {
+	if was != Pending || r.State == Pending {
+		return
+	}
+	if r.UserID != "" && r.Kind != KindQRLogin {
+		s.unlist(ctx, r.Realm, r.UserID, r.ID)
+	}
+	s.unschedule(r.Realm, r.ID)
+}
+
+// settle gives the request the outcome another change recorded first (on this node or
+// another), without events: they were recorded with it. It returns the request and
+// ErrNotPending. The change that recorded it writes its own, fuller, record over this
+// one (change); a node that stopped between recording and writing leaves it to settle.
+func (s *Service) settle(ctx context.Context, realm, id string, kept State) (Request, error) {
+	key := requestKey(realm, id)
+	for attempt := 0; ; attempt++ {
+		r, err := s.load(ctx, realm, id)
+		if err != nil {
+			return Request{}, err
+		}
+		if r.State != Pending || !kept.Outcome() {
+			return r, ErrNotPending
+		}
+		was := r.State
+		r.State, r.ChangedAt = kept, s.cfg.Now().UTC()
+		if err := s.swap(ctx, key, &r); errors.Is(err, ephemeral.ErrConflict) && attempt < 16 {
+			continue
+		} else if err != nil {
+			return Request{}, err
+		}
+		after, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterChange)
+		defer cancel()
+		s.changed(after, was, &r)
+		s.publish(after, OutcomesChannel, realm, id, string(r.State))
+		return r, ErrNotPending
+	}
+}
+
+// swap writes r over the stored request if that is still the version r was read at
+// (ephemeral.ErrConflict if not), and keeps it decoded at its new version.
+func (s *Service) swap(ctx context.Context, key string, r *Request) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Store.CompareAndSwap(ctx, key, r.version, b, 0)
+	if errors.Is(err, ephemeral.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("authn: store the request: %w", err)
+	}
+	r.version = v
+	s.decoded.put(key, r)
+	return nil
 }
 
 // load reads a request.

@@ -41,8 +41,11 @@ type Outbox struct {
 }
 
 type waiting struct {
-	event store.Event
+	// entry is an appended or posted event, or a kept outcome with its events.
+	entry store.OutboxEntry
 	done  chan error // nil for a posted event
+	// result is what became of a kept outcome, set before done is signalled.
+	result store.OutboxResult
 }
 
 // Limits of one batch: its size, the time its writes may take in all, and the pauses
@@ -95,7 +98,7 @@ func NewOutbox(log store.EventLog, opts ...Option) *Outbox {
 // ctx's error (the event may then still be written). An event of a realm deleted
 // meanwhile is dropped.
 func (o *Outbox) Append(ctx context.Context, e store.Event) error {
-	w := &waiting{event: e, done: make(chan error, 1)}
+	w := &waiting{entry: store.OutboxEntry{Events: []store.Event{e}}, done: make(chan error, 1)}
 	if err := o.enqueue(w, false); err != nil {
 		return err
 	}
@@ -114,12 +117,35 @@ func (o *Outbox) Append(ctx context.Context, e store.Event) error {
 // ephemeral store): a crash between the change and the commit loses the event either
 // way. What Append adds is only the wait.
 func (o *Outbox) Post(e store.Event) error {
-	return o.enqueue(&waiting{event: e}, true)
+	return o.enqueue(&waiting{entry: store.OutboxEntry{Events: []store.Event{e}}}, true)
+}
+
+// Keep writes the outcome record of an authentication request with the events that
+// tell of it, in the transaction of its batch and in its place among the events queued
+// before and after it, unless the request has a record already: the result then says
+// so (store.OutboxResult), and nothing of it is written. It returns once committed, or
+// with the store's error, or with ctx's error (the outcome may then still be kept).
+func (o *Outbox) Keep(ctx context.Context, outcome store.AuthnRequest, events []store.Event) (store.OutboxResult, error) {
+	if err := outcome.Validate(); err != nil {
+		return store.OutboxResult{}, err
+	}
+	w := &waiting{entry: store.OutboxEntry{Outcome: &outcome, Events: events}, done: make(chan error, 1)}
+	if err := o.enqueue(w, false); err != nil {
+		return store.OutboxResult{}, err
+	}
+	select {
+	case err := <-w.done:
+		return w.result, err
+	case <-ctx.Done():
+		return store.OutboxResult{}, ctx.Err()
+	}
 }
 
 func (o *Outbox) enqueue(w *waiting, bounded bool) error {
-	if err := w.event.Validate(); err != nil {
-		return err
+	for _, e := range w.entry.Events {
+		if err := e.Validate(); err != nil {
+			return err
+		}
 	}
 	o.mu.Lock()
 	if o.closed {
@@ -226,11 +252,7 @@ func (o *Outbox) flush() {
 		batch := o.queue[:n:n]
 		o.queue = o.queue[n:]
 		o.mu.Unlock()
-		events := make([]store.Event, len(batch))
-		for i, w := range batch {
-			events[i] = w.event
-		}
-		o.drop(batch, o.write(events))
+		o.drop(batch, o.write(batch))
 	}
 }
 
@@ -249,12 +271,32 @@ func (o *Outbox) drop(batch []*waiting, err error) {
 	}
 }
 
-// write appends one batch, again after a pause while the database is unavailable.
-func (o *Outbox) write(events []store.Event) error {
+// write appends one batch, again after a pause while the database is unavailable: as
+// plain events when it keeps no outcome, else as entries (store.WriteOutbox), setting
+// each waiting's result.
+func (o *Outbox) write(batch []*waiting) error {
+	entries := make([]store.OutboxEntry, len(batch))
+	var events []store.Event
+	outcomes := false
+	for i, w := range batch {
+		entries[i] = w.entry
+		events = append(events, w.entry.Events...)
+		outcomes = outcomes || w.entry.Outcome != nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	for i := 0; ; i++ {
-		_, err := o.log.AppendEvents(ctx, events)
+		var err error
+		if outcomes {
+			var results []store.OutboxResult
+			if results, err = o.log.WriteOutbox(ctx, entries); err == nil {
+				for j, w := range batch {
+					w.result = results[j]
+				}
+			}
+		} else {
+			_, err = o.log.AppendEvents(ctx, events)
+		}
 		if err == nil && o.written != nil {
 			o.written()
 		}

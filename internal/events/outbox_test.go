@@ -258,3 +258,59 @@ func countEvents(t *testing.T, st store.Store) int {
 		}
 	}
 }
+
+// TestOutboxKeep: an outcome kept through the outbox is written in its place among the
+// events posted before and after it, in their transaction; a second outcome of the same
+// request is refused with the first's state and writes nothing.
+func TestOutboxKeep(t *testing.T) {
+	t.Parallel()
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			st, log := realmStore(t, backend)
+			ctx := t.Context()
+			if _, err := st.CreateUser(ctx, store.User{Realm: "r", ID: "u1", Username: "alice", Enabled: true}); err != nil {
+				t.Fatal(err)
+			}
+			o := NewOutbox(log, WithLinger(20*time.Millisecond))
+			defer o.Close(ctx)
+			created := event("r", 1)
+			if err := o.Post(created); err != nil {
+				t.Fatal(err)
+			}
+			outcome := func(state store.AuthnState) store.AuthnRequest {
+				return store.AuthnRequest{Realm: "r", ID: "q1", UserID: "u1", Kind: "push_login", State: state, ExpiresAt: time.Now().Add(time.Minute)}
+			}
+			approved := store.Event{Realm: "r", Type: "authn.approved", Subject: "q1", At: time.Now(), Data: []byte(`{}`)}
+			res, err := o.Keep(ctx, outcome(store.AuthnApproved), []store.Event{approved})
+			if err != nil || !res.Kept {
+				t.Fatalf("Keep = %+v, %v", res, err)
+			}
+			expired := store.Event{Realm: "r", Type: "authn.expired", Subject: "q1", At: time.Now(), Data: []byte(`{}`)}
+			res, err = o.Keep(ctx, outcome(store.AuthnExpired), []store.Event{expired})
+			if err != nil || res.Kept || res.Existing != store.AuthnApproved {
+				t.Fatalf("a second Keep = %+v, %v; want the approval existing", res, err)
+			}
+			if err := o.Append(ctx, event("r", 2)); err != nil {
+				t.Fatal(err)
+			}
+			page, err := st.ListEvents(ctx, "r", store.EventFilter{}, store.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range slices.Backward(page.Items) {
+				got = append(got, e.Type+" "+e.Subject)
+			}
+			if want := []string{"authn.created q1", "authn.approved q1", "authn.created q2"}; !slices.Equal(got, want) {
+				t.Errorf("the log holds %v, want %v", got, want)
+			}
+			if rec, err := st.GetAuthnRequest(ctx, "r", "q1"); err != nil || rec.State != store.AuthnApproved {
+				t.Errorf("the record %+v, %v", rec, err)
+			}
+			if _, err := o.Keep(ctx, store.AuthnRequest{Realm: "r", ID: "q2"}, nil); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("an invalid outcome: %v", err)
+			}
+		})
+	}
+}

@@ -67,21 +67,33 @@ var ErrNotAnswered = errors.New("receipt: the request has no signed answer")
 // and returns it. It is idempotent: a request with a receipt already gets that one, so
 // the device server (at the answer) and whoever reads the outcome later may both call it.
 func (is Issuer) Issue(ctx context.Context, r authn.Request) (string, error) {
-	jws, _, err := is.IssueWith(ctx, r, nil)
-	return jws, err
+	if stored, err := is.Store.GetAuthnRequest(ctx, r.Realm, r.ID); err == nil && stored.Receipt != "" {
+		return stored.Receipt, nil
+	}
+	rec, err := is.make(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	_, err = is.Store.CreateAuthnRequest(ctx, rec)
+	if errors.Is(err, store.ErrConflict) {
+		// Another node kept one first: that one is the receipt.
+		stored, err := is.Store.GetAuthnRequest(ctx, r.Realm, r.ID)
+		if err != nil {
+			return "", err
+		}
+		return stored.Receipt, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("receipt: keep: %w", err)
+	}
+	return rec.Receipt, nil
 }
 
-// IssueWith is Issue that, when it is the one to keep the receipt, appends event (the
-// answer's, authn.Event.Record) to the event log in the same transaction; kept tells
-// whether it did. When the receipt was kept before, or cannot be, the event is not
-// written and the caller writes it another way.
-func (is Issuer) IssueWith(ctx context.Context, r authn.Request, event *store.Event) (jws string, kept bool, err error) {
-	if stored, err := is.Store.GetAuthnRequest(ctx, r.Realm, r.ID); err == nil && stored.Receipt != "" {
-		return stored.Receipt, false, nil
-	}
+// make signs the receipt of an answered request and returns the request's record with it.
+func (is Issuer) make(ctx context.Context, r authn.Request) (store.AuthnRequest, error) {
 	a := r.Answer
 	if a == nil || len(a.Signature) == 0 || len(a.DeviceKey) == 0 || !r.State.Outcome() && r.State != authn.Consumed {
-		return "", false, ErrNotAnswered
+		return store.AuthnRequest{}, ErrNotAnswered
 	}
 	decision := sigma.Deny
 	if a.Decision == "approve" {
@@ -90,11 +102,11 @@ func (is Issuer) IssueWith(ctx context.Context, r authn.Request, event *store.Ev
 	statement, err := sigma.Approval{RequestID: r.ID, Realm: r.Realm, ClientID: r.ClientID, Text: r.Text,
 		AuthorizationDetails: r.AuthorizationDetails, Number: a.Number, Decision: decision, Time: a.SignedAt}.Encode()
 	if err != nil {
-		return "", false, err
+		return store.AuthnRequest{}, err
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), a.DeviceKey)
 	if err != nil {
-		return "", false, fmt.Errorf("receipt: the device key: %w", err)
+		return store.AuthnRequest{}, fmt.Errorf("receipt: the device key: %w", err)
 	}
 	outcome := authn.Denied
 	if decision == sigma.Approve && !a.WrongNumber {
@@ -114,42 +126,44 @@ func (is Issuer) IssueWith(ctx context.Context, r authn.Request, event *store.Ev
 	}
 	payload, err := marshal(c)
 	if err != nil {
-		return "", false, err
+		return store.AuthnRequest{}, err
 	}
-	jws, err = is.Keys.Sign(ctx, r.Realm, keys.ES256, Type, payload)
+	jws, err := is.Keys.Sign(ctx, r.Realm, keys.ES256, Type, payload)
 	if err != nil {
-		return "", false, fmt.Errorf("receipt: sign: %w", err)
+		return store.AuthnRequest{}, fmt.Errorf("receipt: sign: %w", err)
 	}
-	origin := map[string]string{}
-	for k, v := range map[string]string{"ip": r.RequesterIP, "user_agent": r.UserAgent} {
-		if v != "" {
-			origin[k] = v
+	answered := r
+	answered.State = outcome // a consumed request's record keeps its outcome
+	rec := answered.Record()
+	rec.Receipt = jws
+	return rec, nil
+}
+
+// Keep writes an outcome record with its events unless the request has a record
+// already (events.Outbox.Keep).
+type Keep func(ctx context.Context, outcome store.AuthnRequest, events []store.Event) (store.OutboxResult, error)
+
+// Record keeps the outcome of a request with its events in one transaction, as
+// authn.Recorder: an answered transaction with its receipt, every other outcome as its
+// durable record (authn.Request.Record). An outcome recorded before is ErrRecorded with
+// that outcome. A request whose user was deleted meanwhile has nowhere to be kept: its
+// events are written all the same, and the outcome stands.
+func (is Issuer) Record(ctx context.Context, r authn.Request, events []authn.Event, keep Keep) (authn.State, error) {
+	rec := r.Record()
+	if r.Kind == authn.KindTransaction && r.Answer != nil {
+		var err error
+		if rec, err = is.make(ctx, r); err != nil {
+			return "", err
 		}
 	}
-	state := store.AuthnDenied
-	if outcome == authn.Approved {
-		state = store.AuthnApproved
-	}
-	_, err = is.Store.CreateAuthnRequest(ctx, store.AuthnRequest{
-		Realm: r.Realm, ID: r.ID, UserID: r.UserID, ClientID: r.ClientID, Kind: string(r.Kind), BindingMessage: r.Text,
-		AuthorizationDetails: r.AuthorizationDetails, MatchNumber: r.MatchNumber,
-		Origin: origin, State: state,
-		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, AnsweredAt: r.ChangedAt, DeviceID: a.DeviceID,
-		Signature: a.Signature, SignedAt: a.SignedAt, SignedDecision: a.Decision, AnsweredNumber: a.Number,
-		DeviceKey: a.DeviceKey, Receipt: jws, Event: event,
-	})
-	if errors.Is(err, store.ErrConflict) {
-		// Another node kept one first: that one is the receipt.
-		stored, err := is.Store.GetAuthnRequest(ctx, r.Realm, r.ID)
-		if err != nil {
-			return "", false, err
-		}
-		return stored.Receipt, false, nil
-	}
+	res, err := keep(ctx, rec, authn.Records(events))
 	if err != nil {
-		return "", false, fmt.Errorf("receipt: keep: %w", err)
+		return "", err
 	}
-	return jws, event != nil, nil
+	if !res.Kept {
+		return authn.StateOf(res.Existing), authn.ErrRecorded
+	}
+	return r.State, nil
 }
 
 // Get returns a kept receipt; store.ErrNotFound when the request has none.

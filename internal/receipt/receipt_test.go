@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -204,26 +205,93 @@ func TestWrongNumberReceiptSaysDenied(t *testing.T) {
 	}
 }
 
-// TestIssueWithEvent: the first keeper of a receipt writes the answer's event in the same
-// transaction and says so; a later call finds the receipt, writes no event and says so,
-// so that its caller posts nothing twice.
-func TestIssueWithEvent(t *testing.T) {
+// TestRecord: Record keeps an outcome with its events in one transaction (a
+// transaction's with its receipt), refuses a second outcome of the same request with the
+// first (ErrRecorded), and writes the events of a request whose user is gone.
+func TestRecord(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	r := f.answered(t, "tx1", "42")
-	e := authn.Event{Type: "authn.approved", Realm: "demo", RequestID: r.ID, Kind: r.Kind, ClientID: r.ClientID,
-		UserID: r.UserID, DeviceID: "d1", At: time.Now()}.Record()
-	first, kept, err := f.is.IssueWith(ctx, r, &e)
-	if err != nil || !kept || first == "" {
-		t.Fatalf("first IssueWith: %q, kept %t, %v", first, kept, err)
+	keep := func(ctx context.Context, outcome store.AuthnRequest, events []store.Event) (store.OutboxResult, error) {
+		res, err := f.is.Store.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: &outcome, Events: events}})
+		if err != nil {
+			return store.OutboxResult{}, err
+		}
+		return res[0], nil
 	}
-	again, kept, err := f.is.IssueWith(ctx, r, &e)
-	if err != nil || kept || again != first {
-		t.Fatalf("second IssueWith: same receipt %t, kept %t, %v; want the first receipt and no event", again == first, kept, err)
+	events := func(id string) []string {
+		t.Helper()
+		page, err := f.is.Store.ListEvents(ctx, "demo", store.EventFilter{Subject: id}, store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range slices.Backward(page.Items) {
+			out = append(out, e.Type)
+		}
+		return out
 	}
-	page, err := f.is.Store.ListEvents(ctx, "demo", store.EventFilter{Subject: r.ID}, store.ListOptions{})
-	if err != nil || len(page.Items) != 1 || page.Items[0].Type != "authn.approved" {
-		t.Fatalf("events of the transaction: %+v, %v; want authn.approved once", page.Items, err)
+	eventsOf := func(r authn.Request, types ...string) []authn.Event {
+		var out []authn.Event
+		for _, typ := range types {
+			out = append(out, authn.Event{Type: typ, Realm: r.Realm, RequestID: r.ID, Kind: r.Kind, ClientID: r.ClientID, UserID: r.UserID, At: time.Now()})
+		}
+		return out
+	}
+
+	// A sign-in denied "this wasn't me": its record and both events.
+	login := f.answered(t, "login1", "42")
+	login.Kind, login.State, login.AuthorizationDetails, login.Answer.Decision, login.Answer.NotMe = authn.KindPushLogin, authn.Denied, nil, "deny", true
+	if s, err := f.is.Record(ctx, login, eventsOf(login, "authn.denied", "authn.reported"), keep); err != nil || s != authn.Denied {
+		t.Fatalf("Record = %q, %v", s, err)
+	}
+	stored, err := f.is.Store.GetAuthnRequest(ctx, "demo", "login1")
+	if err != nil || stored.State != store.AuthnDenied || stored.DeviceID != "d1" || stored.SignedDecision != "deny" || stored.Receipt != "" {
+		t.Fatalf("stored %+v, %v", stored, err)
+	}
+	if got := events("login1"); !slices.Equal(got, []string{"authn.denied", "authn.reported"}) {
+		t.Fatalf("events %v", got)
+	}
+	// A second outcome of the same request: refused with the first, nothing written.
+	expired := login
+	expired.State, expired.Answer = authn.Expired, nil
+	if s, err := f.is.Record(ctx, expired, eventsOf(expired, "authn.expired"), keep); !errors.Is(err, authn.ErrRecorded) || s != authn.Denied {
+		t.Fatalf("a second outcome: %q, %v; want denied and ErrRecorded", s, err)
+	}
+	if got := events("login1"); len(got) != 2 {
+		t.Errorf("a refused outcome wrote events: %v", got)
+	}
+
+	// An answered transaction: kept with its receipt, which verifies; a second keeper
+	// gets ErrRecorded, and Issue finds the receipt kept.
+	tx := f.answered(t, "tx9", "42")
+	if s, err := f.is.Record(ctx, tx, eventsOf(tx, "authn.approved"), keep); err != nil || s != authn.Approved {
+		t.Fatalf("Record of a transaction = %q, %v", s, err)
+	}
+	jws, err := f.is.Get(ctx, "demo", "tx9")
+	if err != nil {
+		t.Fatalf("no receipt kept: %v", err)
+	}
+	if c, err := Verify(jws, f.realmKeys(t, "demo")); err != nil || c.Outcome != "approved" {
+		t.Fatalf("the kept receipt: %+v, %v", c, err)
+	}
+	if again, err := f.is.Issue(ctx, tx); err != nil || again != jws {
+		t.Errorf("Issue after Record: another receipt (%v)", err)
+	}
+	if s, err := f.is.Record(ctx, tx, eventsOf(tx, "authn.approved"), keep); !errors.Is(err, authn.ErrRecorded) || s != authn.Approved {
+		t.Fatalf("a transaction recorded twice: %q, %v", s, err)
+	}
+	if got := events("tx9"); !slices.Equal(got, []string{"authn.approved"}) {
+		t.Errorf("events of the transaction %v", got)
+	}
+
+	// A user deleted meanwhile: nothing to keep the outcome with; the events are written.
+	gone := f.answered(t, "login2", "42")
+	gone.Kind, gone.UserID = authn.KindPushLogin, "deleted-user"
+	if s, err := f.is.Record(ctx, gone, eventsOf(gone, "authn.approved"), keep); err != nil || s != authn.Approved {
+		t.Fatalf("Record for a deleted user = %q, %v", s, err)
+	}
+	if got := events("login2"); !slices.Equal(got, []string{"authn.approved"}) {
+		t.Errorf("events of a deleted user's request %v", got)
 	}
 }

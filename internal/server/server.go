@@ -264,12 +264,8 @@ func (s *Server) startRequests(ctx context.Context) error {
 		Store: s.eph, Log: s.log.With("component", "authn"),
 		MaxPending: s.cfg.Authn.MaxPending, MaxCreated: s.cfg.Authn.MaxCreated, CreatedWindow: s.cfg.Authn.CreatedWindow,
 		DenialsBeforeCooldown: s.cfg.Authn.DenialsBeforeCooldown, DenialWindow: s.cfg.Authn.DenialWindow, Cooldown: s.cfg.Authn.Cooldown,
-		Events: authn.SinkFunc(func(ctx context.Context, e authn.Event) error {
-			if s.keptWithReceipt(ctx, e) {
-				return nil
-			}
-			return s.outbox.Post(e.Record())
-		}),
+		Events:   authn.SinkFunc(func(_ context.Context, e authn.Event) error { return s.outbox.Post(e.Record()) }),
+		Outcomes: transactionOutcomes{s},
 	})
 	if err != nil {
 		return err
@@ -282,29 +278,23 @@ func (s *Server) startRequests(ctx context.Context) error {
 	return nil
 }
 
+// transactionOutcomes keeps the outcome of a transaction with its events (and, when it
+// was answered, its receipt) in one transaction, in its batch of the outbox (after the
+// request's earlier events, sharing their commit), before the outcome is made: a
+// transaction signed or denied and the event that tells of it are never one without the
+// other, and the first outcome kept is the transaction's on every node. (Sign-ins'
+// outcomes are posted after they are made: keeping each before costs a push approval a
+// third of its throughput on one core; docs/performance.md.)
+type transactionOutcomes struct{ s *Server }
+
+func (t transactionOutcomes) Keeps(r *authn.Request) bool { return r.Kind == authn.KindTransaction }
+
+func (t transactionOutcomes) Record(ctx context.Context, r authn.Request, events []authn.Event) (authn.State, error) {
+	return t.s.receipts().Record(ctx, r, events, t.s.outbox.Keep)
+}
+
 // webhookRetention is how long settled webhook deliveries stay listed.
 const webhookRetention = 30 * 24 * time.Hour
-
-// keptWithReceipt keeps the receipt of an answered transaction with its event, in one
-// transaction: the durable record of a transaction signed or denied and the event that
-// tells of it are never one without the other. It reports false (the event is to be
-// posted) for every other event, and when the receipt was kept before or cannot be.
-func (s *Server) keptWithReceipt(ctx context.Context, e authn.Event) bool {
-	if s.requests == nil || e.Kind != authn.KindTransaction || e.Type != "authn.approved" && e.Type != "authn.denied" {
-		return false
-	}
-	r, err := s.requests.Get(ctx, e.Realm, e.RequestID)
-	if err != nil {
-		return false
-	}
-	rec := e.Record()
-	_, kept, err := s.receipts().IssueWith(ctx, r, &rec)
-	if err != nil {
-		s.log.Warn("the receipt of an answered transaction was not kept with its event; the event goes through the outbox",
-			"request", e.RequestID, "err", err)
-	}
-	return kept
-}
 
 // startWebhooks starts posting the event log's webhook and callback deliveries, through
 // the outbound policy, callbacks signed with their realm's callback secret. Stopped after

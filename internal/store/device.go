@@ -259,10 +259,10 @@ type AuthnRequest struct {
 	// Receipt is the realm-signed receipt of the answer (a JWS, package receipt).
 	Receipt string
 	Version int64
-	// Event, when set, is appended to the event log (and fanned out to webhooks) in the
-	// transaction that creates the record: a kept answer and its event are never one
-	// without the other. It must be of the record's realm; it is not read back.
-	Event *Event
+	// Events are appended to the event log (and fanned out to webhooks), in their order,
+	// in the transaction that creates the record: a kept outcome and its events are never
+	// one without the other. They must be of the record's realm; they are not read back.
+	Events []Event
 }
 
 // AuthnRequests stores authentication requests.

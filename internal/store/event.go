@@ -45,6 +45,23 @@ const (
 	MaxEventData    = 64 << 10 // bytes
 )
 
+// An OutboxEntry is what one writer of the event log writes at once: events and,
+// optionally, the outcome record of the authentication request they tell of, kept only
+// if the request has none yet (the first outcome of a request is its outcome).
+type OutboxEntry struct {
+	// Outcome, when set, is the request's record; its own Events are ignored.
+	Outcome *AuthnRequest
+	Events  []Event
+}
+
+// OutboxResult tells what became of an OutboxEntry.
+type OutboxResult struct {
+	// Kept is false when the entry's outcome was refused because its request had a
+	// record already, whose state Existing is; nothing of the entry was written.
+	Kept     bool
+	Existing AuthnState
+}
+
 // EventFilter narrows ListEvents; an empty field matches any event.
 type EventFilter struct {
 	Type    string
@@ -58,6 +75,12 @@ type EventLog interface {
 	// their Seq. An event of a realm that does not exist (deleted since) is dropped and
 	// comes back with Seq 0; an invalid event fails the whole call with ErrInvalid.
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
+	// WriteOutbox writes entries in one transaction, in order: each entry's outcome
+	// record, unless its request has a record already (the entry is then not written at
+	// all: its result is not Kept), and its events, as AppendEvents writes them. An
+	// outcome whose user is gone is not stored, and its events are written (a deleted
+	// realm's are dropped). An invalid entry fails the whole call with ErrInvalid.
+	WriteOutbox(ctx context.Context, entries []OutboxEntry) ([]OutboxResult, error)
 	// ListEvents returns the realm's events that match f, newest (highest Seq) first.
 	ListEvents(ctx context.Context, realm string, f EventFilter, opts ListOptions) (Page[Event], error)
 }

@@ -13,34 +13,39 @@ const (
 	authnSelect  = `SELECT ` + authnColumns + ` FROM authn_requests`
 )
 
+const insertAuthnSQL = `INSERT INTO authn_requests (` + authnColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+// authnArgs are the values of authnColumns for r, whose document is data.
+func (s *Store) authnArgs(r *store.AuthnRequest, data []byte) []any {
+	return []any{r.Realm, r.ID, r.UserID, string(r.State), r.AuthorizationDetails, r.Signature, string(data),
+		s.timeValue(r.CreatedAt), s.timeValue(r.ExpiresAt), s.timeValue(r.AnsweredAt), r.Version}
+}
+
 // CreateAuthnRequest stores a new request; ErrConflict if the ID exists, ErrNotFound if
 // the realm or user is missing.
 func (s *Store) CreateAuthnRequest(ctx context.Context, r store.AuthnRequest) (store.AuthnRequest, error) {
 	op := fmt.Sprintf("create authentication request %q in realm %q", r.ID, r.Realm)
-	var event *store.Event
-	if r.Event != nil {
-		e := *r.Event
+	events := make([]*store.Event, 0, len(r.Events))
+	for _, e := range r.Events {
 		if e.Realm != r.Realm {
-			return store.AuthnRequest{}, fmt.Errorf("%s: %w: the event is of realm %q", op, store.ErrInvalid, e.Realm)
+			return store.AuthnRequest{}, fmt.Errorf("%s: %w: an event is of realm %q", op, store.ErrInvalid, e.Realm)
 		}
 		if err := e.Validate(); err != nil {
 			return store.AuthnRequest{}, fmt.Errorf("%s: %w", op, err)
 		}
 		e.At = store.Timestamp(e.At)
-		event = &e
+		events = append(events, &e)
 	}
-	r.Event = nil
+	r.Events = nil
 	r, data, err := store.PrepareAuthnRequest(r, s.now())
 	if err != nil {
 		return store.AuthnRequest{}, err
 	}
 	insert := func(ctx context.Context, q Querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO authn_requests (`+authnColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			r.Realm, r.ID, r.UserID, string(r.State), r.AuthorizationDetails, r.Signature, string(data),
-			s.timeValue(r.CreatedAt), s.timeValue(r.ExpiresAt), s.timeValue(r.AnsweredAt), r.Version)
+		_, err := q.Exec(ctx, insertAuthnSQL, s.authnArgs(&r, data)...)
 		return err
 	}
-	if event == nil {
+	if len(events) == 0 {
 		if err := insert(ctx, s.writer); err != nil {
 			return store.AuthnRequest{}, s.wrapErr(ctx, err, "%s", op)
 		}
@@ -52,7 +57,7 @@ func (s *Store) CreateAuthnRequest(ctx context.Context, r store.AuthnRequest) (s
 		if err := insert(ctx, tx); err != nil {
 			return s.wrapErr(ctx, err, "%s", op)
 		}
-		return s.wrapErr(ctx, s.writeEvents(ctx, tx, []*store.Event{event}), "%s", op)
+		return s.wrapErr(ctx, s.writeEvents(ctx, tx, events), "%s", op)
 	})
 	if err != nil {
 		return store.AuthnRequest{}, err

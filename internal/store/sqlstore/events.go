@@ -24,23 +24,15 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 		return out, nil
 	}
 	err := s.transact(ctx, op, func(tx Tx) error {
-		// An event of a realm deleted meanwhile is dropped; the realm's row is kept
-		// until the transaction ends (on SQLite the write lock does that).
-		exists := map[string]bool{}
-		for _, e := range out {
-			if _, seen := exists[e.Realm]; seen {
-				continue
-			}
-			var one int
-			err := tx.QueryRow(ctx, `SELECT 1 FROM realms WHERE name = $1`+s.dialect.KeyShareLock, e.Realm).Scan(&one)
-			if err != nil && !errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
-				return s.wrapErr(ctx, err, "%s", op)
-			}
-			exists[e.Realm] = err == nil
-		}
+		exists := s.realmsExist(ctx, tx)
 		var written []*store.Event
 		for i := range out {
-			if e := &out[i]; exists[e.Realm] {
+			e := &out[i]
+			ok, err := exists(e.Realm)
+			if err != nil {
+				return s.wrapErr(ctx, err, "%s", op)
+			}
+			if ok {
 				written = append(written, e)
 			} else {
 				e.Seq = 0
@@ -52,6 +44,120 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 		return nil, err
 	}
 	return out, nil
+}
+
+// realmsExist returns a function that tells whether a realm exists, asking tx once per
+// realm. An event of a realm deleted meanwhile is dropped; the realm's row is kept until
+// the transaction ends (on SQLite the write lock does that).
+func (s *Store) realmsExist(ctx context.Context, tx Tx) func(realm string) (bool, error) {
+	exists := map[string]bool{}
+	return func(realm string) (bool, error) {
+		if ok, seen := exists[realm]; seen {
+			return ok, nil
+		}
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM realms WHERE name = $1`+s.dialect.KeyShareLock, realm).Scan(&one)
+		if err != nil && !errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
+			return false, err
+		}
+		exists[realm] = err == nil
+		return err == nil, nil
+	}
+}
+
+// WriteOutbox writes entries in one transaction, in order: outcome records first come
+// first kept, and the events of the entries kept.
+func (s *Store) WriteOutbox(ctx context.Context, entries []store.OutboxEntry) ([]store.OutboxResult, error) {
+	const op = "write the outbox"
+	type prepared struct {
+		outcome *store.AuthnRequest
+		data    []byte
+		events  []store.Event
+	}
+	preps := make([]prepared, len(entries))
+	for i, en := range entries {
+		for _, e := range en.Events {
+			if err := e.Validate(); err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			e.At = store.Timestamp(e.At)
+			preps[i].events = append(preps[i].events, e)
+		}
+		if en.Outcome != nil {
+			rec := *en.Outcome
+			rec.Events = nil
+			rec, data, err := store.PrepareAuthnRequest(rec, s.now())
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			preps[i].outcome, preps[i].data = &rec, data
+		}
+	}
+	results := make([]store.OutboxResult, len(entries))
+	err := s.transact(ctx, op, func(tx Tx) error {
+		exists := s.realmsExist(ctx, tx)
+		var written []*store.Event
+		for i := range preps {
+			p := &preps[i]
+			results[i] = store.OutboxResult{Kept: true}
+			if p.outcome != nil {
+				existing, err := s.keepOutcome(ctx, tx, p.outcome, p.data)
+				if err != nil {
+					return s.wrapErr(ctx, err, "%s", op)
+				}
+				if existing != "" {
+					results[i] = store.OutboxResult{Existing: existing}
+					continue
+				}
+			}
+			for j := range p.events {
+				e := &p.events[j]
+				ok, err := exists(e.Realm)
+				if err != nil {
+					return s.wrapErr(ctx, err, "%s", op)
+				}
+				if ok {
+					written = append(written, e)
+				}
+			}
+		}
+		return s.wrapErr(ctx, s.writeEvents(ctx, tx, written), "%s", op)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// keepOutcome inserts an outcome record unless its request has one, whose state it
+// then returns. A record whose user is gone is not inserted (and "" returned). Where
+// other writers run at once (PostgreSQL), the user's row is read first and kept until tx
+// ends (FOR KEY SHARE), so the insert cannot fail on its foreign key, which would end
+// the transaction; under SQLite's single writer a failed statement ends only itself, and
+// the insert's foreign key answers alone.
+func (s *Store) keepOutcome(ctx context.Context, tx Tx, r *store.AuthnRequest, data []byte) (store.AuthnState, error) {
+	if s.dialect.KeyShareLock != "" {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE realm = $1 AND id = $2`+s.dialect.KeyShareLock, r.Realm, r.UserID).Scan(&one)
+		if errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	n, err := tx.Exec(ctx, insertAuthnSQL+` ON CONFLICT (realm, id) DO NOTHING`, s.authnArgs(r, data)...)
+	if s.dialect.KeyShareLock == "" && errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
+		return "", nil // the user is gone
+	}
+	if err != nil || n == 1 {
+		return "", err
+	}
+	var state string
+	if err := tx.QueryRow(ctx, `SELECT state FROM authn_requests WHERE realm = $1 AND id = $2`, r.Realm, r.ID).Scan(&state); err != nil {
+		return "", err
+	}
+	return store.AuthnState(state), nil
 }
 
 // writeEvents inserts events, which are valid and of realms that exist until tx ends,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +23,13 @@ var authnTests = []testCase{
 	{"AuthnListPending", testAuthnListPending},
 	{"AuthnPurge", testAuthnPurge},
 	{"AuthnWithEvent", testAuthnWithEvent},
+	{"OutboxOutcomes", testOutboxOutcomes},
+	{"OutboxOutcomesConcurrent", testOutboxOutcomesConcurrent},
 }
 
-// testAuthnWithEvent: a record created with its event appends the event in the same
-// transaction; a create that fails (a duplicate, an event of another realm, an invalid
-// event) appends nothing.
+// testAuthnWithEvent: a record created with its events appends them, in order, in the
+// same transaction; a create that fails (a duplicate, an event of another realm, an
+// invalid event, the second of two) appends nothing.
 func testAuthnWithEvent(t *testing.T, s store.Store) {
 	world(t, s, "r")
 	events := func() []string {
@@ -42,27 +45,139 @@ func testAuthnWithEvent(t *testing.T, s store.Store) {
 		return out
 	}
 	r := newAuthn("r", "q1", "u1", instant(time.Hour))
-	e := newEvent("r", "authn.approved", "q1", "u1")
-	r.Event = &e
+	r.State = store.AuthnDenied
+	r.Events = []store.Event{newEvent("r", "authn.denied", "q1", "u1"), newEvent("r", "authn.reported", "q1", "u1")}
 	got := must(t, s.CreateAuthnRequest, r)
-	if got.Event != nil {
-		t.Errorf("the created record carries its event back: %+v", got.Event)
+	if got.Events != nil {
+		t.Errorf("the created record carries its events back: %+v", got.Events)
 	}
-	if got := events(); !slices.Equal(got, []string{"authn.approved q1"}) {
-		t.Fatalf("events after the create: %v", got)
+	want := []string{"authn.reported q1", "authn.denied q1"} // newest first
+	if got := events(); !slices.Equal(got, want) {
+		t.Fatalf("events after the create: %v, want %v", got, want)
 	}
-	wantErr(t, "a duplicate with an event", second(s.CreateAuthnRequest(t.Context(), r)), store.ErrConflict)
+	wantErr(t, "a duplicate with events", second(s.CreateAuthnRequest(t.Context(), r)), store.ErrConflict)
 	other := newAuthn("r", "q2", "u1", instant(time.Hour))
-	foreign := newEvent("elsewhere", "authn.approved", "q2", "u1")
-	other.Event = &foreign
+	other.Events = []store.Event{newEvent("elsewhere", "authn.approved", "q2", "u1")}
 	wantErr(t, "an event of another realm", second(s.CreateAuthnRequest(t.Context(), other)), store.ErrInvalid)
-	bad := newEvent("r", "", "q2", "u1")
-	other.Event = &bad
-	wantErr(t, "an invalid event", second(s.CreateAuthnRequest(t.Context(), other)), store.ErrInvalid)
-	if got := events(); !slices.Equal(got, []string{"authn.approved q1"}) {
-		t.Errorf("events after refused creates: %v, want only the first", got)
+	other.Events = []store.Event{newEvent("r", "authn.approved", "q2", "u1"), newEvent("r", "", "q2", "u1")}
+	wantErr(t, "a valid event and an invalid one", second(s.CreateAuthnRequest(t.Context(), other)), store.ErrInvalid)
+	if got := events(); !slices.Equal(got, want) {
+		t.Errorf("events after refused creates: %v, want only the first create's", got)
 	}
 	wantErr(t, "a refused create", second(s.GetAuthnRequest(t.Context(), "r", "q2")), store.ErrNotFound)
+}
+
+// testOutboxOutcomes: WriteOutbox keeps, in one transaction and in order, events and
+// outcome records with their events; a second outcome of a request is refused with the
+// first's state and writes nothing of its entry; an outcome of a deleted user is not
+// kept but its events are written; an invalid entry fails the whole call.
+func testOutboxOutcomes(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	ctx := t.Context()
+	types := func() []string {
+		t.Helper()
+		page, err := s.ListEvents(ctx, "r", store.EventFilter{}, store.ListOptions{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range slices.Backward(page.Items) {
+			out = append(out, e.Type+" "+e.Subject)
+		}
+		return out
+	}
+	outcome := func(id, user string, state store.AuthnState) *store.AuthnRequest {
+		r := newAuthn("r", id, user, instant(time.Hour))
+		r.State = state
+		return &r
+	}
+	results, err := s.WriteOutbox(ctx, []store.OutboxEntry{
+		{Events: []store.Event{newEvent("r", "authn.created", "q1", "u1"), newEvent("r", "authn.created", "q2", "u1")}},
+		{Outcome: outcome("q1", "u1", store.AuthnDenied), Events: []store.Event{newEvent("r", "authn.denied", "q1", "u1"), newEvent("r", "authn.reported", "q1", "u1")}},
+		{Outcome: outcome("q1", "u1", store.AuthnExpired), Events: []store.Event{newEvent("r", "authn.expired", "q1", "u1")}},
+		{Outcome: outcome("q2", "u1", store.AuthnApproved), Events: []store.Event{newEvent("r", "authn.approved", "q2", "u1")}},
+		{Events: []store.Event{newEvent("r", "authn.consumed", "q2", "u1")}},
+	})
+	ok(t, "WriteOutbox", err)
+	want := []store.OutboxResult{{Kept: true}, {Kept: true}, {Existing: store.AuthnDenied}, {Kept: true}, {Kept: true}}
+	checkEqual(t, "WriteOutbox results", results, want)
+	checkEqual(t, "events", types(), []string{"authn.created q1", "authn.created q2", "authn.denied q1", "authn.reported q1",
+		"authn.approved q2", "authn.consumed q2"})
+	for id, state := range map[string]store.AuthnState{"q1": store.AuthnDenied, "q2": store.AuthnApproved} {
+		if got, err := s.GetAuthnRequest(ctx, "r", id); err != nil || got.State != state {
+			t.Errorf("%s kept as %q (%v), want %q", id, got.State, err, state)
+		}
+	}
+
+	// In a later call too, the first outcome stands.
+	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: outcome("q2", "u1", store.AuthnCancelled), Events: []store.Event{newEvent("r", "authn.cancelled", "q2", "u1")}}})
+	ok(t, "WriteOutbox of a second outcome", err)
+	checkEqual(t, "a second outcome", results, []store.OutboxResult{{Existing: store.AuthnApproved}})
+
+	// A user deleted meanwhile: nothing to keep the outcome with, its events are written.
+	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: outcome("q3", "gone", store.AuthnApproved), Events: []store.Event{newEvent("r", "authn.approved", "q3", "gone")}}})
+	ok(t, "WriteOutbox for a deleted user", err)
+	checkEqual(t, "an outcome of a deleted user", results, []store.OutboxResult{{Kept: true}})
+	wantErr(t, "the record of a deleted user", second(s.GetAuthnRequest(ctx, "r", "q3")), store.ErrNotFound)
+
+	// An invalid entry fails the call: nothing of it is written.
+	before := types()
+	bad := outcome("q4", "u1", "")
+	bad.ExpiresAt = time.Time{}
+	_, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Events: []store.Event{newEvent("r", "authn.created", "q4", "u1")}}, {Outcome: bad}})
+	wantErr(t, "WriteOutbox with an invalid outcome", err, store.ErrInvalid)
+	_, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Events: []store.Event{newEvent("r", "authn.created", "q4", "u1"), newEvent("r", "", "q4", "u1")}}})
+	wantErr(t, "WriteOutbox with an invalid event", err, store.ErrInvalid)
+	checkEqual(t, "events after refused calls", types(), before)
+}
+
+// testOutboxOutcomesConcurrent: outcomes of one request written at once by several
+// writers (nodes): exactly one is kept, with its events; the others learn its state.
+func testOutboxOutcomesConcurrent(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	ctx := t.Context()
+	states := []store.AuthnState{store.AuthnApproved, store.AuthnDenied, store.AuthnExpired, store.AuthnCancelled}
+	for round := range 5 {
+		id := fmt.Sprintf("q%d", round)
+		results := make([]store.OutboxResult, len(states))
+		errs := make([]error, len(states))
+		var wg sync.WaitGroup
+		for i, state := range states {
+			wg.Go(func() {
+				r := newAuthn("r", id, "u1", instant(time.Hour))
+				r.State = state
+				var res []store.OutboxResult
+				res, errs[i] = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: &r, Events: []store.Event{newEvent("r", "authn."+string(state), id, "u1")}}})
+				if errs[i] == nil {
+					results[i] = res[0]
+				}
+			})
+		}
+		wg.Wait()
+		kept, err := s.GetAuthnRequest(ctx, "r", id)
+		ok(t, "GetAuthnRequest", err)
+		winners := 0
+		for i, res := range results {
+			switch {
+			case errs[i] != nil && errors.Is(errs[i], store.ErrUnavailable):
+				// a writer that could not get the database in time wrote nothing
+			case errs[i] != nil:
+				t.Fatalf("writer %d: %v", i, errs[i])
+			case res.Kept:
+				winners++
+				if states[i] != kept.State {
+					t.Errorf("writer of %q kept, the record says %q", states[i], kept.State)
+				}
+			case res.Existing != kept.State:
+				t.Errorf("a refused writer was told %q, the record says %q", res.Existing, kept.State)
+			}
+		}
+		page, err := s.ListEvents(ctx, "r", store.EventFilter{Subject: id}, store.ListOptions{})
+		ok(t, "ListEvents", err)
+		if winners != 1 || len(page.Items) != 1 || page.Items[0].Type != "authn."+string(kept.State) {
+			t.Fatalf("round %d: %d writers kept their outcome, events %+v; want one, with its event", round, winners, page.Items)
+		}
+	}
 }
 
 func newAuthn(realm, id, userID string, expires time.Time) store.AuthnRequest {
