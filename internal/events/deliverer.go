@@ -76,23 +76,42 @@ type deliverConfig struct {
 // than d, checked at start and hourly; 0 keeps them (the default).
 func WithRetention(d time.Duration) DeliverOption { return func(c *deliverConfig) { c.retention = d } }
 
-// purgeEvery is how often settled deliveries past the retention are deleted.
+// DeliveryStore is what a Deliverer reads and writes: the deliveries, and the outcome
+// claims it purges.
+type DeliveryStore interface {
+	store.WebhookDeliveries
+	PurgeAuthnOutcomes(ctx context.Context, before time.Time) (int, error)
+}
+
+// purgeEvery is how often settled deliveries past the retention, and outcome claims past
+// OutcomeRetention, are deleted.
 const purgeEvery = time.Hour
 
-// purgeLoop deletes settled deliveries past the retention until the Deliverer stops.
+// OutcomeRetention is how long the claims of authentication requests' outcomes
+// (store.WriteOutbox) are kept after the request was made: far longer than a request can
+// still change (authn.MaxTTL and the outcome's retention).
+const OutcomeRetention = 24 * time.Hour
+
+// purgeLoop deletes settled deliveries past the retention, and outcome claims past
+// OutcomeRetention, until the Deliverer stops.
 func (d *Deliverer) purgeLoop() {
 	defer d.loops.Done()
 	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(d.reqCtx, time.Minute)
-		n, err := d.st.PurgeWebhookDeliveries(ctx, d.cfg.now().Add(-d.cfg.retention))
-		cancel()
-		if err != nil && d.reqCtx.Err() == nil {
-			d.log.Warn("settled webhook deliveries not purged", "err", err)
-		} else if n > 0 {
-			d.log.Info("settled webhook deliveries purged", "deliveries", n)
+		if d.cfg.retention > 0 {
+			n, err := d.st.PurgeWebhookDeliveries(ctx, d.cfg.now().Add(-d.cfg.retention))
+			if err != nil && d.reqCtx.Err() == nil {
+				d.log.Warn("settled webhook deliveries not purged", "err", err)
+			} else if n > 0 {
+				d.log.Info("settled webhook deliveries purged", "deliveries", n)
+			}
 		}
+		if _, err := d.st.PurgeAuthnOutcomes(ctx, d.cfg.now().Add(-OutcomeRetention)); err != nil && d.reqCtx.Err() == nil {
+			d.log.Warn("authentication outcome claims not purged", "err", err)
+		}
+		cancel()
 		select {
 		case <-d.stop:
 			return
@@ -174,7 +193,7 @@ func WithCallbackKeys(keys func(ctx context.Context, realm string, now time.Time
 // recording of it leaves the delivery to be posted again once its lease ends, under the
 // same webhook-id, by which receivers deduplicate.
 type Deliverer struct {
-	st     store.WebhookDeliveries
+	st     DeliveryStore
 	ring   *keys.Keyring
 	client *outbound.Client
 	log    *slog.Logger
@@ -203,7 +222,7 @@ type Deliverer struct {
 // NewDeliverer returns a Deliverer that claims from st, opens sealed secrets and
 // callback headers with ring, posts through client and logs to log. Call Start to run
 // it and Close to stop it.
-func NewDeliverer(st store.WebhookDeliveries, ring *keys.Keyring, client *outbound.Client, log *slog.Logger, opts ...DeliverOption) (*Deliverer, error) {
+func NewDeliverer(st DeliveryStore, ring *keys.Keyring, client *outbound.Client, log *slog.Logger, opts ...DeliverOption) (*Deliverer, error) {
 	cfg := deliverConfig{
 		now:                time.Now,
 		jitter:             func(max time.Duration) time.Duration { return rand.N(max) },
@@ -269,10 +288,8 @@ func (d *Deliverer) Start() {
 	for range d.cfg.workers {
 		go d.workLoop()
 	}
-	if d.cfg.retention > 0 {
-		d.loops.Add(1)
-		go d.purgeLoop()
-	}
+	d.loops.Add(1)
+	go d.purgeLoop()
 	d.recorder.Add(1)
 	go d.recordLoop()
 }

@@ -820,7 +820,7 @@ func TestNewDelivererRefusesBadSettings(t *testing.T) {
 	ring := testRing(t)
 	client := outbound.New(outbound.DefaultPolicy())
 	log := slog.New(slog.DiscardHandler)
-	var st store.WebhookDeliveries = nopDeliveries{}
+	var st DeliveryStore = nopDeliveries{}
 	for name, opts := range map[string][]DeliverOption{
 		"no workers":            {WithWorkers(0)},
 		"a huge batch":          {WithBatch(store.MaxWebhookClaim + 1)},
@@ -859,7 +859,7 @@ func attemptCounts(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	return out
 }
 
-type nopDeliveries struct{ store.WebhookDeliveries }
+type nopDeliveries struct{ DeliveryStore }
 
 func testRing(t *testing.T) *keys.Keyring {
 	t.Helper()
@@ -938,5 +938,31 @@ func TestDelivererPurgesSettled(t *testing.T) {
 	}, "the month-old delivery to be purged")
 	if got := h.deliveries(); len(got) != 1 || got[0].ID == old.ID {
 		t.Errorf("deliveries after the purge: %+v, want only the new one", got)
+	}
+}
+
+// Outcome claims older than OutcomeRetention are deleted (a claim of the same request is
+// then kept again); a newer one is kept.
+func TestDelivererPurgesOutcomeClaims(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testdb.Backends[0])
+	claim := func(id string, created time.Time) store.OutboxResult {
+		t.Helper()
+		res, err := h.st.WriteOutbox(t.Context(), []store.OutboxEntry{{Outcome: &store.AuthnOutcome{Realm: "r", ID: id, CreatedAt: created, State: store.AuthnApproved}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	claim("old", h.clock.Now().Add(-OutcomeRetention-time.Hour))
+	claim("new", h.clock.Now().Add(-time.Hour))
+	rc := newReceiver(t)
+	d := h.deliverer(h.client(loopback(), rc))
+	defer d.Close(t.Context())
+	signettest.Eventually(t, waitTimeout, func() bool {
+		return claim("old", h.clock.Now().Add(-OutcomeRetention-time.Hour)).Kept
+	}, "the day-old claim to be purged")
+	if res := claim("new", h.clock.Now().Add(-time.Hour)); res.Kept {
+		t.Errorf("the hour-old claim was purged")
 	}
 }

@@ -7,6 +7,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -120,16 +121,25 @@ func (o *Outbox) Post(e store.Event) error {
 	return o.enqueue(&waiting{entry: store.OutboxEntry{Events: []store.Event{e}}}, true)
 }
 
-// Keep writes the outcome record of an authentication request with the events that
-// tell of it, in the transaction of its batch and in its place among the events queued
-// before and after it, unless the request has a record already: the result then says
-// so (store.OutboxResult), and nothing of it is written. It returns once committed, or
-// with the store's error, or with ctx's error (the outcome may then still be kept).
-func (o *Outbox) Keep(ctx context.Context, outcome store.AuthnRequest, events []store.Event) (store.OutboxResult, error) {
-	if err := outcome.Validate(); err != nil {
+// Keep writes an entry that claims an authentication request's outcome (with the
+// request's record, if any, and the events that tell of it), in the transaction of its
+// batch and in its place among the events queued before and after it, unless an outcome
+// of the request was claimed before: the result then says so, and nothing of the entry
+// is written. It returns once committed, or with the store's error, or with ctx's error
+// (the outcome may then still be kept).
+func (o *Outbox) Keep(ctx context.Context, entry store.OutboxEntry) (store.OutboxResult, error) {
+	if entry.Outcome == nil {
+		return store.OutboxResult{}, fmt.Errorf("events: keep: %w: no outcome", store.ErrInvalid)
+	}
+	if err := entry.Outcome.Validate(); err != nil {
 		return store.OutboxResult{}, err
 	}
-	w := &waiting{entry: store.OutboxEntry{Outcome: &outcome, Events: events}, done: make(chan error, 1)}
+	if entry.Record != nil {
+		if err := entry.Record.Validate(); err != nil {
+			return store.OutboxResult{}, err
+		}
+	}
+	w := &waiting{entry: entry, done: make(chan error, 1)}
 	if err := o.enqueue(w, false); err != nil {
 		return store.OutboxResult{}, err
 	}

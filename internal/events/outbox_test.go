@@ -260,8 +260,8 @@ func countEvents(t *testing.T, st store.Store) int {
 }
 
 // TestOutboxKeep: an outcome kept through the outbox is written in its place among the
-// events posted before and after it, in their transaction; a second outcome of the same
-// request is refused with the first's state and writes nothing.
+// events posted before and after it, in their transaction, with its record; a second
+// outcome of the same request is refused with the first's state and writes nothing.
 func TestOutboxKeep(t *testing.T) {
 	t.Parallel()
 	for _, backend := range testdb.Backends {
@@ -274,20 +274,22 @@ func TestOutboxKeep(t *testing.T) {
 			}
 			o := NewOutbox(log, WithLinger(20*time.Millisecond))
 			defer o.Close(ctx)
-			created := event("r", 1)
-			if err := o.Post(created); err != nil {
+			if err := o.Post(event("r", 1)); err != nil {
 				t.Fatal(err)
 			}
-			outcome := func(state store.AuthnState) store.AuthnRequest {
-				return store.AuthnRequest{Realm: "r", ID: "q1", UserID: "u1", Kind: "push_login", State: state, ExpiresAt: time.Now().Add(time.Minute)}
+			created := time.Now()
+			entry := func(state store.AuthnState, typ string) store.OutboxEntry {
+				return store.OutboxEntry{
+					Outcome: &store.AuthnOutcome{Realm: "r", ID: "q1", CreatedAt: created, State: state},
+					Record:  &store.AuthnRequest{Realm: "r", ID: "q1", UserID: "u1", Kind: "transaction", State: state, CreatedAt: created, ExpiresAt: created.Add(time.Minute)},
+					Events:  []store.Event{{Realm: "r", Type: typ, Subject: "q1", At: time.Now(), Data: []byte(`{}`)}},
+				}
 			}
-			approved := store.Event{Realm: "r", Type: "authn.approved", Subject: "q1", At: time.Now(), Data: []byte(`{}`)}
-			res, err := o.Keep(ctx, outcome(store.AuthnApproved), []store.Event{approved})
+			res, err := o.Keep(ctx, entry(store.AuthnApproved, "authn.approved"))
 			if err != nil || !res.Kept {
 				t.Fatalf("Keep = %+v, %v", res, err)
 			}
-			expired := store.Event{Realm: "r", Type: "authn.expired", Subject: "q1", At: time.Now(), Data: []byte(`{}`)}
-			res, err = o.Keep(ctx, outcome(store.AuthnExpired), []store.Event{expired})
+			res, err = o.Keep(ctx, entry(store.AuthnExpired, "authn.expired"))
 			if err != nil || res.Kept || res.Existing != store.AuthnApproved {
 				t.Fatalf("a second Keep = %+v, %v; want the approval existing", res, err)
 			}
@@ -308,8 +310,14 @@ func TestOutboxKeep(t *testing.T) {
 			if rec, err := st.GetAuthnRequest(ctx, "r", "q1"); err != nil || rec.State != store.AuthnApproved {
 				t.Errorf("the record %+v, %v", rec, err)
 			}
-			if _, err := o.Keep(ctx, store.AuthnRequest{Realm: "r", ID: "q2"}, nil); !errors.Is(err, store.ErrInvalid) {
-				t.Errorf("an invalid outcome: %v", err)
+			for what, bad := range map[string]store.OutboxEntry{
+				"no outcome":        {Events: entry(store.AuthnApproved, "authn.approved").Events},
+				"a pending outcome": {Outcome: &store.AuthnOutcome{Realm: "r", ID: "q2", CreatedAt: created, State: store.AuthnPending}},
+				"an invalid record": {Outcome: &store.AuthnOutcome{Realm: "r", ID: "q2", CreatedAt: created, State: store.AuthnApproved}, Record: &store.AuthnRequest{Realm: "r", ID: "q2"}},
+			} {
+				if _, err := o.Keep(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+					t.Errorf("%s: %v", what, err)
+				}
 			}
 		})
 	}

@@ -139,24 +139,28 @@ func (is Issuer) make(ctx context.Context, r authn.Request) (store.AuthnRequest,
 	return rec, nil
 }
 
-// Keep writes an outcome record with its events unless the request has a record
-// already (events.Outbox.Keep).
-type Keep func(ctx context.Context, outcome store.AuthnRequest, events []store.Event) (store.OutboxResult, error)
+// Keep writes an entry that claims a request's outcome unless an outcome of the request
+// was claimed before (events.Outbox.Keep).
+type Keep func(ctx context.Context, entry store.OutboxEntry) (store.OutboxResult, error)
 
 // Record keeps the outcome of a request with its events in one transaction, as
-// authn.Recorder: an answered transaction with its receipt, every other outcome as its
-// durable record (authn.Request.Record). An outcome recorded before is ErrRecorded with
-// that outcome. A request whose user was deleted meanwhile has nowhere to be kept: its
-// events are written all the same, and the outcome stands.
+// authn.Recorder: the outcome's claim, and for a transaction its durable record (with
+// the receipt, when it was answered). An outcome recorded before is ErrRecorded with
+// that outcome.
 func (is Issuer) Record(ctx context.Context, r authn.Request, events []authn.Event, keep Keep) (authn.State, error) {
-	rec := r.Record()
-	if r.Kind == authn.KindTransaction && r.Answer != nil {
-		var err error
-		if rec, err = is.make(ctx, r); err != nil {
-			return "", err
+	entry := store.OutboxEntry{Outcome: &store.AuthnOutcome{Realm: r.Realm, ID: r.ID, CreatedAt: r.CreatedAt, State: r.Record().State},
+		Events: authn.Records(events)}
+	if r.Kind == authn.KindTransaction {
+		rec := r.Record()
+		if r.Answer != nil {
+			var err error
+			if rec, err = is.make(ctx, r); err != nil {
+				return "", err
+			}
 		}
+		entry.Record = &rec
 	}
-	res, err := keep(ctx, rec, authn.Records(events))
+	res, err := keep(ctx, entry)
 	if err != nil {
 		return "", err
 	}

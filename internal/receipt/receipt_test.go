@@ -212,8 +212,8 @@ func TestRecord(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	keep := func(ctx context.Context, outcome store.AuthnRequest, events []store.Event) (store.OutboxResult, error) {
-		res, err := f.is.Store.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: &outcome, Events: events}})
+	keep := func(ctx context.Context, entry store.OutboxEntry) (store.OutboxResult, error) {
+		res, err := f.is.Store.WriteOutbox(ctx, []store.OutboxEntry{entry})
 		if err != nil {
 			return store.OutboxResult{}, err
 		}
@@ -245,9 +245,9 @@ func TestRecord(t *testing.T) {
 	if s, err := f.is.Record(ctx, login, eventsOf(login, "authn.denied", "authn.reported"), keep); err != nil || s != authn.Denied {
 		t.Fatalf("Record = %q, %v", s, err)
 	}
-	stored, err := f.is.Store.GetAuthnRequest(ctx, "demo", "login1")
-	if err != nil || stored.State != store.AuthnDenied || stored.DeviceID != "d1" || stored.SignedDecision != "deny" || stored.Receipt != "" {
-		t.Fatalf("stored %+v, %v", stored, err)
+	// A sign-in's outcome is claimed, not kept as a record.
+	if _, err := f.is.Store.GetAuthnRequest(ctx, "demo", "login1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a sign-in's record: %v, want none", err)
 	}
 	if got := events("login1"); !slices.Equal(got, []string{"authn.denied", "authn.reported"}) {
 		t.Fatalf("events %v", got)
@@ -285,13 +285,29 @@ func TestRecord(t *testing.T) {
 		t.Errorf("events of the transaction %v", got)
 	}
 
-	// A user deleted meanwhile: nothing to keep the outcome with; the events are written.
-	gone := f.answered(t, "login2", "42")
-	gone.Kind, gone.UserID = authn.KindPushLogin, "deleted-user"
+	stored, err := f.is.Store.GetAuthnRequest(ctx, "demo", "tx9")
+	if err != nil || stored.State != store.AuthnApproved || stored.DeviceID != "d1" || stored.SignedDecision != "approve" {
+		t.Fatalf("the transaction's record %+v, %v", stored, err)
+	}
+
+	// A transaction that expired: its record, without an answer or receipt.
+	late := f.answered(t, "tx10", "42")
+	late.State, late.Answer = authn.Expired, nil
+	if s, err := f.is.Record(ctx, late, eventsOf(late, "authn.expired"), keep); err != nil || s != authn.Expired {
+		t.Fatalf("Record of an expired transaction = %q, %v", s, err)
+	}
+	if stored, err := f.is.Store.GetAuthnRequest(ctx, "demo", "tx10"); err != nil || stored.State != store.AuthnExpired || stored.Receipt != "" {
+		t.Errorf("the expired transaction's record %+v, %v", stored, err)
+	}
+
+	// A user deleted meanwhile: nothing to keep the record with; the outcome and its
+	// events stand.
+	gone := f.answered(t, "tx11", "42")
+	gone.UserID = "deleted-user"
 	if s, err := f.is.Record(ctx, gone, eventsOf(gone, "authn.approved"), keep); err != nil || s != authn.Approved {
 		t.Fatalf("Record for a deleted user = %q, %v", s, err)
 	}
-	if got := events("login2"); !slices.Equal(got, []string{"authn.approved"}) {
+	if got := events("tx11"); !slices.Equal(got, []string{"authn.approved"}) {
 		t.Errorf("events of a deleted user's request %v", got)
 	}
 }

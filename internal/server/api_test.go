@@ -288,6 +288,11 @@ func TestRESTOnboarding(t *testing.T) {
 	if auth.State != "approved" || auth.DeviceID != phone.Identity().DeviceID {
 		t.Errorf("authentication %+v, want approved by the phone", auth)
 	}
+	// The outcome was made only once its event was committed, in the transaction that
+	// claimed it: by the time the phone heard its answer was taken, the event is there.
+	if page, err := s.store.ListEvents(context.Background(), "demo", store.EventFilter{Subject: auth.ID, Type: "authn.approved"}, store.ListOptions{}); err != nil || len(page.Items) != 1 {
+		t.Errorf("the approval's event in the log: %+v, %v; want it once", page.Items, err)
+	}
 	var hook receivedWebhook
 	testutil.Eventually(t, 20*time.Second, func() bool {
 		var ok bool

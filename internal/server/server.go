@@ -265,7 +265,7 @@ func (s *Server) startRequests(ctx context.Context) error {
 		MaxPending: s.cfg.Authn.MaxPending, MaxCreated: s.cfg.Authn.MaxCreated, CreatedWindow: s.cfg.Authn.CreatedWindow,
 		DenialsBeforeCooldown: s.cfg.Authn.DenialsBeforeCooldown, DenialWindow: s.cfg.Authn.DenialWindow, Cooldown: s.cfg.Authn.Cooldown,
 		Events:   authn.SinkFunc(func(_ context.Context, e authn.Event) error { return s.outbox.Post(e.Record()) }),
-		Outcomes: transactionOutcomes{s},
+		Outcomes: outcomes{s},
 	})
 	if err != nil {
 		return err
@@ -278,19 +278,18 @@ func (s *Server) startRequests(ctx context.Context) error {
 	return nil
 }
 
-// transactionOutcomes keeps the outcome of a transaction with its events (and, when it
-// was answered, its receipt) in one transaction, in its batch of the outbox (after the
-// request's earlier events, sharing their commit), before the outcome is made: a
-// transaction signed or denied and the event that tells of it are never one without the
-// other, and the first outcome kept is the transaction's on every node. (Sign-ins'
-// outcomes are posted after they are made: keeping each before costs a push approval a
-// third of its throughput on one core; docs/performance.md.)
-type transactionOutcomes struct{ s *Server }
+// outcomes keeps the outcome of every request with its events (a transaction's with its
+// record and, when it was answered, its receipt) in one transaction, in its batch of the
+// outbox (after the request's earlier events, sharing their commit), before the outcome
+// is made: an authentication finished, or a transaction signed or denied, and the event
+// that tells of it are never one without the other, and the first outcome kept is the
+// request's on every node.
+type outcomes struct{ s *Server }
 
-func (t transactionOutcomes) Keeps(r *authn.Request) bool { return r.Kind == authn.KindTransaction }
+func (outcomes) Keeps(*authn.Request) bool { return true }
 
-func (t transactionOutcomes) Record(ctx context.Context, r authn.Request, events []authn.Event) (authn.State, error) {
-	return t.s.receipts().Record(ctx, r, events, t.s.outbox.Keep)
+func (o outcomes) Record(ctx context.Context, r authn.Request, events []authn.Event) (authn.State, error) {
+	return o.s.receipts().Record(ctx, r, events, o.s.outbox.Keep)
 }
 
 // webhookRetention is how long settled webhook deliveries stay listed.

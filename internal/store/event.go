@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -46,18 +47,49 @@ const (
 )
 
 // An OutboxEntry is what one writer of the event log writes at once: events and,
-// optionally, the outcome record of the authentication request they tell of, kept only
-// if the request has none yet (the first outcome of a request is its outcome).
+// optionally, the claim of an authentication request's outcome they tell of, written
+// only if no outcome of the request was claimed before (the first outcome of a request
+// is its outcome), with the request's record if one is to be kept.
 type OutboxEntry struct {
-	// Outcome, when set, is the request's record; its own Events are ignored.
-	Outcome *AuthnRequest
-	Events  []Event
+	Outcome *AuthnOutcome
+	// Record, with Outcome, is kept with it (a transaction's, with its receipt) unless
+	// the request has a record already, or its user is gone; its Events are ignored.
+	Record *AuthnRequest
+	Events []Event
+}
+
+// AuthnOutcome claims the outcome of an authentication request.
+type AuthnOutcome struct {
+	Realm string
+	ID    string
+	// CreatedAt is the request's creation time: every claim of one request names it.
+	CreatedAt time.Time
+	// State is an outcome: approved, denied, expired or cancelled.
+	State AuthnState
+}
+
+// Validate reports whether o may be written: an ID of 1 to MaxIDLen bytes, a creation
+// time, and an outcome. The error wraps ErrInvalid.
+func (o AuthnOutcome) Validate() error {
+	key := fmt.Sprintf("outcome of authentication request %q in realm %q", o.ID, o.Realm)
+	if err := checkID(key, "ID", o.ID); err != nil {
+		return err
+	}
+	switch {
+	case o.Realm == "":
+		return invalid(key, "no realm")
+	case o.CreatedAt.IsZero():
+		return invalid(key, "no creation time")
+	case o.State == AuthnPending || !slices.Contains(authnStates, o.State):
+		return invalid(key, "state %q is not an outcome", o.State)
+	}
+	return checkTimes(key, o.CreatedAt)
 }
 
 // OutboxResult tells what became of an OutboxEntry.
 type OutboxResult struct {
-	// Kept is false when the entry's outcome was refused because its request had a
-	// record already, whose state Existing is; nothing of the entry was written.
+	// Kept is false when the entry's outcome was refused because an outcome of its
+	// request was claimed before, Existing; nothing of the entry was written.
 	Kept     bool
 	Existing AuthnState
 }
@@ -76,11 +108,14 @@ type EventLog interface {
 	// comes back with Seq 0; an invalid event fails the whole call with ErrInvalid.
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// WriteOutbox writes entries in one transaction, in order: each entry's outcome
-	// record, unless its request has a record already (the entry is then not written at
-	// all: its result is not Kept), and its events, as AppendEvents writes them. An
-	// outcome whose user is gone is not stored, and its events are written (a deleted
-	// realm's are dropped). An invalid entry fails the whole call with ErrInvalid.
+	// claim, unless an outcome of its request was claimed before (the entry is then not
+	// written at all: its result is not Kept), its record, and its events, as
+	// AppendEvents writes them (a deleted realm's entries are dropped). An invalid entry
+	// fails the whole call with ErrInvalid.
 	WriteOutbox(ctx context.Context, entries []OutboxEntry) ([]OutboxResult, error)
+	// PurgeAuthnOutcomes deletes the outcome claims, in every realm, of requests created
+	// before before: none of them can change any more.
+	PurgeAuthnOutcomes(ctx context.Context, before time.Time) (int, error)
 	// ListEvents returns the realm's events that match f, newest (highest Seq) first.
 	ListEvents(ctx context.Context, realm string, f EventFilter, opts ListOptions) (Page[Event], error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -65,32 +66,45 @@ func (s *Store) realmsExist(ctx context.Context, tx Tx) func(realm string) (bool
 	}
 }
 
-// WriteOutbox writes entries in one transaction, in order: outcome records first come
-// first kept, and the events of the entries kept.
+// WriteOutbox writes entries in one transaction, in order: outcome claims first come
+// first kept, the records that go with them, and the events of the entries kept.
 func (s *Store) WriteOutbox(ctx context.Context, entries []store.OutboxEntry) ([]store.OutboxResult, error) {
 	const op = "write the outbox"
 	type prepared struct {
-		outcome *store.AuthnRequest
+		outcome *store.AuthnOutcome
+		record  *store.AuthnRequest
 		data    []byte
 		events  []store.Event
 	}
 	preps := make([]prepared, len(entries))
 	for i, en := range entries {
+		p := &preps[i]
 		for _, e := range en.Events {
 			if err := e.Validate(); err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
 			e.At = store.Timestamp(e.At)
-			preps[i].events = append(preps[i].events, e)
+			p.events = append(p.events, e)
+		}
+		if en.Outcome == nil && en.Record != nil {
+			return nil, fmt.Errorf("%s: %w: a record without its outcome", op, store.ErrInvalid)
 		}
 		if en.Outcome != nil {
-			rec := *en.Outcome
+			o := *en.Outcome
+			if err := o.Validate(); err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			o.CreatedAt = store.Timestamp(o.CreatedAt)
+			p.outcome = &o
+		}
+		if en.Record != nil {
+			rec := *en.Record
 			rec.Events = nil
 			rec, data, err := store.PrepareAuthnRequest(rec, s.now())
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
-			preps[i].outcome, preps[i].data = &rec, data
+			p.record, p.data = &rec, data
 		}
 	}
 	results := make([]store.OutboxResult, len(entries))
@@ -101,13 +115,25 @@ func (s *Store) WriteOutbox(ctx context.Context, entries []store.OutboxEntry) ([
 			p := &preps[i]
 			results[i] = store.OutboxResult{Kept: true}
 			if p.outcome != nil {
-				existing, err := s.keepOutcome(ctx, tx, p.outcome, p.data)
+				ok, err := exists(p.outcome.Realm)
+				if err != nil {
+					return s.wrapErr(ctx, err, "%s", op)
+				}
+				if !ok {
+					continue // the realm is gone, and all of its
+				}
+				existing, err := s.claimOutcome(ctx, tx, p.outcome)
 				if err != nil {
 					return s.wrapErr(ctx, err, "%s", op)
 				}
 				if existing != "" {
 					results[i] = store.OutboxResult{Existing: existing}
 					continue
+				}
+				if p.record != nil {
+					if err := s.keepRecord(ctx, tx, p.record, p.data); err != nil {
+						return s.wrapErr(ctx, err, "%s", op)
+					}
 				}
 			}
 			for j := range p.events {
@@ -129,35 +155,48 @@ func (s *Store) WriteOutbox(ctx context.Context, entries []store.OutboxEntry) ([
 	return results, nil
 }
 
-// keepOutcome inserts an outcome record unless its request has one, whose state it
-// then returns. A record whose user is gone is not inserted (and "" returned). Where
-// other writers run at once (PostgreSQL), the user's row is read first and kept until tx
-// ends (FOR KEY SHARE), so the insert cannot fail on its foreign key, which would end
-// the transaction; under SQLite's single writer a failed statement ends only itself, and
-// the insert's foreign key answers alone.
-func (s *Store) keepOutcome(ctx context.Context, tx Tx, r *store.AuthnRequest, data []byte) (store.AuthnState, error) {
-	if s.dialect.KeyShareLock != "" {
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE realm = $1 AND id = $2`+s.dialect.KeyShareLock, r.Realm, r.UserID).Scan(&one)
-		if errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
-			return "", nil
-		}
-		if err != nil {
-			return "", err
-		}
-	}
-	n, err := tx.Exec(ctx, insertAuthnSQL+` ON CONFLICT (realm, id) DO NOTHING`, s.authnArgs(r, data)...)
-	if s.dialect.KeyShareLock == "" && errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
-		return "", nil // the user is gone
-	}
+// claimOutcome claims o unless an outcome of its request was claimed before, whose
+// state it then returns. o's realm exists until tx ends.
+func (s *Store) claimOutcome(ctx context.Context, tx Tx, o *store.AuthnOutcome) (store.AuthnState, error) {
+	created := s.timeValue(o.CreatedAt)
+	n, err := tx.Exec(ctx, `INSERT INTO authn_outcomes (realm, created_at, id, state) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (realm, created_at, id) DO NOTHING`, o.Realm, created, o.ID, string(o.State))
 	if err != nil || n == 1 {
 		return "", err
 	}
 	var state string
-	if err := tx.QueryRow(ctx, `SELECT state FROM authn_requests WHERE realm = $1 AND id = $2`, r.Realm, r.ID).Scan(&state); err != nil {
-		return "", err
+	err = tx.QueryRow(ctx, `SELECT state FROM authn_outcomes WHERE realm = $1 AND created_at = $2 AND id = $3`,
+		o.Realm, created, o.ID).Scan(&state)
+	return store.AuthnState(state), err
+}
+
+// keepRecord inserts a request's record unless it has one, or its user is gone. Where
+// other writers run at once (PostgreSQL), the user's row is read first and kept until tx
+// ends (FOR KEY SHARE), so the insert cannot fail on its foreign key, which would end
+// the transaction; under SQLite's single writer a failed statement ends only itself, and
+// the insert's foreign key answers alone.
+func (s *Store) keepRecord(ctx context.Context, tx Tx, r *store.AuthnRequest, data []byte) error {
+	if s.dialect.KeyShareLock != "" {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE realm = $1 AND id = $2`+s.dialect.KeyShareLock, r.Realm, r.UserID).Scan(&one)
+		if errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return store.AuthnState(state), nil
+	_, err := tx.Exec(ctx, insertAuthnSQL+` ON CONFLICT (realm, id) DO NOTHING`, s.authnArgs(r, data)...)
+	if s.dialect.KeyShareLock == "" && errors.Is(s.dialect.Sentinel(err), store.ErrNotFound) {
+		return nil // the user is gone
+	}
+	return err
+}
+
+// PurgeAuthnOutcomes deletes the claims of requests created before before.
+func (s *Store) PurgeAuthnOutcomes(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.exec(ctx, `DELETE FROM authn_outcomes WHERE created_at < $1`, s.timeValue(before))
+	return n, s.wrapErr(ctx, err, "purge authentication outcomes")
 }
 
 // writeEvents inserts events, which are valid and of realms that exist until tx ends,

@@ -67,10 +67,11 @@ func testAuthnWithEvent(t *testing.T, s store.Store) {
 	wantErr(t, "a refused create", second(s.GetAuthnRequest(t.Context(), "r", "q2")), store.ErrNotFound)
 }
 
-// testOutboxOutcomes: WriteOutbox keeps, in one transaction and in order, events and
-// outcome records with their events; a second outcome of a request is refused with the
-// first's state and writes nothing of its entry; an outcome of a deleted user is not
-// kept but its events are written; an invalid entry fails the whole call.
+// testOutboxOutcomes: WriteOutbox writes, in one transaction and in order, events and
+// outcome claims with their records and events; a second outcome of a request is
+// refused with the first's state and writes nothing of its entry; a record of a deleted
+// user is not kept but the entry's events are written; an invalid entry fails the whole
+// call; purged claims are gone.
 func testOutboxOutcomes(t *testing.T, s store.Store) {
 	world(t, s, "r")
 	ctx := t.Context()
@@ -86,49 +87,71 @@ func testOutboxOutcomes(t *testing.T, s store.Store) {
 		}
 		return out
 	}
-	outcome := func(id, user string, state store.AuthnState) *store.AuthnRequest {
+	claim := func(id string, state store.AuthnState) *store.AuthnOutcome {
+		return &store.AuthnOutcome{Realm: "r", ID: id, CreatedAt: instant(0), State: state}
+	}
+	record := func(id, user string, state store.AuthnState) *store.AuthnRequest {
 		r := newAuthn("r", id, user, instant(time.Hour))
-		r.State = state
+		r.State, r.CreatedAt = state, instant(0)
 		return &r
 	}
 	results, err := s.WriteOutbox(ctx, []store.OutboxEntry{
 		{Events: []store.Event{newEvent("r", "authn.created", "q1", "u1"), newEvent("r", "authn.created", "q2", "u1")}},
-		{Outcome: outcome("q1", "u1", store.AuthnDenied), Events: []store.Event{newEvent("r", "authn.denied", "q1", "u1"), newEvent("r", "authn.reported", "q1", "u1")}},
-		{Outcome: outcome("q1", "u1", store.AuthnExpired), Events: []store.Event{newEvent("r", "authn.expired", "q1", "u1")}},
-		{Outcome: outcome("q2", "u1", store.AuthnApproved), Events: []store.Event{newEvent("r", "authn.approved", "q2", "u1")}},
+		{Outcome: claim("q1", store.AuthnDenied), Record: record("q1", "u1", store.AuthnDenied),
+			Events: []store.Event{newEvent("r", "authn.denied", "q1", "u1"), newEvent("r", "authn.reported", "q1", "u1")}},
+		{Outcome: claim("q1", store.AuthnExpired), Events: []store.Event{newEvent("r", "authn.expired", "q1", "u1")}},
+		{Outcome: claim("q2", store.AuthnApproved), Events: []store.Event{newEvent("r", "authn.approved", "q2", "u1")}},
 		{Events: []store.Event{newEvent("r", "authn.consumed", "q2", "u1")}},
 	})
 	ok(t, "WriteOutbox", err)
-	want := []store.OutboxResult{{Kept: true}, {Kept: true}, {Existing: store.AuthnDenied}, {Kept: true}, {Kept: true}}
-	checkEqual(t, "WriteOutbox results", results, want)
+	checkEqual(t, "WriteOutbox results", results, []store.OutboxResult{{Kept: true}, {Kept: true}, {Existing: store.AuthnDenied}, {Kept: true}, {Kept: true}})
 	checkEqual(t, "events", types(), []string{"authn.created q1", "authn.created q2", "authn.denied q1", "authn.reported q1",
 		"authn.approved q2", "authn.consumed q2"})
-	for id, state := range map[string]store.AuthnState{"q1": store.AuthnDenied, "q2": store.AuthnApproved} {
-		if got, err := s.GetAuthnRequest(ctx, "r", id); err != nil || got.State != state {
-			t.Errorf("%s kept as %q (%v), want %q", id, got.State, err, state)
-		}
+	if got, err := s.GetAuthnRequest(ctx, "r", "q1"); err != nil || got.State != store.AuthnDenied {
+		t.Errorf("q1's record %q, %v; want it denied", got.State, err)
 	}
+	wantErr(t, "a record of an outcome claimed without one", second(s.GetAuthnRequest(ctx, "r", "q2")), store.ErrNotFound)
 
 	// In a later call too, the first outcome stands.
-	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: outcome("q2", "u1", store.AuthnCancelled), Events: []store.Event{newEvent("r", "authn.cancelled", "q2", "u1")}}})
+	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: claim("q2", store.AuthnCancelled), Events: []store.Event{newEvent("r", "authn.cancelled", "q2", "u1")}}})
 	ok(t, "WriteOutbox of a second outcome", err)
 	checkEqual(t, "a second outcome", results, []store.OutboxResult{{Existing: store.AuthnApproved}})
 
-	// A user deleted meanwhile: nothing to keep the outcome with, its events are written.
-	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: outcome("q3", "gone", store.AuthnApproved), Events: []store.Event{newEvent("r", "authn.approved", "q3", "gone")}}})
+	// A user deleted meanwhile: no record to keep, the outcome and its events stand.
+	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: claim("q3", store.AuthnApproved), Record: record("q3", "gone", store.AuthnApproved),
+		Events: []store.Event{newEvent("r", "authn.approved", "q3", "gone")}}})
 	ok(t, "WriteOutbox for a deleted user", err)
 	checkEqual(t, "an outcome of a deleted user", results, []store.OutboxResult{{Kept: true}})
 	wantErr(t, "the record of a deleted user", second(s.GetAuthnRequest(ctx, "r", "q3")), store.ErrNotFound)
+	// A deleted realm's entries are dropped.
+	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: &store.AuthnOutcome{Realm: "gone", ID: "q9", CreatedAt: instant(0), State: store.AuthnApproved},
+		Events: []store.Event{newEvent("gone", "authn.approved", "q9", "u1")}}})
+	ok(t, "WriteOutbox in a deleted realm", err)
+	checkEqual(t, "an outcome in a deleted realm", results, []store.OutboxResult{{Kept: true}})
 
 	// An invalid entry fails the call: nothing of it is written.
 	before := types()
-	bad := outcome("q4", "u1", "")
-	bad.ExpiresAt = time.Time{}
-	_, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Events: []store.Event{newEvent("r", "authn.created", "q4", "u1")}}, {Outcome: bad}})
-	wantErr(t, "WriteOutbox with an invalid outcome", err, store.ErrInvalid)
-	_, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Events: []store.Event{newEvent("r", "authn.created", "q4", "u1"), newEvent("r", "", "q4", "u1")}}})
-	wantErr(t, "WriteOutbox with an invalid event", err, store.ErrInvalid)
+	for what, en := range map[string]store.OutboxEntry{
+		"a pending outcome":       {Outcome: claim("q4", store.AuthnPending)},
+		"an outcome without time": {Outcome: &store.AuthnOutcome{Realm: "r", ID: "q4", State: store.AuthnApproved}},
+		"a record alone":          {Record: record("q4", "u1", store.AuthnApproved)},
+		"an invalid record":       {Outcome: claim("q4", store.AuthnApproved), Record: &store.AuthnRequest{Realm: "r", ID: "q4"}},
+		"an invalid event":        {Events: []store.Event{newEvent("r", "", "q4", "u1")}},
+	} {
+		_, err := s.WriteOutbox(ctx, []store.OutboxEntry{{Events: []store.Event{newEvent("r", "authn.created", "q4", "u1")}}, en})
+		wantErr(t, "WriteOutbox with "+what, err, store.ErrInvalid)
+	}
 	checkEqual(t, "events after refused calls", types(), before)
+
+	// Purged claims are gone: a claim after the purge is kept again.
+	n, err := s.PurgeAuthnOutcomes(ctx, instant(time.Second))
+	ok(t, "PurgeAuthnOutcomes", err)
+	if n != 3 {
+		t.Errorf("PurgeAuthnOutcomes = %d, want 3 (q1, q2, q3)", n)
+	}
+	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: claim("q2", store.AuthnCancelled)}})
+	ok(t, "WriteOutbox after the purge", err)
+	checkEqual(t, "a claim after the purge", results, []store.OutboxResult{{Kept: true}})
 }
 
 // testOutboxOutcomesConcurrent: outcomes of one request written at once by several
@@ -144,37 +167,34 @@ func testOutboxOutcomesConcurrent(t *testing.T, s store.Store) {
 		var wg sync.WaitGroup
 		for i, state := range states {
 			wg.Go(func() {
-				r := newAuthn("r", id, "u1", instant(time.Hour))
-				r.State = state
 				var res []store.OutboxResult
-				res, errs[i] = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: &r, Events: []store.Event{newEvent("r", "authn."+string(state), id, "u1")}}})
+				res, errs[i] = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: &store.AuthnOutcome{Realm: "r", ID: id, CreatedAt: instant(0), State: state},
+					Events: []store.Event{newEvent("r", "authn."+string(state), id, "u1")}}})
 				if errs[i] == nil {
 					results[i] = res[0]
 				}
 			})
 		}
 		wg.Wait()
-		kept, err := s.GetAuthnRequest(ctx, "r", id)
-		ok(t, "GetAuthnRequest", err)
+		var kept store.AuthnState
 		winners := 0
 		for i, res := range results {
 			switch {
-			case errs[i] != nil && errors.Is(errs[i], store.ErrUnavailable):
-				// a writer that could not get the database in time wrote nothing
 			case errs[i] != nil:
 				t.Fatalf("writer %d: %v", i, errs[i])
 			case res.Kept:
 				winners++
-				if states[i] != kept.State {
-					t.Errorf("writer of %q kept, the record says %q", states[i], kept.State)
-				}
-			case res.Existing != kept.State:
-				t.Errorf("a refused writer was told %q, the record says %q", res.Existing, kept.State)
+				kept = states[i]
+			}
+		}
+		for i, res := range results {
+			if !res.Kept && res.Existing != kept {
+				t.Errorf("writer %d was told %q, the outcome kept is %q", i, res.Existing, kept)
 			}
 		}
 		page, err := s.ListEvents(ctx, "r", store.EventFilter{Subject: id}, store.ListOptions{})
 		ok(t, "ListEvents", err)
-		if winners != 1 || len(page.Items) != 1 || page.Items[0].Type != "authn."+string(kept.State) {
+		if winners != 1 || len(page.Items) != 1 || page.Items[0].Type != "authn."+string(kept) {
 			t.Fatalf("round %d: %d writers kept their outcome, events %+v; want one, with its event", round, winners, page.Items)
 		}
 	}
