@@ -246,6 +246,9 @@ func TestAnswerRefusals(t *testing.T) {
 			"not me on an approval": {notMeApprove, ErrInvalid},
 			"not a P-256 point":     {badKey, ErrInvalid},
 			"decision out of range": {Reply{DeviceID: "phone-a", UserID: f.user, Decision: 7}, ErrInvalid},
+			// Signed as the device likes, but no number a request shows.
+			"a NUL in the number":   {f.phones[0].reply(t, r, f.user, sigma.Approve, "4\x00", now), ErrInvalid},
+			"a number far too long": {f.phones[0].reply(t, r, f.user, sigma.Approve, strings.Repeat("4", 17), now), ErrInvalid},
 		} {
 			if _, err := f.svc.Answer(ctx, "demo", r.ID, c.rep); !errors.Is(err, c.want) {
 				t.Errorf("%s: %v, want %v", name, err, c.want)

@@ -19,6 +19,9 @@ type keeper struct {
 	outcomes map[string]State
 	events   map[string][][]string // per request, the event types of each kept record
 	fail     error                 // when set, Record fails with it and keeps nothing
+	// kept, when set, is called after an outcome is kept and before Record returns: a
+	// node between its recording and its swap.
+	after func(r Request)
 }
 
 func newKeeper() *keeper {
@@ -27,7 +30,7 @@ func newKeeper() *keeper {
 
 func (k *keeper) Keeps(*Request) bool { return true }
 
-func (k *keeper) Record(_ context.Context, r Request, events []Event) (State, error) {
+func (k *keeper) Record(ctx context.Context, r Request, events []Event) (State, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.fail != nil {
@@ -41,6 +44,16 @@ func (k *keeper) Record(_ context.Context, r Request, events []Event) (State, er
 		types = append(types, e.Type)
 	}
 	k.outcomes[r.ID], k.events[r.ID] = r.State, append(k.events[r.ID], types)
+	if after := k.after; after != nil {
+		k.mu.Unlock()
+		after(r)
+		k.mu.Lock()
+	}
+	// As Outbox.Keep: a caller whose context ends while it waits hears so, though the
+	// outcome is kept.
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	return r.State, nil
 }
 
@@ -191,6 +204,61 @@ func TestRecordedOutcomeSettles(t *testing.T) {
 		k.mu.Unlock()
 		if got, err := f.svc.Answer(ctx, "demo", r.ID, rep); err != nil || got.State != Approved {
 			t.Fatalf("the answer again, once the store is back: %v, %v", got.State, err)
+		}
+	})
+}
+
+// TestRecordedOutcomeOvertaken: while the node that recorded an approval has not yet
+// made it, a cancellation loses the recording and gives the request the bare approval,
+// and the requester, woken, consumes it; the approving device is still answered with
+// the approval it made, its answer and no error.
+func TestRecordedOutcomeOvertaken(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, open func() ephemeral.Store) {
+		k := newKeeper()
+		f := newFixture(t, open(), func(c *Config) { c.Outcomes = k })
+		ctx := t.Context()
+		r := f.create(nil)
+		k.after = func(rec Request) {
+			if rec.State != Approved {
+				return
+			}
+			if _, err := f.svc.Cancel(ctx, "demo", r.ID, binding); !errors.Is(err, ErrNotPending) {
+				t.Errorf("Cancel after the approval was recorded: %v, want ErrNotPending", err)
+			}
+			if out, err := f.svc.Consume(ctx, "demo", r.ID, binding); err != nil || out.State != Approved {
+				t.Errorf("Consume of the settled approval: %v, %v", out.State, err)
+			}
+		}
+		got, err := f.svc.Answer(ctx, "demo", r.ID, f.phones[0].reply(t, r, f.user, sigma.Approve, r.MatchNumber, f.clock.Now()))
+		if err != nil || got.State != Approved || got.Answer == nil || got.Answer.DeviceID != f.phones[0].id {
+			t.Fatalf("Answer = %+v, %v; want the approval with its answer", got, err)
+		}
+		if now, err := f.svc.Get(ctx, "demo", r.ID); err != nil || now.State != Consumed {
+			t.Errorf("the request is %v (%v), want consumed", now.State, err)
+		}
+		if _, evs := k.kept(r.ID); len(evs) != 1 {
+			t.Errorf("records %v, want the approval's alone", evs)
+		}
+	})
+}
+
+// TestRecordingOutlivesItsCaller: a caller that gives up while its outcome is being
+// recorded does not stop it: the outcome is made.
+func TestRecordingOutlivesItsCaller(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, open func() ephemeral.Store) {
+		k := newKeeper()
+		f := newFixture(t, open(), func(c *Config) { c.Outcomes = k })
+		r := f.create(nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		k.after = func(Request) { cancel() }
+		got, err := f.svc.Answer(ctx, "demo", r.ID, f.phones[0].reply(t, r, f.user, sigma.Approve, r.MatchNumber, f.clock.Now()))
+		if err != nil || got.State != Approved {
+			t.Fatalf("Answer whose caller gave up = %v, %v; want the approval", got.State, err)
+		}
+		if now, err := f.svc.Get(t.Context(), "demo", r.ID); err != nil || now.State != Approved {
+			t.Errorf("the request is %v (%v), want approved", now.State, err)
 		}
 	})
 }

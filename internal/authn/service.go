@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/store"
@@ -357,6 +359,9 @@ func (s *Service) Answer(ctx context.Context, realm, id string, rep Reply) (Requ
 	if rep.NotMe && rep.Decision != sigma.Deny {
 		return Request{}, invalid("only a denial can be marked as not the user's")
 	}
+	if len(rep.Number) > store.MaxMatchNumberLen || !utf8.ValidString(rep.Number) || strings.ContainsFunc(rep.Number, unicode.IsControl) {
+		return Request{}, invalid("the number is not a number a request shows")
+	}
 	now := s.cfg.Now()
 	if d := time.Unix(rep.SignedAt, 0).Sub(now); d > MaxClockSkew || d < -MaxClockSkew {
 		return Request{}, invalid("the signed time is too far from the server's clock")
@@ -547,6 +552,10 @@ func (s *Service) change(ctx context.Context, realm, id string, fn func(*Request
 			}
 			r.ChangedAt = s.cfg.Now().UTC()
 			if was == Pending && r.State.Outcome() && r.UserID != "" && s.cfg.Outcomes != nil && s.cfg.Outcomes.Keeps(&r) {
+				// From the recording on, the outcome is made whatever becomes of the
+				// caller: a caller that gave up must not be told it failed while its
+				// outcome is committed after all. The recorder's own limits bound it.
+				ctx = context.WithoutCancel(ctx)
 				kept, err := s.cfg.Outcomes.Record(ctx, r, changeEvents(typ, &r))
 				if errors.Is(err, ErrRecorded) {
 					return s.settle(ctx, realm, id, kept)
@@ -556,16 +565,19 @@ func (s *Service) change(ctx context.Context, realm, id string, fn func(*Request
 				}
 				rec := r
 				recorded = &rec
-				// Recorded, the outcome is made whatever becomes of the caller.
 				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), afterChange)
+				ctx, cancel = context.WithTimeout(ctx, afterChange)
 				defer cancel()
 			}
 		} else {
 			// The outcome is recorded; a conflict came between. A loser of the
 			// recording may have written the bare outcome (settle): ours has the answer.
+			// Once the request has moved on from it (consumed), the recorded outcome is
+			// the answer to the caller.
 			if r.State != Pending && (r.State != recorded.State || r.Answer != nil) {
-				return r, nil
+				out := *recorded
+				out.version = 0
+				return out, nil
 			}
 			version := r.version
 			r = *recorded

@@ -248,7 +248,7 @@ func (c *conn) answer(ctx context.Context, in *message.Envelope) (*message.Envel
 			s.log.Error("device: a not-me report was recorded but its policy not applied", "device", c.dev.ID, "err", err)
 		}
 	}
-	if r.Answer.WrongNumber {
+	if r.Answer != nil && r.Answer.WrongNumber {
 		return nil, message.ErrCodeWrongNumber, "the number does not match; the request is denied"
 	}
 	return &message.Envelope{State: string(r.State)}, "", ""

@@ -262,7 +262,16 @@ func (o *Outbox) flush() {
 		batch := o.queue[:n:n]
 		o.queue = o.queue[n:]
 		o.mu.Unlock()
-		o.drop(batch, o.write(batch))
+		err := o.write(batch)
+		if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+			// The database refused something of the batch (one entry it cannot
+			// store): each is written alone, so the others do not share its fate.
+			for _, w := range batch {
+				o.drop([]*waiting{w}, o.write([]*waiting{w}))
+			}
+			continue
+		}
+		o.drop(batch, err)
 	}
 }
 

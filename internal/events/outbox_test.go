@@ -322,3 +322,75 @@ func TestOutboxKeep(t *testing.T) {
 		})
 	}
 }
+
+// poisoned refuses, as a database refuses a value it cannot store, any write that holds
+// an event of type "poison", whatever else it holds.
+type poisoned struct{ store.EventLog }
+
+func (p poisoned) refuse(events []store.Event) error {
+	for _, e := range events {
+		if e.Type == "poison" {
+			return errors.New("unsupported Unicode escape sequence")
+		}
+	}
+	return nil
+}
+
+func (p poisoned) AppendEvents(ctx context.Context, events []store.Event) ([]store.Event, error) {
+	if err := p.refuse(events); err != nil {
+		return nil, err
+	}
+	return p.EventLog.AppendEvents(ctx, events)
+}
+
+func (p poisoned) WriteOutbox(ctx context.Context, entries []store.OutboxEntry) ([]store.OutboxResult, error) {
+	for _, en := range entries {
+		if err := p.refuse(en.Events); err != nil {
+			return nil, err
+		}
+	}
+	return p.EventLog.WriteOutbox(ctx, entries)
+}
+
+// TestOutboxIsolatesARefusedEntry: an entry the database refuses fails alone; the
+// events and outcomes that shared its batch are written.
+func TestOutboxIsolatesARefusedEntry(t *testing.T) {
+	t.Parallel()
+	st, _ := realmStore(t, "sqlite")
+	ctx := t.Context()
+	o := NewOutbox(poisoned{st}, WithLinger(time.Hour)) // one batch: Close ends the linger
+	for i := range 3 {
+		if err := o.Post(event("r", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := make(chan error, 2)
+	keep := func(id, typ string) {
+		_, err := o.Keep(ctx, store.OutboxEntry{Outcome: &store.AuthnOutcome{Realm: "r", ID: id, CreatedAt: time.Now(), State: store.AuthnDenied},
+			Events: []store.Event{{Realm: "r", Type: typ, Subject: id, At: time.Now(), Data: []byte(`{}`)}}})
+		results <- err
+	}
+	go keep("bad", "poison")
+	go keep("good", "authn.denied")
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.queue) == 5
+	}, "the five entries to be queued")
+	if err := o.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for range 2 {
+		if err := <-results; err != nil {
+			failed++
+		}
+	}
+	page, err := st.ListEvents(ctx, "r", store.EventFilter{}, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed != 1 || len(page.Items) != 4 {
+		t.Errorf("%d Keep calls failed, %d events written; want the poisoned one alone to fail, the other four written", failed, len(page.Items))
+	}
+}

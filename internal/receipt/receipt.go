@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -148,8 +149,10 @@ type Keep func(ctx context.Context, entry store.OutboxEntry) (store.OutboxResult
 // the receipt, when it was answered). An outcome recorded before is ErrRecorded with
 // that outcome.
 func (is Issuer) Record(ctx context.Context, r authn.Request, events []authn.Event, keep Keep) (authn.State, error) {
-	entry := store.OutboxEntry{Outcome: &store.AuthnOutcome{Realm: r.Realm, ID: r.ID, CreatedAt: r.CreatedAt, State: r.Record().State},
-		Events: authn.Records(events)}
+	entry := store.OutboxEntry{
+		Outcome: &store.AuthnOutcome{Realm: r.Realm, ID: r.ID, CreatedAt: r.CreatedAt, State: r.Record().State, Token: rand.Text()},
+		Events:  authn.Records(events),
+	}
 	if r.Kind == authn.KindTransaction {
 		rec := r.Record()
 		if r.Answer != nil {

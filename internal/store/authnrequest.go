@@ -58,6 +58,14 @@ func (r AuthnRequest) Validate() error {
 	if err := checkText(key, "match number", r.MatchNumber, 0, MaxMatchNumberLen, false); err != nil {
 		return err
 	}
+	if err := checkText(key, "answered number", r.AnsweredNumber, 0, MaxMatchNumberLen, false); err != nil {
+		return err
+	}
+	switch r.SignedDecision {
+	case "", "approve", "deny":
+	default:
+		return invalid(key, "signed decision %q is neither approve nor deny", r.SignedDecision)
+	}
 	if err := checkAuthorizationDetails(key, r.AuthorizationDetails); err != nil {
 		return err
 	}

@@ -66,6 +66,9 @@ type AuthnOutcome struct {
 	CreatedAt time.Time
 	// State is an outcome: approved, denied, expired or cancelled.
 	State AuthnState
+	// Token, random, tells the writer's own claim: a writer that writes its claim again
+	// (not knowing whether its commit landed) finds it Kept, not refused.
+	Token string
 }
 
 // Validate reports whether o may be written: an ID of 1 to MaxIDLen bytes, a creation
@@ -82,6 +85,8 @@ func (o AuthnOutcome) Validate() error {
 		return invalid(key, "no creation time")
 	case o.State == AuthnPending || !slices.Contains(authnStates, o.State):
 		return invalid(key, "state %q is not an outcome", o.State)
+	case len(o.Token) > MaxIDLen:
+		return invalid(key, "token longer than %d bytes", MaxIDLen)
 	}
 	return checkTimes(key, o.CreatedAt)
 }

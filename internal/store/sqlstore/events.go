@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/signet-auth/signet/internal/store"
@@ -107,33 +110,52 @@ func (s *Store) WriteOutbox(ctx context.Context, entries []store.OutboxEntry) ([
 			p.record, p.data = &rec, data
 		}
 	}
+	// Claims are made in key order, so that two writers contesting the same requests
+	// take their locks in one order (PostgreSQL), not into a deadlock.
+	claims := make([]int, 0, len(preps))
+	for i, p := range preps {
+		if p.outcome != nil {
+			claims = append(claims, i)
+		}
+	}
+	slices.SortStableFunc(claims, func(a, b int) int {
+		x, y := preps[a].outcome, preps[b].outcome
+		return cmp.Or(x.CreatedAt.Compare(y.CreatedAt), strings.Compare(x.Realm, y.Realm), strings.Compare(x.ID, y.ID))
+	})
 	results := make([]store.OutboxResult, len(entries))
 	err := s.transact(ctx, op, func(tx Tx) error {
 		exists := s.realmsExist(ctx, tx)
+		gone := make([]bool, len(preps)) // the entry's realm is gone, and all of it
+		for _, i := range claims {
+			p := &preps[i]
+			results[i] = store.OutboxResult{Kept: true}
+			ok, err := exists(p.outcome.Realm)
+			if err != nil {
+				return s.wrapErr(ctx, err, "%s", op)
+			}
+			if !ok {
+				gone[i] = true
+				continue
+			}
+			existing, err := s.claimOutcome(ctx, tx, p.outcome)
+			if err != nil {
+				return s.wrapErr(ctx, err, "%s", op)
+			}
+			if existing != "" {
+				results[i] = store.OutboxResult{Existing: existing}
+			}
+		}
 		var written []*store.Event
 		for i := range preps {
 			p := &preps[i]
-			results[i] = store.OutboxResult{Kept: true}
-			if p.outcome != nil {
-				ok, err := exists(p.outcome.Realm)
-				if err != nil {
+			if p.outcome == nil {
+				results[i] = store.OutboxResult{Kept: true}
+			} else if gone[i] || !results[i].Kept {
+				continue
+			}
+			if p.record != nil {
+				if err := s.keepRecord(ctx, tx, p.record, p.data); err != nil {
 					return s.wrapErr(ctx, err, "%s", op)
-				}
-				if !ok {
-					continue // the realm is gone, and all of its
-				}
-				existing, err := s.claimOutcome(ctx, tx, p.outcome)
-				if err != nil {
-					return s.wrapErr(ctx, err, "%s", op)
-				}
-				if existing != "" {
-					results[i] = store.OutboxResult{Existing: existing}
-					continue
-				}
-				if p.record != nil {
-					if err := s.keepRecord(ctx, tx, p.record, p.data); err != nil {
-						return s.wrapErr(ctx, err, "%s", op)
-					}
 				}
 			}
 			for j := range p.events {
@@ -155,18 +177,21 @@ func (s *Store) WriteOutbox(ctx context.Context, entries []store.OutboxEntry) ([
 	return results, nil
 }
 
-// claimOutcome claims o unless an outcome of its request was claimed before, whose
-// state it then returns. o's realm exists until tx ends.
+// claimOutcome claims o unless an outcome of its request was claimed before by another
+// writer (another token), whose state it then returns. o's realm exists until tx ends.
 func (s *Store) claimOutcome(ctx context.Context, tx Tx, o *store.AuthnOutcome) (store.AuthnState, error) {
 	created := s.timeValue(o.CreatedAt)
-	n, err := tx.Exec(ctx, `INSERT INTO authn_outcomes (realm, created_at, id, state) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (realm, created_at, id) DO NOTHING`, o.Realm, created, o.ID, string(o.State))
+	n, err := tx.Exec(ctx, `INSERT INTO authn_outcomes (created_at, realm, id, state, token) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (created_at, realm, id) DO NOTHING`, created, o.Realm, o.ID, string(o.State), o.Token)
 	if err != nil || n == 1 {
 		return "", err
 	}
-	var state string
-	err = tx.QueryRow(ctx, `SELECT state FROM authn_outcomes WHERE realm = $1 AND created_at = $2 AND id = $3`,
-		o.Realm, created, o.ID).Scan(&state)
+	var state, token string
+	err = tx.QueryRow(ctx, `SELECT state, token FROM authn_outcomes WHERE created_at = $1 AND realm = $2 AND id = $3`,
+		created, o.Realm, o.ID).Scan(&state, &token)
+	if err == nil && o.Token != "" && token == o.Token {
+		return "", nil // this writer's own claim, from a commit it did not hear of
+	}
 	return store.AuthnState(state), err
 }
 

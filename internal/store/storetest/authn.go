@@ -25,6 +25,7 @@ var authnTests = []testCase{
 	{"AuthnWithEvent", testAuthnWithEvent},
 	{"OutboxOutcomes", testOutboxOutcomes},
 	{"OutboxOutcomesConcurrent", testOutboxOutcomesConcurrent},
+	{"OutboxOutcomesCrossed", testOutboxOutcomesCrossed},
 }
 
 // testAuthnWithEvent: a record created with its events appends them, in order, in the
@@ -112,6 +113,19 @@ func testOutboxOutcomes(t *testing.T, s store.Store) {
 	}
 	wantErr(t, "a record of an outcome claimed without one", second(s.GetAuthnRequest(ctx, "r", "q2")), store.ErrNotFound)
 
+	// A writer that writes its own claim again (its commit landed, it did not hear so)
+	// finds it kept; another writer's claim with the same token is refused as ever.
+	own := claim("q5", store.AuthnApproved)
+	own.Token = "tok-5"
+	for range 2 {
+		results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: own}})
+		ok(t, "WriteOutbox of a claim again", err)
+		checkEqual(t, "a claim written again", results, []store.OutboxResult{{Kept: true}})
+	}
+	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: claim("q5", store.AuthnCancelled)}})
+	ok(t, "WriteOutbox of another writer's claim", err)
+	checkEqual(t, "another writer's claim", results, []store.OutboxResult{{Existing: store.AuthnApproved}})
+
 	// In a later call too, the first outcome stands.
 	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: claim("q2", store.AuthnCancelled), Events: []store.Event{newEvent("r", "authn.cancelled", "q2", "u1")}}})
 	ok(t, "WriteOutbox of a second outcome", err)
@@ -146,8 +160,8 @@ func testOutboxOutcomes(t *testing.T, s store.Store) {
 	// Purged claims are gone: a claim after the purge is kept again.
 	n, err := s.PurgeAuthnOutcomes(ctx, instant(time.Second))
 	ok(t, "PurgeAuthnOutcomes", err)
-	if n != 3 {
-		t.Errorf("PurgeAuthnOutcomes = %d, want 3 (q1, q2, q3)", n)
+	if n != 4 {
+		t.Errorf("PurgeAuthnOutcomes = %d, want 4 (q1, q2, q3, q5)", n)
 	}
 	results, err = s.WriteOutbox(ctx, []store.OutboxEntry{{Outcome: claim("q2", store.AuthnCancelled)}})
 	ok(t, "WriteOutbox after the purge", err)
@@ -196,6 +210,40 @@ func testOutboxOutcomesConcurrent(t *testing.T, s store.Store) {
 		ok(t, "ListEvents", err)
 		if winners != 1 || len(page.Items) != 1 || page.Items[0].Type != "authn."+string(kept) {
 			t.Fatalf("round %d: %d writers kept their outcome, events %+v; want one, with its event", round, winners, page.Items)
+		}
+	}
+}
+
+// testOutboxOutcomesCrossed: two writers claiming the same requests in opposite orders
+// at once (two nodes' batches) both finish, without a deadlock, and each request has
+// one outcome.
+func testOutboxOutcomesCrossed(t *testing.T, s store.Store) {
+	world(t, s, "r")
+	ctx := t.Context()
+	for round := range 5 {
+		var entries []store.OutboxEntry
+		for i := range 40 {
+			entries = append(entries, store.OutboxEntry{Outcome: &store.AuthnOutcome{Realm: "r", ID: fmt.Sprintf("q%d-%d", round, i),
+				CreatedAt: instant(time.Duration(i) * time.Second), State: store.AuthnApproved}})
+		}
+		reversed := slices.Clone(entries)
+		slices.Reverse(reversed)
+		kept := make([][]store.OutboxResult, 2)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for w, batch := range [][]store.OutboxEntry{entries, reversed} {
+			wg.Go(func() { kept[w], errs[w] = s.WriteOutbox(ctx, batch) })
+		}
+		wg.Wait()
+		for w, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, writer %d: %v", round, w, err)
+			}
+		}
+		for i := range 40 {
+			if a, b := kept[0][i].Kept, kept[1][39-i].Kept; a == b {
+				t.Fatalf("round %d, request %d: kept by both or neither (%t)", round, i, a)
+			}
 		}
 	}
 }
@@ -293,6 +341,9 @@ func testAuthnInvalid(t *testing.T, s store.Store) {
 		"a long binding message":     base(func(r *store.AuthnRequest) { r.BindingMessage = strings.Repeat("€", store.MaxBindingMessageLen+1) }),
 		"a NUL in the message":       base(func(r *store.AuthnRequest) { r.BindingMessage = "pay\x00" }),
 		"a long match number":        base(func(r *store.AuthnRequest) { r.MatchNumber = strings.Repeat("1", store.MaxMatchNumberLen+1) }),
+		"a NUL answered":             base(func(r *store.AuthnRequest) { r.AnsweredNumber = "4\x00" }),
+		"a long answered number":     base(func(r *store.AuthnRequest) { r.AnsweredNumber = strings.Repeat("1", store.MaxMatchNumberLen+1) }),
+		"an unknown signed decision": base(func(r *store.AuthnRequest) { r.SignedDecision = "maybe" }),
 		"details that are not JSON":  base(func(r *store.AuthnRequest) { r.AuthorizationDetails = []byte(`[{"type":`) }),
 		"details that are an object": base(func(r *store.AuthnRequest) { r.AuthorizationDetails = []byte(`{"type":"x"}`) }),
 		"too large details": base(func(r *store.AuthnRequest) {

@@ -3,11 +3,17 @@
 -- node or two, the one that claims first is the request's. Keyed by the request's
 -- creation time first, so that claims are appended at the right edge of the table
 -- rather than each taking a random leaf page (request ids are random; see 0005). Claims
--- are kept while a request can still change (its life and retention) and purged after.
+-- are kept while a request can still change (its life and retention) and purged after,
+-- a range at the start of the key.
 CREATE TABLE authn_outcomes (
-	realm      TEXT    NOT NULL REFERENCES realms (name) ON DELETE CASCADE,
 	created_at INTEGER NOT NULL,
+	realm      TEXT    NOT NULL REFERENCES realms (name) ON DELETE CASCADE,
 	id         TEXT    NOT NULL,
 	state      TEXT    NOT NULL,
-	PRIMARY KEY (realm, created_at, id)
+	-- Random, from the writer of the claim: a writer that cannot tell whether its
+	-- commit landed (the connection closed) and writes again knows its own claim.
+	token      TEXT    NOT NULL,
+	PRIMARY KEY (created_at, realm, id)
 ) STRICT, WITHOUT ROWID;
+-- No index on realm: deleting a realm, rare, scans the claims (a day's at most) rather
+-- than every claim paying for one more index.
