@@ -110,7 +110,13 @@ func TestRecordedOutcomes(t *testing.T) {
 		if got, err := f.svc.Get(ctx, "demo", expiring.ID); err != nil || got.State != Expired {
 			t.Fatalf("Get after expiry: %v, %v", got.State, err)
 		}
-		for id, want := range map[string]State{r.ID: Cancelled, expiring.ID: Expired} {
+		// A QR login no device scanned: its expiry is an outcome too, of no user.
+		qr := f.create(func(n *NewRequest) { n.Kind, n.UserID, n.Devices = KindQRLogin, "", nil })
+		f.clock.Advance(DefaultTTL + time.Second)
+		if got, err := f.svc.Get(ctx, "demo", qr.ID); err != nil || got.State != Expired {
+			t.Fatalf("Get of an unscanned QR login after expiry: %v, %v", got.State, err)
+		}
+		for id, want := range map[string]State{r.ID: Cancelled, expiring.ID: Expired, qr.ID: Expired} {
 			if s, evs := k.kept(id); s != want || len(evs) != 1 {
 				t.Errorf("kept %q with %v, want %q once", s, evs, want)
 			}

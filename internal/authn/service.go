@@ -40,9 +40,9 @@ const MaxClockSkew = 5 * time.Minute
 type Config struct {
 	Store  ephemeral.Store
 	Events Sink
-	// Outcomes, when set, records the outcomes it keeps (of requests that name their
-	// user) with their events before the outcome is made (Recorder); those events then
-	// do not go to Events. Every other event goes to Events after its change.
+	// Outcomes, when set, records the outcomes it keeps with their events before the
+	// outcome is made (Recorder); those events then do not go to Events. Every other
+	// event goes to Events after its change.
 	Outcomes Recorder
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -551,7 +551,7 @@ func (s *Service) change(ctx context.Context, realm, id string, fn func(*Request
 				return r, err
 			}
 			r.ChangedAt = s.cfg.Now().UTC()
-			if was == Pending && r.State.Outcome() && r.UserID != "" && s.cfg.Outcomes != nil && s.cfg.Outcomes.Keeps(&r) {
+			if was == Pending && r.State.Outcome() && s.cfg.Outcomes != nil && s.cfg.Outcomes.Keeps(&r) {
 				// From the recording on, the outcome is made whatever becomes of the
 				// caller: a caller that gave up must not be told it failed while its
 				// outcome is committed after all. The recorder's own limits bound it.
