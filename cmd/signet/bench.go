@@ -35,7 +35,7 @@ import (
 func newBenchCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "bench", Short: "Measure Signet on this machine (loopback only)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErr(errors.New("bench needs a subcommand: token, login or device"))
+			return usageErr(errors.New("bench needs a subcommand: token, login, device, approve, push or webhooks"))
 		}}
 	var o benchOpts
 	token := &cobra.Command{
@@ -75,6 +75,7 @@ func newBenchCmd(e *env) *cobra.Command {
 	addDeviceBench(c, e)
 	addApproveBench(c, e)
 	addPushBench(c, e)
+	addWebhooksBench(c, e)
 	return c
 }
 
@@ -103,6 +104,58 @@ func startPinned(cmd *exec.Cmd, cpu int) error {
 	}
 	defer func() { _ = unix.SchedSetaffinity(0, &old) }()
 	return cmd.Start()
+}
+
+// startBenchHelper starts the hidden `bench` subcommand args in a child process pinned
+// to cpu with GOMAXPROCS=1, reads the JSON line it prints first into banner, and returns
+// the process and a stop that ends its standard input (where such helpers stop) and
+// waits for it to exit.
+func startBenchHelper(ctx context.Context, e *env, self string, cpu int, banner any, args ...string) (*exec.Cmd, func(), error) {
+	c := exec.CommandContext(ctx, self, append([]string{"bench"}, args...)...)
+	c.Env = append(os.Environ(), "GOMAXPROCS=1")
+	c.Stderr = e.stderr
+	in, err := c.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := startPinned(c, cpu); err != nil {
+		return nil, nil, err
+	}
+	stop := func() { in.Close(); _ = c.Wait() }
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	if !sc.Scan() {
+		stop()
+		return nil, nil, fmt.Errorf("%s did not start: %v", args[0], sc.Err())
+	}
+	if err := json.Unmarshal(sc.Bytes(), banner); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("%s banner: %w", args[0], err)
+	}
+	return c, stop, nil
+}
+
+// runBenchHelper runs the hidden `bench` subcommand args in a child process pinned to
+// cpu with GOMAXPROCS=1 and decodes the JSON it prints into result.
+func runBenchHelper(ctx context.Context, e *env, self string, cpu int, result any, args ...string) error {
+	c := exec.CommandContext(ctx, self, append([]string{"bench"}, args...)...)
+	c.Env = append(os.Environ(), "GOMAXPROCS=1")
+	var out strings.Builder
+	c.Stdout, c.Stderr = &out, e.stderr
+	if err := startPinned(c, cpu); err != nil {
+		return err
+	}
+	if err := c.Wait(); err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	if err := json.Unmarshal([]byte(out.String()), result); err != nil {
+		return fmt.Errorf("%s result %q: %w", args[0], out.String(), err)
+	}
+	return nil
 }
 
 func benchToken(ctx context.Context, e *env, o benchOpts) error {

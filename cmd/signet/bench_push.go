@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
@@ -13,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -133,30 +131,12 @@ func benchPush(ctx context.Context, e *env, o pushBenchOpts) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fake := exec.CommandContext(ctx, self, "bench", "apns-fake")
-	fake.Env = append(os.Environ(), "GOMAXPROCS=1")
-	fake.Stderr = e.stderr
-	in, err := fake.StdinPipe()
-	if err != nil {
-		return err
-	}
-	out, err := fake.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := startPinned(fake, o.fakeCPU); err != nil {
-		return err
-	}
-	defer func() { in.Close(); _ = fake.Wait() }()
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64<<10), 64<<10)
-	if !sc.Scan() {
-		return fmt.Errorf("the fake APNs did not start: %v", sc.Err())
-	}
 	var banner fakeBanner
-	if err := json.Unmarshal(sc.Bytes(), &banner); err != nil {
-		return fmt.Errorf("fake APNs banner: %w", err)
+	_, stopFake, err := startBenchHelper(ctx, e, self, o.fakeCPU, &banner, "apns-fake")
+	if err != nil {
+		return err
 	}
+	defer stopFake()
 	certFile, keyFile := filepath.Join(dir, "fake.pem"), filepath.Join(dir, "key.p8")
 	if err := os.WriteFile(certFile, []byte(banner.Cert), 0o600); err != nil {
 		return err
@@ -165,21 +145,11 @@ func benchPush(ctx context.Context, e *env, o pushBenchOpts) error {
 		return err
 	}
 	run := func(mode string) (pushLoadResult, error) {
-		c := exec.CommandContext(ctx, self, "bench", "push-load", "--url", banner.URL, "--cert", certFile, "--key", keyFile,
-			"--key-id", banner.KeyID, "--team-id", banner.TeamID, "--topic", banner.Topic, "--mode", mode,
-			"--duration", o.duration.String(), "--concurrency", strconv.Itoa(o.concurrency))
-		c.Env = append(os.Environ(), "GOMAXPROCS=1")
-		var buf strings.Builder
-		c.Stdout, c.Stderr = &buf, e.stderr
-		if err := startPinned(c, o.senderCPU); err != nil {
-			return pushLoadResult{}, err
-		}
-		if err := c.Wait(); err != nil {
-			return pushLoadResult{}, fmt.Errorf("%s load: %w", mode, err)
-		}
 		var r pushLoadResult
-		if err := json.Unmarshal([]byte(buf.String()), &r); err != nil {
-			return pushLoadResult{}, fmt.Errorf("%s load result %q: %w", mode, buf.String(), err)
+		if err := runBenchHelper(ctx, e, self, o.senderCPU, &r, "push-load", "--url", banner.URL, "--cert", certFile, "--key", keyFile,
+			"--key-id", banner.KeyID, "--team-id", banner.TeamID, "--topic", banner.Topic, "--mode", mode,
+			"--duration", o.duration.String(), "--concurrency", strconv.Itoa(o.concurrency)); err != nil {
+			return pushLoadResult{}, fmt.Errorf("%s load: %w", mode, err)
 		}
 		if r.Sends == 0 {
 			return r, fmt.Errorf("%s load sent nothing (%d errors, first: %s)", mode, r.Errors, r.FirstError)
@@ -218,13 +188,9 @@ func benchPush(ctx context.Context, e *env, o pushBenchOpts) error {
 // benchPushLoad sends wake-ups for o.duration, o.concurrency at a time, with Signet's
 // sender (mode "sender") or Go's HTTP/2 client (mode "raw"), and prints a pushLoadResult.
 func benchPushLoad(ctx context.Context, e *env, o pushBenchOpts) error {
-	pemCert, err := os.ReadFile(o.certFile)
+	roots, err := loadRoots(o.certFile)
 	if err != nil {
 		return err
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pemCert) {
-		return errors.New("no certificate in --cert")
 	}
 	key, err := os.ReadFile(o.keyFile)
 	if err != nil {
