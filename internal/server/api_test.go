@@ -359,6 +359,28 @@ func TestRESTOnboarding(t *testing.T) {
 	if !seen[auth.ID] || !seen[tx.ID] {
 		t.Errorf("events %+v, want the approvals of %s and %s", events.Items, auth.ID, tx.ID)
 	}
+
+	// The dashboards' count of outcomes has both approvals.
+	families, err := s.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "signet_authn_outcomes_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var key []string
+			for _, l := range m.GetLabel() {
+				key = append(key, l.GetName()+"="+l.GetValue())
+			}
+			outcomes[strings.Join(key, ",")] = m.GetCounter().GetValue()
+		}
+	}
+	if outcomes["kind=push_login,outcome=approved"] != 1 || outcomes["kind=transaction,outcome=approved"] != 1 {
+		t.Errorf("signet_authn_outcomes_total %v, want one approved push login and one approved transaction", outcomes)
+	}
 }
 
 // TestRESTAPIMTLS: on an API listener in verify mode, a certificate registered for a

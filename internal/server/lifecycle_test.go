@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,6 +241,11 @@ func TestOpsEndpoints(t *testing.T) {
 		`signet_http_requests_total{code="404",listener="api",method="GET",route="/"}`,
 		`signet_http_request_duration_seconds_bucket{code="200",listener="ops",method="GET",route="GET /readyz"`,
 		"go_goroutines", "process_resident_memory_bytes", "signet_build_info",
+		// What alerts read: readiness and each component, and when each listener's
+		// certificate expires.
+		"signet_ready 1", `signet_component_up{component="database"} 1`, `signet_component_up{component="listener PUBLIC"} 1`,
+		fmt.Sprintf(`signet_tls_certificate_expiry_timestamp_seconds{listener="public"} %s`,
+			strconv.FormatFloat(float64(s.listeners[config.Public].tls.Certificate().NotAfter.Unix()), 'g', -1, 64)),
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/config"
 	"github.com/signet-auth/signet/internal/device"
@@ -65,18 +67,20 @@ func WithLifecycleHook(fn func(event, name string)) Option {
 
 // Server is one running node.
 type Server struct {
-	cfg         config.Config
-	log         *slog.Logger
-	started     time.Time
-	store       store.Store
-	eph         ephemeral.Store
-	metrics     *ops.Metrics
-	health      *ops.Health
-	render      *web.Renderer
-	listeners   map[config.Endpoint]*listener
-	components  []component
-	extraRoutes []func(config.Endpoint, *http.ServeMux)
-	hook        func(event, name string)
+	cfg     config.Config
+	log     *slog.Logger
+	started time.Time
+	store   store.Store
+	eph     ephemeral.Store
+	metrics *ops.Metrics
+	// outcomesSeen counts the outcomes of authentication requests recorded on this node.
+	outcomesSeen *prometheus.CounterVec
+	health       *ops.Health
+	render       *web.Renderer
+	listeners    map[config.Endpoint]*listener
+	components   []component
+	extraRoutes  []func(config.Endpoint, *http.ServeMux)
+	hook         func(event, name string)
 	// died receives the error of a listener that stopped serving on its own.
 	died chan error
 	// keyring seals secrets at rest; keys keeps the realms' signing keys.
@@ -129,6 +133,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		died:      make(chan error, len(config.Endpoints)),
 	}
 	s.health = ops.NewHealth(version.String(), cfg.Dev, s.started, 2*time.Second, render, log)
+	s.metrics.Registry.MustRegister(s.health.Collector())
+	s.outcomesSeen = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "signet_authn_outcomes_total",
+		Help: "Outcomes of authentication requests made on this node, by kind (push_login, qr_login, ciba, transaction) and outcome (approved, denied, expired, cancelled).",
+	}, []string{"kind", "outcome"})
+	s.metrics.Registry.MustRegister(s.outcomesSeen)
 	for _, o := range opts {
 		o(s)
 	}
@@ -289,7 +299,11 @@ type outcomes struct{ s *Server }
 func (outcomes) Keeps(*authn.Request) bool { return true }
 
 func (o outcomes) Record(ctx context.Context, r authn.Request, events []authn.Event) (authn.State, error) {
-	return o.s.receipts().Record(ctx, r, events, o.s.outbox.Keep)
+	state, err := o.s.receipts().Record(ctx, r, events, o.s.outbox.Keep)
+	if err == nil {
+		o.s.outcomesSeen.WithLabelValues(string(r.Kind), string(state)).Inc()
+	}
+	return state, err
 }
 
 // webhookRetention is how long settled webhook deliveries stay listed.
@@ -388,6 +402,16 @@ func (s *Server) startListeners() error {
 		started = append(started, l)
 		s.listeners[ep] = l
 		s.health.Add(ops.Component{Name: "listener " + string(ep), Detail: l.describe(), Check: l.check})
+		if l.tls != nil {
+			src := l.tls
+			if err := s.metrics.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "signet_tls_certificate_expiry_timestamp_seconds",
+				Help:        "When the certificate the listener serves expires, in Unix seconds (it follows a reloaded certificate).",
+				ConstLabels: prometheus.Labels{"listener": strings.ToLower(string(ep))},
+			}, func() float64 { return float64(src.Certificate().NotAfter.Unix()) })); err != nil {
+				return err
+			}
+		}
 		if !l.cfg.TLSEnabled() {
 			s.log.Warn("listener serves plain HTTP; only run it behind a TLS-terminating proxy",
 				"listener", string(ep), "addr", l.addr())
