@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/signet-auth/signet/internal/admin"
 	"github.com/signet-auth/signet/internal/api"
 	"github.com/signet-auth/signet/internal/callers"
@@ -127,6 +129,13 @@ func (s *Server) newListener(ep config.Endpoint) (*listener, error) {
 			return nil, fmt.Errorf("listener %s: %w", ep, err)
 		}
 		l.own, s.devices = dev, dev
+		if err := s.metrics.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "signet_device_connections",
+			Help: "Devices connected to this node's device channel now.",
+		}, func() float64 { return float64(dev.Connections()) })); err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("listener %s: %w", ep, err)
+		}
 	}
 	return l, nil
 }
