@@ -42,7 +42,7 @@ func (r *Request) Record() store.AuthnRequest {
 	}
 	rec := store.AuthnRequest{
 		Realm: r.Realm, ID: r.ID, UserID: r.UserID, ClientID: r.ClientID, Kind: string(r.Kind), BindingMessage: r.Text,
-		AuthorizationDetails: r.AuthorizationDetails, MatchNumber: r.MatchNumber, Origin: origin, State: storeStates[r.State],
+		AuthorizationDetails: r.AuthorizationDetails, MatchNumber: r.MatchNumber, Origin: origin, State: r.State.Stored(),
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, AnsweredAt: r.ChangedAt,
 	}
 	if a := r.Answer; a != nil {
@@ -51,6 +51,9 @@ func (r *Request) Record() store.AuthnRequest {
 	}
 	return rec
 }
+
+// Stored is s as the durable store writes it; empty for a state that is no outcome.
+func (s State) Stored() store.AuthnState { return storeStates[s] }
 
 // StateOf is the outcome a durable record holds; Pending for a record without one.
 func StateOf(s store.AuthnState) State {

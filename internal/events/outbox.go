@@ -295,12 +295,17 @@ func (o *Outbox) drop(batch []*waiting, err error) {
 // each waiting's result.
 func (o *Outbox) write(batch []*waiting) error {
 	entries := make([]store.OutboxEntry, len(batch))
-	var events []store.Event
 	outcomes := false
 	for i, w := range batch {
 		entries[i] = w.entry
-		events = append(events, w.entry.Events...)
 		outcomes = outcomes || w.entry.Outcome != nil
+	}
+	var events []store.Event
+	if !outcomes {
+		events = make([]store.Event, 0, len(batch))
+		for _, w := range batch {
+			events = append(events, w.entry.Events...)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()

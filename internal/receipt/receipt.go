@@ -150,17 +150,18 @@ type Keep func(ctx context.Context, entry store.OutboxEntry) (store.OutboxResult
 // that outcome.
 func (is Issuer) Record(ctx context.Context, r authn.Request, events []authn.Event, keep Keep) (authn.State, error) {
 	entry := store.OutboxEntry{
-		Outcome: &store.AuthnOutcome{Realm: r.Realm, ID: r.ID, CreatedAt: r.CreatedAt, State: r.Record().State, Token: rand.Text()},
+		Outcome: &store.AuthnOutcome{Realm: r.Realm, ID: r.ID, CreatedAt: r.CreatedAt, State: r.State.Stored(), Token: rand.Text()},
 		Events:  authn.Records(events),
 	}
-	if r.Kind == authn.KindTransaction {
-		rec := r.Record()
-		if r.Answer != nil {
-			var err error
-			if rec, err = is.make(ctx, r); err != nil {
-				return "", err
-			}
+	switch {
+	case r.Kind == authn.KindTransaction && r.Answer != nil:
+		rec, err := is.make(ctx, r)
+		if err != nil {
+			return "", err
 		}
+		entry.Record = &rec
+	case r.Kind == authn.KindTransaction:
+		rec := r.Record()
 		entry.Record = &rec
 	}
 	res, err := keep(ctx, entry)
