@@ -366,7 +366,11 @@ func TestRESTOnboarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	outcomes := map[string]float64{}
+	connected := -1.0
 	for _, f := range families {
+		if f.GetName() == "signet_device_connections" {
+			connected = f.GetMetric()[0].GetGauge().GetValue()
+		}
 		if f.GetName() != "signet_authn_outcomes_total" {
 			continue
 		}
@@ -380,6 +384,10 @@ func TestRESTOnboarding(t *testing.T) {
 	}
 	if outcomes["kind=push_login,outcome=approved"] != 1 || outcomes["kind=transaction,outcome=approved"] != 1 {
 		t.Errorf("signet_authn_outcomes_total %v, want one approved push login and one approved transaction", outcomes)
+	}
+	// The phone that approved is still connected.
+	if connected < 1 {
+		t.Errorf("signet_device_connections %v, want at least the phone's connection", connected)
 	}
 }
 
