@@ -179,15 +179,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.log.Info("device: idle connections park a goroutine each", "reason", err)
 		}
 	}
-	s.mu.Unlock()
-	if err := s.hub.start(s.ctx); err != nil {
-		return fmt.Errorf("device: subscribe to request notices: %w", err)
-	}
+	// Added under the lock Shutdown takes to mark the server closing: a Shutdown that
+	// comes after waits for this goroutine, one that came before turned Serve away.
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		s.seen.run(s.ctx)
 	}()
+	if err := s.hub.start(s.ctx); err != nil {
+		return fmt.Errorf("device: subscribe to request notices: %w", err)
+	}
 	return listen.Loop(ln, nil, s.isClosing, func(format string, args ...any) {
 		s.log.Warn("device: " + fmt.Sprintf(format, args...))
 	}, func(nc net.Conn) bool {
