@@ -32,7 +32,15 @@ const (
 	// PasswordTemporaryAttribute marks a user whose password must be changed at the next
 	// sign-in (an administrator set it, or it is the bootstrap password).
 	PasswordTemporaryAttribute = rest.PasswordTemporaryAttribute
+	// ConsoleClientID is the built-in client of every realm the admin console signs its
+	// administrators in with; AccountClientID the account console's. The server keeps
+	// both; they cannot be deleted.
+	ConsoleClientID = "signet-console"
+	AccountClientID = "signet-account"
 )
+
+// BuiltinClient reports whether id is one of the built-in clients every realm has.
+func BuiltinClient(id string) bool { return id == ConsoleClientID || id == AccountClientID }
 
 // API serves the admin API.
 type API struct {
@@ -48,6 +56,8 @@ type API struct {
 	openAPI   []byte
 	devices   *Devices
 	push      *Push
+	// realmCreated runs after a realm is created (the server gives it its built-in clients).
+	realmCreated func(ctx context.Context, realm string) error
 }
 
 // Option adjusts an API (test seams).
@@ -55,6 +65,12 @@ type Option func(*API)
 
 // WithKeyring lets the API seal TOTP secrets (the server always sets it).
 func WithKeyring(ring *keys.Keyring) Option { return func(a *API) { a.ring = ring } }
+
+// WithRealmCreated runs fn after a realm is created; a failure is logged, and the realm
+// stays created.
+func WithRealmCreated(fn func(ctx context.Context, realm string) error) Option {
+	return func(a *API) { a.realmCreated = fn }
+}
 
 // WithClock sets the API's clock.
 func WithClock(now func() time.Time) Option { return func(a *API) { a.now = now } }
@@ -90,10 +106,10 @@ func (a *API) routes() []rest.Route {
 	return []rest.Route{
 		{Method: "GET", Path: "/openapi.json", Handler: rest.ServeDocument(a.openAPI)},
 		{Method: "GET", Path: "/realms", Handler: a.listRealms, Scopes: admin},
-		{Method: "POST", Path: "/realms", Handler: a.createRealm, Scopes: admin},
+		{Method: "POST", Path: "/realms", Handler: platformOnly(a.createRealm), Scopes: admin},
 		{Method: "GET", Path: realm, Handler: a.getRealm, Scopes: admin},
 		{Method: "PATCH", Path: realm, Handler: a.updateRealm, Scopes: admin},
-		{Method: "DELETE", Path: realm, Handler: a.deleteRealm, Scopes: admin},
+		{Method: "DELETE", Path: realm, Handler: platformOnly(a.deleteRealm), Scopes: admin},
 		{Method: "POST", Path: realm + "/registration-token", Handler: a.newRegistrationToken, Scopes: admin},
 		{Method: "GET", Path: realm + "/users", Handler: us.List, Scopes: admin},
 		{Method: "POST", Path: realm + "/users", Handler: us.Create, Scopes: admin},
@@ -126,6 +142,9 @@ func (a *API) routes() []rest.Route {
 		{Method: "GET", Path: pushes + "/{provider}", Handler: a.getPushCredential, Scopes: admin},
 		{Method: "PUT", Path: pushes + "/{provider}", Handler: a.setPushCredential, Scopes: admin},
 		{Method: "DELETE", Path: pushes + "/{provider}", Handler: a.deletePushCredential, Scopes: admin},
+		{Method: "GET", Path: realm + "/admins", Handler: a.listRealmAdmins, Scopes: admin},
+		{Method: "PUT", Path: realm + "/admins/{user}", Handler: a.addRealmAdmin, Scopes: admin},
+		{Method: "DELETE", Path: realm + "/admins/{user}", Handler: a.removeRealmAdmin, Scopes: admin},
 		{Method: "GET", Path: realm + "/audit", Handler: a.listAudit, Scopes: admin},
 		{Method: "GET", Path: realm + "/receipts/{receipt}", Handler: a.getReceipt, Scopes: admin},
 	}
@@ -138,17 +157,40 @@ func (a *API) Routes(mux *http.ServeMux) {
 	rest.Mount(mux, a.prefix+BasePath, a.routes(), a.authenticated, a.log, "admin API")
 }
 
-type bearerKey struct{}
+// Caller is who calls the admin API: a platform administrator (a token of the master
+// realm) manages every realm; a realm administrator (a user of another realm, named
+// among its administrators) manages that realm only.
+type Caller struct {
+	oidc.Bearer
+	// ManagedRealm is the realm a realm administrator manages; empty for a platform
+	// administrator.
+	ManagedRealm string
+}
 
-// authenticated requires a master-realm access token with the admin scope, then runs h.
-// Every change is logged with who made it (the audit trail until the audit log exists).
+// Platform reports whether the caller is a platform administrator.
+func (c Caller) Platform() bool { return c.ManagedRealm == "" }
+
+// Manages reports whether the caller may manage realm.
+func (c Caller) Manages(realm string) bool { return c.Platform() || c.ManagedRealm == realm }
+
+type callerKey struct{}
+
+// CallerOf returns the caller of an authenticated request.
+func CallerOf(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// authenticated requires an access token with the admin scope of the master realm, or of
+// a realm administrator for the realm in the path, then runs h. Every change is logged
+// with who made it (the audit trail until the audit log exists).
 func (a *API) authenticated(_ []string, h rest.HandlerFunc) rest.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		b, err := a.authenticate(r)
+		c, err := a.authenticate(r)
 		if err != nil {
 			return err
 		}
-		r = r.WithContext(context.WithValue(r.Context(), bearerKey{}, b))
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 		err = h(w, r)
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			outcome := "done"
@@ -157,16 +199,27 @@ func (a *API) authenticated(_ []string, h rest.HandlerFunc) rest.HandlerFunc {
 			}
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "admin change",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("outcome", outcome),
-				slog.String("subject", b.Subject), slog.String("client_id", b.ClientID))
+				slog.String("realm", c.Realm), slog.String("subject", c.Subject), slog.String("client_id", c.ClientID))
 		}
 		return err
 	}
 }
 
+// platformOnly lets only platform administrators run h: creating and deleting realms.
+func platformOnly(h rest.HandlerFunc) rest.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if c, ok := CallerOf(r.Context()); !ok || !c.Platform() {
+			return rest.Problemf(http.StatusForbidden, "only platform administrators (of the %s realm) may do this", MasterRealm)
+		}
+		return h(w, r)
+	}
+}
+
 // authenticate checks the bearer token (RFC 6750): missing or not valid is 401 with a
-// challenge, valid without the admin scope 403. The token's client must still exist
-// and be enabled, so disabling a client cuts its admin access at once.
-func (a *API) authenticate(r *http.Request) (oidc.Bearer, error) {
+// challenge, valid without the admin scope or for a realm the caller does not manage
+// 403. The token's client must still exist and be enabled, so disabling a client cuts
+// its admin access at once; a realm administrator must still be one.
+func (a *API) authenticate(r *http.Request) (Caller, error) {
 	challenge := func(status int, detail, params string) error {
 		h := `Bearer realm="signet-admin"`
 		if params != "" {
@@ -174,27 +227,50 @@ func (a *API) authenticate(r *http.Request) (oidc.Bearer, error) {
 		}
 		return &rest.Problem{Status: status, Detail: detail, Header: http.Header{"Www-Authenticate": {h}}}
 	}
+	invalid := challenge(http.StatusUnauthorized, "the access token is not valid", `error="invalid_token"`)
 	tok, ok := oidc.BearerToken(r)
 	if !ok {
-		return oidc.Bearer{}, challenge(http.StatusUnauthorized, "an access token of the master realm is required (Authorization: Bearer)", "")
+		return Caller{}, challenge(http.StatusUnauthorized, "an access token of the master realm or of a realm administrator is required (Authorization: Bearer)", "")
 	}
-	b, err := a.provider.VerifyBearer(r.Context(), MasterRealm, tok)
+	realm, ok := a.provider.TokenRealm(tok)
+	if !ok {
+		return Caller{}, invalid
+	}
+	b, err := a.provider.VerifyBearer(r.Context(), realm, tok)
 	if errors.Is(err, oidc.ErrInvalidBearer) {
-		return oidc.Bearer{}, challenge(http.StatusUnauthorized, "the access token is not valid", `error="invalid_token"`)
+		return Caller{}, invalid
 	}
 	if err != nil {
-		return oidc.Bearer{}, err
+		return Caller{}, err
 	}
-	c, err := a.st.GetClient(r.Context(), MasterRealm, b.ClientID)
+	c, err := a.st.GetClient(r.Context(), realm, b.ClientID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !c.Enabled {
-		return oidc.Bearer{}, challenge(http.StatusUnauthorized, "the access token is not valid", `error="invalid_token"`)
+		return Caller{}, invalid
 	}
 	if err != nil {
-		return oidc.Bearer{}, err
+		return Caller{}, err
 	}
 	if !b.HasScope(Scope) {
-		return oidc.Bearer{}, challenge(http.StatusForbidden, "the access token lacks the "+Scope+" scope",
+		return Caller{}, challenge(http.StatusForbidden, "the access token lacks the "+Scope+" scope",
 			`error="insufficient_scope", scope="`+Scope+`"`)
 	}
-	return b, nil
+	if realm == MasterRealm {
+		return Caller{Bearer: b}, nil
+	}
+	// A realm administrator: only its own realm, only as a signed-in user, only while
+	// the realm names it.
+	if path := r.PathValue("realm"); path != "" && path != realm {
+		return Caller{}, rest.Problemf(http.StatusForbidden, "an administrator of realm %q manages that realm only", realm)
+	}
+	if b.GrantID == "" {
+		return Caller{}, rest.Problemf(http.StatusForbidden, "realm administration needs a realm administrator's sign-in, not a client's token")
+	}
+	managed, err := a.st.GetRealm(r.Context(), realm)
+	if err != nil {
+		return Caller{}, rest.StoreError(err, realmWhat(realm))
+	}
+	if !IsRealmAdmin(managed, b.Subject) {
+		return Caller{}, rest.Problemf(http.StatusForbidden, "the user is not an administrator of realm %q", realm)
+	}
+	return Caller{Bearer: b, ManagedRealm: realm}, nil
 }

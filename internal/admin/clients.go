@@ -624,6 +624,9 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if BuiltinClient(c.ID) {
+		return rest.Conflict("%s is a built-in client Signet's own pages sign in with; disable it instead", c.ID)
+	}
 	// The client's grants go with it, and with them every token it holds.
 	return rest.Deleted(w, r, c.Version, clientWhat(c.Realm, c.ID), func(ctx context.Context) error {
 		return a.st.DeleteClient(ctx, c.Realm, c.ID)

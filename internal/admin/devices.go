@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -44,11 +43,14 @@ func auditJSON(e store.AuditEvent) AuditEvent {
 
 // actor names who makes a change, for the audit log.
 func actor(r *http.Request) string {
-	if b, ok := r.Context().Value(bearerKey{}).(oidc.Bearer); ok {
-		if b.Subject != "" {
-			return "admin:" + b.Subject
+	if c, ok := CallerOf(r.Context()); ok {
+		switch {
+		case c.Subject != "" && !c.Platform():
+			return "realm-admin:" + c.Subject
+		case c.Subject != "":
+			return "admin:" + c.Subject
 		}
-		return "client:" + b.ClientID
+		return "client:" + c.ClientID
 	}
 	return "admin"
 }

@@ -54,6 +54,14 @@ func (a *API) listRealms(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A realm administrator sees its own realm only.
+	if c, ok := CallerOf(r.Context()); ok && !c.Platform() {
+		realm, err := a.st.GetRealm(r.Context(), c.ManagedRealm)
+		if err != nil {
+			return rest.StoreError(err, realmWhat(c.ManagedRealm))
+		}
+		return rest.WriteJSON(w, http.StatusOK, rest.Page[Realm]{Items: []Realm{realmJSON(realm)}})
+	}
 	p, err := a.st.ListRealms(r.Context(), opts)
 	if err != nil {
 		return rest.StoreError(err, "realm listing")
@@ -85,6 +93,11 @@ func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A realm of the same name may have existed before: forget what was cached of it.
 	a.forgetRealm(created.Name)
+	if a.realmCreated != nil {
+		if err := a.realmCreated(r.Context(), created.Name); err != nil {
+			a.log.Warn("realm created without its built-in clients; the next start adds them", "realm", created.Name, "err", err)
+		}
+	}
 	w.Header().Set("Location", a.prefix+BasePath+"/realms/"+created.Name)
 	w.Header().Set("ETag", rest.ETag(created.Version))
 	return rest.WriteJSON(w, http.StatusCreated, realmJSON(created))

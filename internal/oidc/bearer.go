@@ -2,6 +2,8 @@ package oidc
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -61,4 +63,34 @@ func BearerToken(r *http.Request) (string, bool) {
 	}
 	tok = strings.TrimSpace(tok)
 	return tok, tok != ""
+}
+
+// TokenRealm reads which realm of this provider an access token claims to come from,
+// without verifying anything: it only picks the realm to verify the token against with
+// VerifyBearer. ok is false for anything that is not a JWT whose issuer is one of this
+// provider's realms.
+func (p *Provider) TokenRealm(token string) (realm string, ok bool) {
+	_, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return "", false
+	}
+	payload, _, ok := strings.Cut(rest, ".")
+	if !ok || len(payload) > 8<<10 {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return "", false
+	}
+	var c struct {
+		Issuer string `json:"iss"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return "", false
+	}
+	realm, ok = strings.CutPrefix(c.Issuer, p.publicURL+"/realms/")
+	if !ok || realm == "" || strings.ContainsAny(realm, "/?#") {
+		return "", false
+	}
+	return realm, true
 }

@@ -46,6 +46,9 @@ type Provider struct {
 	bgStop   context.CancelFunc
 	bgMu     sync.Mutex
 	bgClosed bool
+
+	localOnce sync.Once
+	local     *http.Client // LocalClient
 }
 
 // Option adjusts a Provider (test seams).

@@ -24,20 +24,7 @@ import (
 // adminGet calls the admin API at url with token and decodes the JSON answer.
 func adminGet(t *testing.T, c *http.Client, url, token string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("GET %s: answer is not JSON: %v", url, err)
-	}
-	return resp.StatusCode, body
+	return adminCall(t, c, "GET", url, token, nil)
 }
 
 func itemNames(body map[string]any, key string) []string {

@@ -331,7 +331,7 @@ func (s *Server) adminAPI(adminURL string) (*admin.API, error) {
 		admin.WithKeyring(s.keyring), admin.WithDevices(admin.Devices{
 			PublicURL: s.endpointURL(config.Device), Pepper: s.devicePepper,
 			Fingerprint: func() ([32]byte, error) { return fp, nil },
-		}), admin.WithPush(pushAPI))
+		}), admin.WithPush(pushAPI), admin.WithRealmCreated(s.ensureBuiltinClients))
 }
 
 func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {

@@ -249,6 +249,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startListeners(); err != nil {
 		return err
 	}
+	if err := s.seedBuiltinClients(openCtx); err != nil {
+		return fmt.Errorf("seed the built-in clients: %w", err)
+	}
 	if s.cfg.Dev {
 		if err := s.writeAdminBootstrap(); err != nil {
 			return fmt.Errorf("write %s: %w", BootstrapFile, err)

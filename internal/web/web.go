@@ -65,6 +65,16 @@ func NewRendererWithCatalog(dev bool, pathPrefix string, cat *Catalog) (*Rendere
 	return newRenderer(dev, pathPrefix, cat, templateFS)
 }
 
+// NewRendererFS is NewRendererWithCatalog over another set of page templates: fsys holds
+// templates/*.html, among them its own templates/layout.html (defining "layout") and
+// templates/partials.html, for pages with a layout of their own (the consoles).
+func NewRendererFS(dev bool, pathPrefix string, cat *Catalog, fsys fs.FS) (*Renderer, error) {
+	if cat == nil {
+		return nil, errors.New("renderer: nil catalog")
+	}
+	return newRenderer(dev, pathPrefix, cat, fsys)
+}
+
 func newRenderer(dev bool, pathPrefix string, cat *Catalog, fsys fs.FS) (*Renderer, error) {
 	names, err := fs.Glob(fsys, "templates/*.html")
 	if err != nil {
