@@ -67,19 +67,9 @@ func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("session")
-	what := fmt.Sprintf("session %q of user %q in realm %q", id, u.ID, u.Realm)
-	s, err := a.st.GetSession(r.Context(), u.Realm, id)
-	if err == nil && s.UserID != u.ID {
-		err = store.ErrNotFound // another user's session is not below this user
-	}
-	if err != nil {
-		return rest.StoreError(err, what)
-	}
-	if _, err := a.st.RevokeUserGrants(r.Context(), u.Realm, u.ID, id, "session revoked by an administrator", time.Time{}); err != nil {
-		return rest.StoreError(err, what)
-	}
-	if err := a.st.DeleteSession(r.Context(), u.Realm, id); err != nil {
-		return rest.StoreError(err, what)
+	// Another user's session is not below this user: not found.
+	if err := a.provider.Sessions().EndSession(r.Context(), u.Realm, u.ID, id, "session revoked by an administrator"); err != nil {
+		return rest.StoreError(err, fmt.Sprintf("session %q of user %q in realm %q", id, u.ID, u.Realm))
 	}
 	return rest.WriteJSON(w, http.StatusNoContent, nil)
 }

@@ -3,12 +3,10 @@ package admin
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/store"
-	"github.com/signet-auth/signet/internal/totp"
 )
 
 // TOTPEnrollment is the answer to an enrollment: shown once, to hand to the user (the URL
@@ -32,17 +30,7 @@ func (a *API) enrollTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	issuer := realm.DisplayName
-	if issuer == "" {
-		issuer = realm.Name
-	}
-	// The otpauth label separates issuer and account with ':'.
-	noColon := strings.NewReplacer(":", "_")
-	key, err := totp.Generate(noColon.Replace(issuer), noColon.Replace(u.Username))
-	if err != nil {
-		return err
-	}
-	sealed, err := login.SealTOTPSecret(a.ring, u.Realm, u.ID, key.Secret)
+	key, sealed, err := login.NewTOTPKey(a.ring, realm, u)
 	if err != nil {
 		return err
 	}

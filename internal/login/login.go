@@ -66,6 +66,7 @@ type Pages struct {
 	eph       ephemeral.Store
 	ring      *keys.Keyring
 	passwords *password.Hasher
+	creds     Credentials
 	otp       *totp.Verifier
 	sessions  *session.Manager
 	render    *web.Renderer
@@ -114,6 +115,7 @@ func New(c Config) *Pages {
 		stopping: stopping, stop: stop,
 		prefix: c.Prefix, st: c.Store, eph: c.Ephemeral, ring: c.Keyring, passwords: c.Passwords,
 		otp: totp.NewVerifier(c.Ephemeral, totp.WithClock(now)), sessions: c.Sessions,
+		creds:  Credentials{Store: c.Store, Passwords: c.Passwords, Now: now},
 		render: c.Renderer, csrf: c.CSRF, flow: c.Flow, log: c.Log, now: now,
 		requests: c.Requests, deviceURL: c.DeviceURL, decoyKey: c.Keyring.Primary().DeriveKey("login phone decoys"),
 	}
@@ -392,22 +394,12 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
 	bad := func() {
 		p.show(w, q, http.StatusUnauthorized, "login_password", "login.title", view{Username: s.Username, Error: "login.error.invalid_credentials"})
 	}
-	if err != nil || u.PasswordHash == "" {
-		p.passwords.VerifyDummy(ctx, pw)
-		bad()
-		return
-	}
-	allowed, err := p.reserveAttempt(ctx, q.realm, u.ID)
 	if err != nil {
-		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
-		return
-	}
-	if !allowed {
 		p.passwords.VerifyDummy(ctx, pw)
 		bad()
 		return
 	}
-	match, rehash, err := p.passwords.Verify(ctx, pw, u.PasswordHash)
+	match, err := p.creds.VerifyPassword(ctx, q.realm, u, pw)
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
@@ -415,12 +407,6 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
 	if !match {
 		bad()
 		return
-	}
-	if rehash {
-		if err := p.rehash(ctx, q.realm.Name, u.ID, pw); err != nil {
-			p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
-			return
-		}
 	}
 	if s.PhoneDone && s.UserID != u.ID {
 		// The name typed is not the phone's user: start again.
@@ -534,7 +520,7 @@ func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request)
 		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
 		return
 	}
-	allowed, err := p.reserveAttempt(ctx, q.realm, u.ID)
+	allowed, err := p.creds.ReserveAttempt(ctx, q.realm, u.ID)
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
@@ -566,7 +552,7 @@ func (p *Pages) loggedIn(w http.ResponseWriter, r *http.Request, q *request, a s
 	_ = p.eph.Delete(ctx, stateKey(q.realm.Name, q.ix.ID))
 	// Every factor passed: only now the failure count starts again (a right password
 	// must not wipe out wrong TOTP codes).
-	if err := p.resetFailures(ctx, q.realm.Name, a.UserID); err != nil {
+	if err := p.creds.ResetFailures(ctx, q.realm.Name, a.UserID); err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
@@ -678,68 +664,6 @@ func LockoutPolicy(realm store.Realm) (threshold int, lock time.Duration) {
 		lock = d
 	}
 	return threshold, lock
-}
-
-// errNoAttempt ends a reservation without writing.
-var errNoAttempt = errors.New("login: no attempt allowed")
-
-// reserveAttempt counts a password or code attempt before it is checked, atomically, so
-// that concurrent guesses cannot slip past the threshold (CONFORMANCE §4.11): a user with
-// threshold failures since the last success is locked by the next attempt, which is
-// refused, as is every attempt while locked or disabled. Success resets the count
-// (resetFailures).
-func (p *Pages) reserveAttempt(ctx context.Context, realm store.Realm, userID string) (bool, error) {
-	threshold, lock := LockoutPolicy(realm)
-	now := p.now()
-	allowed := false
-	_, err := p.st.UpdateUser(ctx, realm.Name, userID, func(u store.User) (store.User, error) {
-		allowed = false
-		switch {
-		case !u.Enabled || now.Before(u.LockedUntil):
-			return u, errNoAttempt
-		case u.FailedLogins >= threshold:
-			u.LockedUntil, u.FailedLogins = now.Add(lock), 0
-			return u, nil
-		}
-		u.FailedLogins++
-		allowed = true
-		return u, nil
-	})
-	switch {
-	case errors.Is(err, errNoAttempt), errors.Is(err, store.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("count login attempt: %w", err)
-	}
-	return allowed, nil
-}
-
-// resetFailures clears the failure count after a complete login.
-func (p *Pages) resetFailures(ctx context.Context, realm, userID string) error {
-	_, err := p.st.UpdateUser(ctx, realm, userID, func(u store.User) (store.User, error) {
-		if u.FailedLogins == 0 {
-			return u, errNoAttempt
-		}
-		u.FailedLogins = 0
-		return u, nil
-	})
-	if errors.Is(err, errNoAttempt) {
-		return nil
-	}
-	return err
-}
-
-// rehash stores a fresh hash of a password that matched an older hash's parameters.
-func (p *Pages) rehash(ctx context.Context, realm, userID, pw string) error {
-	h, err := p.passwords.Hash(ctx, pw)
-	if err != nil {
-		return err
-	}
-	_, err = p.st.UpdateUser(ctx, realm, userID, func(u store.User) (store.User, error) {
-		u.PasswordHash = h
-		return u, nil
-	})
-	return err
 }
 
 // totpAAD binds a sealed TOTP secret to its realm and user.

@@ -8,6 +8,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/signet-auth/signet/internal/inproc"
 )
 
 // TestLocalClient: a relying party inside Signet (the consoles) reads discovery, redeems
@@ -47,7 +49,7 @@ func TestLocalClient(t *testing.T) {
 	}
 
 	for _, u := range []string{"https://example.com/realms/demo/protocol/openid-connect/certs", "http://" + tp.srv.Listener.Addr().String() + "/realms/demo/.well-known/openid-configuration"} {
-		if _, err := local.Get(u); !errors.Is(err, errNotLocal) {
+		if _, err := local.Get(u); !errors.Is(err, inproc.ErrNotLocal) {
 			t.Errorf("GET %s over the local client: %v", u, err)
 		}
 	}

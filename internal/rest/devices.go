@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -109,22 +110,33 @@ func (ds Devices) CreateActivation(w http.ResponseWriter, r *http.Request) error
 	if in.TTLSeconds < 0 || in.TTLSeconds > int64(device.MaxActivationTTL/time.Second) {
 		return BadRequest("ttl_seconds must be from %d to %d", int64(device.MinActivationTTL/time.Second), int64(device.MaxActivationTTL/time.Second))
 	}
-	fp, err := ds.Enrollment.Fingerprint()
-	if err != nil {
-		return err
-	}
-	act, err := device.CreateActivation(r.Context(), ds.Store, ds.Enrollment.Pepper, fp, ds.Enrollment.PublicURL, ds.Now(),
+	out, err := ds.Enrollment.Create(r.Context(), ds.Store, ds.Now(),
 		device.ActivationRequest{Realm: u.Realm, UserID: u.ID, TTL: time.Duration(in.TTLSeconds) * time.Second, Actor: ds.Actor(r)})
 	if err != nil {
 		return StoreError(err, UserWhat(u.Realm, u.ID))
 	}
+	return WriteJSON(w, http.StatusCreated, out)
+}
+
+// Create makes a one-time activation code as req asks and returns it with its QR payload
+// and the payload as a PNG: what the admin API, the REST API and the account console
+// show once.
+func (e Enrollment) Create(ctx context.Context, st store.Store, now time.Time, req device.ActivationRequest) (Activation, error) {
+	fp, err := e.Fingerprint()
+	if err != nil {
+		return Activation{}, err
+	}
+	act, err := device.CreateActivation(ctx, st, e.Pepper, fp, e.PublicURL, now, req)
+	if err != nil {
+		return Activation{}, err
+	}
 	png, err := device.QRPNG(act.URL, 320)
 	if err != nil {
-		return err
+		return Activation{}, err
 	}
 	out := ActivationJSON(act.ActivationCode)
 	out.Code, out.URL, out.QRPNG = act.Code, act.URL, base64.StdEncoding.EncodeToString(png)
-	return WriteJSON(w, http.StatusCreated, out)
+	return out, nil
 }
 
 // ListActivations answers GET .../users/{user}/activations.

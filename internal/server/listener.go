@@ -225,6 +225,9 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 			Log: s.log.With("component", "login"), Requests: s.requests, DeviceURL: func() string { return s.endpointURL(config.Device) },
 		})
 		pages.Routes(mux)
+		if err := s.accountConsole(mux); err != nil {
+			return err
+		}
 		// The pages' status channels wait for phones; a shutdown must not wait for them.
 		l.onShutdown = append(l.onShutdown, pages.Shutdown)
 		mux.HandleFunc("GET "+p+"/{$}", s.landing)
@@ -248,6 +251,9 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 			return err
 		}
 		api.Routes(mux)
+		if err := s.adminConsole(mux, l.publicURL, api); err != nil {
+			return err
+		}
 	}
 	return nil
 }

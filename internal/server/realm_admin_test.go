@@ -60,6 +60,22 @@ func mustAdmin(t *testing.T, c *http.Client, want int, method, u, token string, 
 	return out
 }
 
+// devAdmin starts a dev server and returns it, its test PKI, a client that trusts it, a
+// platform administrator's token (the bootstrap client's) and the admin API's URL.
+func devAdmin(t *testing.T) (*Server, *testPKI, *http.Client, string, string) {
+	t.Helper()
+	p := newTestPKI(t)
+	cfg := p.testConfig(t, "none")
+	cfg.Dev = true
+	s := startServer(t, cfg)
+	httpc := client(pool(p.serverCA), 0, nil)
+	platform, err := bootstrapToken(readBootstrap(t, cfg), httpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p, httpc, platform, s.URL(config.Admin) + "/admin/api"
+}
+
 // consoleToken signs username in to realm through the admin console's built-in client
 // with the login pages, the way the console does (authorization code with PKCE), and
 // returns the access token.
@@ -97,16 +113,7 @@ func consoleToken(t *testing.T, s *Server, httpc *http.Client, realm, username, 
 // administrator of the realm is refused, and so is a client's own token of the realm.
 func TestRealmAdminRoleSeparation(t *testing.T) {
 	t.Parallel()
-	p := newTestPKI(t)
-	cfg := p.testConfig(t, "none")
-	cfg.Dev = true
-	s := startServer(t, cfg)
-	httpc := client(pool(p.serverCA), 0, nil)
-	platform, err := bootstrapToken(readBootstrap(t, cfg), httpc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := s.URL(config.Admin) + "/admin/api"
+	s, _, httpc, platform, api := devAdmin(t)
 
 	// Two realms, each with an administrator and a user; realms created through the API
 	// get the console's built-in client at once.

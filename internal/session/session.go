@@ -227,6 +227,28 @@ func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	return s, nil
 }
 
+// EndSession ends session id of user userID in realm, whichever browser holds it, and
+// revokes the grants made in it, so its cookie signs in no more and the refresh and
+// access tokens issued in it stop working. A session of another user is
+// store.ErrNotFound, as a missing one is.
+func (m *Manager) EndSession(ctx context.Context, realm, userID, id, reason string) error {
+	s, err := m.st.GetSession(ctx, realm, id)
+	if err == nil && s.UserID != userID {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	// Grants first: a failure leaves the session to end again, never tokens outliving it.
+	if _, err := m.st.RevokeUserGrants(ctx, realm, userID, id, reason, time.Time{}); err != nil {
+		return err
+	}
+	if err := m.st.DeleteSession(ctx, realm, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
 // BrowserID returns a stable, non-secret identifier of the browser's session cookie in
 // realm (the session id), or "" without one. Check-session state is derived from it.
 func BrowserID(r *http.Request, realm string) string {

@@ -124,8 +124,10 @@ type View struct {
 	Name string
 	// Locale is usually Catalog.Negotiate's answer; unknown locales render in English.
 	Locale string
-	// TitleKey is the catalog key of the page's <title>.
+	// TitleKey is the catalog key of the page's <title>; Title, when set, is the title
+	// itself (for pages that are not translated).
 	TitleKey string
+	Title    string
 	// Data is the page's own data, the dot of its "content" template.
 	Data any
 	// FormActions are origins (scheme://host[:port]) the page's forms may end up at besides
@@ -152,7 +154,11 @@ func (r *Renderer) RenderView(w http.ResponseWriter, status int, v View) error {
 	if v.Script != "" {
 		csp = strings.Replace(csp, "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';", 1)
 	}
-	page := Page{Title: r.catalog.T(locale, v.TitleKey), Dev: r.dev, Prefix: r.prefix, Lang: locale, Data: v.Data,
+	title := v.Title
+	if title == "" {
+		title = r.catalog.T(locale, v.TitleKey)
+	}
+	page := Page{Title: title, Dev: r.dev, Prefix: r.prefix, Lang: locale, Data: v.Data,
 		Script: v.Script, Refresh: v.Refresh}
 	return r.renderPage(w, status, v.Name, page, csp)
 }
