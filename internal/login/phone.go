@@ -254,6 +254,11 @@ func (p *Pages) phonePage(w http.ResponseWriter, r *http.Request) {
 	switch req.State {
 	case authn.Pending:
 		v.Waiting = true
+		if s.QR && req.UserID == "" {
+			// Only the page showing the code waits for the claim; the page showing the
+			// number waits for the answer (or it would reload at once, again and again).
+			v.Status += "&until=claimed"
+		}
 		if s.QR && req.UserID != "" {
 			// Claimed: the number shows only now, so whoever photographed the code before
 			// cannot claim it and answer with the number (signing this browser in as them).
@@ -375,7 +380,8 @@ func (p *Pages) phoneStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// An unclaimed QR code's page also wants to know when a phone has claimed it.
-	claimed := func(r authn.Request) bool { return s.QR && r.UserID != "" }
+	untilClaimed := s.QR && r.URL.Query().Get("until") == "claimed"
+	claimed := func(r authn.Request) bool { return untilClaimed && r.UserID != "" }
 	login := q.realm.Name + "\x00" + q.ix.ID
 	if !p.status.open(login) {
 		w.Header().Set("Retry-After", statusOverloadRetryIn)

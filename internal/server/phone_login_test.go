@@ -180,9 +180,13 @@ func TestBrowserQRLogin(t *testing.T) {
 		defer cancel()
 		return chromedp.Run(ctx, chromedp.Text("#match-number", &number, chromedp.ByID)) == nil && len(number) == 2
 	}, "the page did not show the number after the claim")
-	// The claimed page is neither checked nor kept: until the phone answers it loads
-	// itself again and again (its status channel reports the claim at once), too fast
-	// for either. TestBrowserPhoneLogin checks the phone page with a number.
+	// The page showing the number waits for the answer: it stays (its status channel
+	// waits for the outcome, not for the claim it already knows of).
+	b.checkAccessibility("qr-claimed")
+	b.screenshot("qr-claimed")
+	if err := chromedp.Run(b.ctx, chromedp.Text("#match-number", &number, chromedp.ByID)); err != nil || len(number) != 2 {
+		t.Fatalf("the number page did not stay: %q %v", number, err)
+	}
 	if r.Kind != "qr_login" || !strings.Contains(r.Text, "Sign in to") {
 		t.Errorf("the phone shows %+v", r)
 	}
