@@ -114,7 +114,7 @@ func TestShutdownDrainsAndStopsInReverse(t *testing.T) {
 			stops = append(stops, strings.TrimPrefix(e, "stop "))
 		}
 	}
-	if !slices.Equal(starts, []string{"store", "ephemeral", "store cache", "webhooks", "authentication requests", "messaging", "ciba notifications", "listeners"}) {
+	if !slices.Equal(starts, []string{"store", "ephemeral", "store cache", "webhooks", "authentication requests", "messaging", "ciba notifications", "listeners", "admin console plots"}) {
 		t.Fatalf("start order %v", starts)
 	}
 	slices.Reverse(starts)
