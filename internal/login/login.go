@@ -259,8 +259,8 @@ func (p *Pages) show(w http.ResponseWriter, q *request, status int, page, titleK
 	v.Password = offers(q, FactorPassword)
 	view := web.View{Name: page, Locale: q.locale, TitleKey: titleKey, Data: v, FormActions: []string{q.ix.RedirectOrigin}}
 	if v.Waiting {
-		// The status channel's script, and a reload every few seconds without it.
-		view.Script, view.Refresh = "phone.js", 3
+		// The status channel's script; without it the page offers a Continue link.
+		view.Script = "phone.js"
 	}
 	if err := p.render.RenderView(w, status, view); err != nil {
 		p.log.Error("render login page", "page", page, "err", err)

@@ -112,10 +112,8 @@ type Page struct {
 	Data   any
 	// Lang is the page's locale, for <html lang>.
 	Lang string
-	// Script is a script of the static assets the page runs; Refresh reloads the page
-	// every so many seconds when scripts do not run.
-	Script  string
-	Refresh int
+	// Script is a script of the static assets the page runs.
+	Script string
 }
 
 // View is one page to render in a locale.
@@ -137,8 +135,6 @@ type View struct {
 	// Script names a script among the static assets (such as "phone.js") that the page
 	// loads; the page's CSP then allows scripts and connections to its own origin.
 	Script string
-	// Refresh, when not zero, reloads the page every Refresh seconds where scripts are off.
-	Refresh int
 }
 
 // Render writes page name in English with data, the security headers and the status code.
@@ -159,7 +155,7 @@ func (r *Renderer) RenderView(w http.ResponseWriter, status int, v View) error {
 		title = r.catalog.T(locale, v.TitleKey)
 	}
 	page := Page{Title: title, Dev: r.dev, Prefix: r.prefix, Lang: locale, Data: v.Data,
-		Script: v.Script, Refresh: v.Refresh}
+		Script: v.Script}
 	return r.renderPage(w, status, v.Name, page, csp)
 }
 

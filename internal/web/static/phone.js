@@ -1,7 +1,7 @@
 // The phone sign-in page's status channel: wait for the request to leave "pending",
 // then load the page again, which completes the sign-in or shows the outcome. A
 // WebSocket first; server-sent events where it cannot connect; a reload as the last
-// resort. Without scripts the page reloads itself (a meta refresh in <noscript>).
+// resort. Without scripts the page offers a Continue link instead (<noscript>).
 (function () {
   "use strict";
   var el = document.getElementById("phone-status");
