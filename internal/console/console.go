@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -95,6 +96,9 @@ type Console struct {
 	api    *http.Client
 	cookie *web.HostCookie
 	login  *web.HostCookie
+	// verifiers holds each realm's ID token verifier (its discovery and key set), made
+	// at the realm's first sign-in; the key set fetches again for a key it does not know.
+	verifiers sync.Map // realm → *gooidc.IDTokenVerifier
 }
 
 // New creates the console.
@@ -271,10 +275,10 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rawID, _ := tok.Extra("id_token").(string)
-	provider, err := gooidc.NewProvider(ctx, c.cfg.Issuer(realm))
+	verifier, err := c.verifier(realm)
 	var idt *gooidc.IDToken
 	if err == nil {
-		idt, err = provider.Verifier(&gooidc.Config{ClientID: admin.ConsoleClientID}).Verify(ctx, rawID)
+		idt, err = verifier.Verify(ctx, rawID)
 	}
 	var claims struct {
 		Username string `json:"preferred_username"`
@@ -306,6 +310,20 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		ret = c.base(realm)
 	}
 	http.Redirect(w, r, ret, http.StatusSeeOther)
+}
+
+// verifier returns realm's ID token verifier.
+func (c *Console) verifier(realm string) (*gooidc.IDTokenVerifier, error) {
+	if v, ok := c.verifiers.Load(realm); ok {
+		return v.(*gooidc.IDTokenVerifier), nil
+	}
+	// The key set outlives this request: its fetches use a context of its own.
+	provider, err := gooidc.NewProvider(c.providerCtx(context.Background()), c.cfg.Issuer(realm))
+	if err != nil {
+		return nil, err
+	}
+	v, _ := c.verifiers.LoadOrStore(realm, provider.Verifier(&gooidc.Config{ClientID: admin.ConsoleClientID}))
+	return v.(*gooidc.IDTokenVerifier), nil
 }
 
 func (c *Console) saveSession(ctx context.Context, id string, s session) error {
