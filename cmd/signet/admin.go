@@ -59,7 +59,7 @@ func newAdminCmd(e *env) *cobra.Command {
 			"The admin URL comes from --url, " + envAdminURL + ", the saved login or the dev bootstrap file.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageErr(errors.New("admin needs a subcommand: login, logout, realm, user, client, keys, session, activation, device, push or receipt"))
+			return usageErr(errors.New("admin needs a subcommand: login, logout, realm, realm-admins, user, client, keys, session, activation, device, push or receipt"))
 		},
 	}
 	pf := c.PersistentFlags()
@@ -69,7 +69,7 @@ func newAdminCmd(e *env) *cobra.Command {
 	pf.StringVar(&f.clientSecret, "client-secret", "", "service account: its secret (default: $"+envAdminClientSecret+")")
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	pf.StringVarP(&f.configFile, "config", "c", "", "configuration file, to find the data directory in dev mode (default: $SIGNET_CONFIG)")
-	c.AddCommand(newAdminLoginCmd(e, f), newAdminLogoutCmd(e), newAdminRealmCmd(e, f), newAdminUserCmd(e, f),
+	c.AddCommand(newAdminLoginCmd(e, f), newAdminLogoutCmd(e), newAdminRealmCmd(e, f), newAdminRealmAdminsCmd(e, f), newAdminUserCmd(e, f),
 		newAdminClientCmd(e, f), newAdminKeysCmd(e, f), newAdminSessionCmd(e, f), newAdminActivationCmd(e, f), newAdminDeviceCmd(e, f), newAdminPushCmd(e, f), newAdminReceiptCmd(e, f))
 	return c
 }

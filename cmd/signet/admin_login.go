@@ -28,17 +28,18 @@ func newAdminLoginCmd(e *env, f *adminFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "login",
 		Short: "Sign in with a browser (authorization code with PKCE) and save the tokens",
-		Long: "Sign in as an administrator of the master realm. The command prints a URL to open in a\n" +
-			"browser and waits for the sign-in to come back to a one-time listener on 127.0.0.1\n" +
-			"(RFC 8252). The tokens are saved to $" + envAdminCredentials + ", or credentials.json in\n" +
-			"the signet folder of the user's configuration directory, readable by the user only.\n" +
-			"--url is the ADMIN listener's URL (recommended) or the PUBLIC one.",
+		Long: "Sign in as a platform administrator (a user of the master realm) or, with --realm R, as an\n" +
+			"administrator of realm R (a user R names among its administrators), who manages R only.\n" +
+			"The command prints a URL to open in a browser and waits for the sign-in to come back to a\n" +
+			"one-time listener on 127.0.0.1 (RFC 8252). The tokens are saved to $" + envAdminCredentials + ",\n" +
+			"or credentials.json in the signet folder of the user's configuration directory, readable by\n" +
+			"the user only. --url is the ADMIN listener's URL (recommended) or the PUBLIC one.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return adminLogin(c.Context(), e, f, lf)
 		},
 	}
-	c.Flags().StringVar(&lf.realm, "realm", "master", "realm to sign in to")
+	c.Flags().StringVar(&lf.realm, "realm", "master", "realm to sign in to: master for a platform administrator, else the realm a realm administrator manages")
 	c.Flags().StringVar(&lf.clientID, "client-id", "signet-cli", "public client the CLI signs in as")
 	c.Flags().DurationVar(&lf.timeout, "timeout", 5*time.Minute, "how long to wait for the sign-in in the browser")
 	return c

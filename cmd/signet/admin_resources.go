@@ -119,6 +119,7 @@ var realmColumns = []column{{"NAME", "name"}, {"DISPLAY NAME", "display_name"}, 
 // to their flags, which take Go durations.
 var realmDurations = map[string]string{
 	"sso_idle_timeout": "sso-idle-timeout", "sso_max_lifespan": "sso-max-lifespan", "lockout_duration": "lockout-duration",
+	"denial_window": "denial-window", "cooldown": "cooldown",
 }
 
 // realmSettingsFlags adds the flags of the realm settings to realm create and update.
@@ -132,6 +133,11 @@ func realmSettingsFlags(c *cobra.Command) {
 	c.Flags().StringSlice("login-first-factors", nil, "how the login pages offer to sign in: password, phone, or both (comma-separated)")
 	c.Flags().StringSlice("login-second-factors", nil, "second factors asked after a password when the user has them: totp, phone, or both")
 	c.Flags().String("device-not-me", "", `what a "this wasn't me" denial does: lock_device, lock_user or report`)
+	c.Flags().String("number-matching", "", "phone sign-ins from the login pages: pick (the user picks the number the page shows) or off (approve or deny only, open to push fatigue)")
+	c.Flags().Int("max-pending-per-user", 0, "phone requests one user may have waiting at once (1 to 20)")
+	c.Flags().Int("denials-before-cooldown", 0, "denials of a user's phone requests within the denial window that start a cooldown (1 to 100)")
+	c.Flags().Duration("denial-window", 0, "the window denials count in, e.g. 10m (1m to 24h)")
+	c.Flags().Duration("cooldown", 0, "how long no phone request is made for a user after too many denials, e.g. 2m (1s to 24h)")
 }
 
 // addRealmSettings puts the settings given on the command line into body; the API keeps
@@ -157,6 +163,12 @@ func addRealmSettings(c *cobra.Command, body map[string]any) error {
 	ch.set("login-second-factors", "login_second_factors", second)
 	notMe, _ := c.Flags().GetString("device-not-me")
 	ch.set("device-not-me", "device_not_me", notMe)
+	matching, _ := c.Flags().GetString("number-matching")
+	ch.set("number-matching", "number_matching", matching)
+	pending, _ := c.Flags().GetInt("max-pending-per-user")
+	ch.set("max-pending-per-user", "max_pending_per_user", pending)
+	denials, _ := c.Flags().GetInt("denials-before-cooldown")
+	ch.set("denials-before-cooldown", "denials_before_cooldown", denials)
 	if len(ch.body) > 0 {
 		body["settings"] = ch.body
 	}

@@ -299,6 +299,19 @@ func TestAdminRealmSettings(t *testing.T) {
 	if got, want := read(), (settings{900, 7200, 5, 90, "token", 3}); got != want {
 		t.Fatalf("refused updates changed the settings: %+v", got)
 	}
+	// The phone request policy: number matching and the per-user limits.
+	admin(0, "realm", "update", "acme", "--number-matching", "off", "--max-pending-per-user", "1",
+		"--denials-before-cooldown", "2", "--denial-window", "5m", "--cooldown", "30s")
+	out, _ = admin(0, "realm", "get", "acme")
+	for _, want := range []string{"settings.number_matching", "off", "settings.max_pending_per_user", "settings.denial_window", "5m0s", "settings.cooldown", "30s"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("realm get lacks %q:\n%s", want, out)
+		}
+	}
+	if _, errOut := admin(1, "realm", "update", "acme", "--max-pending-per-user", "21"); !strings.Contains(errOut, "settings.max_pending_per_user") {
+		t.Fatalf("21 pending requests per user: %s", errOut)
+	}
+	admin(1, "realm", "update", "acme", "--number-matching", "type")
 
 	boot := readBootstrapFile(t, dir)
 	first, errOut := admin(0, "realm", "registration-token", "acme")

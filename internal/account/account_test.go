@@ -16,6 +16,7 @@ import (
 	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/store"
 	"github.com/signet-auth/signet/internal/web"
 )
@@ -579,7 +580,8 @@ func TestLockedUserLeaves(t *testing.T) {
 }
 
 // TestActivity: the outcomes of the user's requests are listed with their kind, client
-// and phone; other users' are not.
+// and phone, and so are the user's sign-ins with a password and the refused passwords
+// and codes; other users' are not.
 func TestActivity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -595,18 +597,32 @@ func TestActivity(t *testing.T) {
 		ev.Realm, ev.At = testRealm, now
 		events = append(events, ev.Record())
 	}
+	for _, a := range []login.Attempt{
+		{Type: login.EventFailed, ClientID: "wiki", UserID: e.users["alice"].ID, Method: login.MethodTOTP, Reason: login.RefusedInvalid},
+		{Type: login.EventSucceeded, ClientID: "shop", UserID: e.users["alice"].ID, Method: login.MethodPassword, AMR: []string{login.AMRPassword}},
+		{Type: login.EventFailed, ClientID: "bobs-app", UserID: e.users["bob"].ID, Method: login.MethodPassword, Reason: login.RefusedLocked},
+	} {
+		a.Realm, a.At = testRealm, now
+		rec, ok := a.Record()
+		if !ok {
+			t.Fatalf("no event of %+v", a)
+		}
+		events = append(events, rec)
+	}
 	if _, err := e.st.AppendEvents(context.Background(), events); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := e.signIn(t, "alice")
 	page := u.Get(e.base() + "/activity")
 	for _, want := range []string{"Sign-in with your phone: <span class=\"state-ok\">approved</span>", "Request from an application: <span class=\"state-bad\">denied</span>",
-		"Signet account console", "shop", "Pixel"} {
+		"Sign-in with your password: <span class=\"state-ok\">signed in</span>",
+		"Sign-in with your password and an authenticator code: <span class=\"state-bad\">refused</span>",
+		"Signet account console", "shop", "wiki", "Pixel"} {
 		if !strings.Contains(page.Body, want) {
 			t.Errorf("activity lacks %q:\n%s", want, page.Body)
 		}
 	}
-	if strings.Contains(page.Body, "bobs-app") || strings.Count(page.Body, `class="panel item"`) != 2 {
+	if strings.Contains(page.Body, "bobs-app") || strings.Count(page.Body, `class="panel item"`) != 4 {
 		t.Errorf("activity shows what it should not:\n%s", page.Body)
 	}
 }
@@ -641,7 +657,7 @@ func TestTemplateKeys(t *testing.T) {
 	for _, f := range flashes {
 		chosen = append(chosen, f.key)
 	}
-	for _, m := range []map[string]string{methodKeys, outcomeKeys} {
+	for _, m := range []map[string]string{methodKeys, outcomeKeys, methodKindKeys} {
 		for _, k := range m {
 			chosen = append(chosen, k)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/session"
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -122,7 +123,8 @@ type eventView struct {
 	Bad                 bool
 }
 
-// Activity lists the outcomes of the user's recent sign-in requests (push and QR logins,
+// Activity lists the user's recent sign-ins with a password (and refused passwords and
+// codes) and the outcomes of the requests sent to the user's phones (push and QR logins,
 // CIBA, transactions) from the event log, newest first.
 const (
 	activityShown = 25
@@ -133,12 +135,22 @@ const (
 var outcomeKeys = map[string]string{
 	"authn.approved": "account.outcome.approved", "authn.denied": "account.outcome.denied",
 	"authn.expired": "account.outcome.expired", "authn.cancelled": "account.outcome.cancelled",
-	"authn.reported": "account.outcome.reported",
+	"authn.reported":     "account.outcome.reported",
+	login.EventSucceeded: "account.outcome.signed_in", login.EventFailed: "account.outcome.refused",
 }
+
+// good are the event types that tell of something the user did as expected.
+var good = map[string]bool{"authn.approved": true, login.EventSucceeded: true}
 
 var kindKeys = map[authn.Kind]string{
 	authn.KindPushLogin: "account.kind.push_login", authn.KindQRLogin: "account.kind.qr_login",
 	authn.KindCIBA: "account.kind.ciba", authn.KindTransaction: "account.kind.transaction",
+}
+
+// methodKindKeys name the sign-ins at the login pages by the credential that decided
+// them (login.Attempt's Method).
+var methodKindKeys = map[string]string{
+	login.MethodPassword: "account.kind.password", login.MethodTOTP: "account.kind.totp",
 }
 
 func (c *Console) activity(w http.ResponseWriter, r *http.Request, q *request) {
@@ -174,12 +186,24 @@ func (c *Console) activity(w http.ResponseWriter, r *http.Request, q *request) {
 			if !ok || len(v.Events) == activityShown {
 				continue
 			}
+			ev := eventView{At: timeOf(e.At), OutcomeKey: outcome, Bad: !good[e.Type]}
+			if e.Type == login.EventSucceeded || e.Type == login.EventFailed {
+				var a login.Attempt
+				if json.Unmarshal(e.Data, &a) != nil {
+					continue
+				}
+				ev.KindKey, ev.Client = methodKindKeys[a.Method], clientName(a.ClientID)
+				if ev.KindKey == "" {
+					ev.KindKey = "account.kind.other"
+				}
+				v.Events = append(v.Events, ev)
+				continue
+			}
 			var data authn.Event
 			if json.Unmarshal(e.Data, &data) != nil {
 				continue
 			}
-			ev := eventView{At: timeOf(e.At), OutcomeKey: outcome, KindKey: kindKeys[data.Kind], Client: clientName(data.ClientID),
-				Bad: e.Type != "authn.approved"}
+			ev.KindKey, ev.Client = kindKeys[data.Kind], clientName(data.ClientID)
 			if ev.KindKey == "" {
 				ev.KindKey = "account.kind.other"
 			}

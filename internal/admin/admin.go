@@ -1,7 +1,8 @@
 // Package admin is Signet's admin API: a JSON API under {prefix}/admin/api/ on the ADMIN
-// listener for realms, users, clients, signing keys, sessions, devices and push
-// credentials, with its own OpenAPI document. Callers present an access token of the
-// master realm carrying the signet.admin scope; errors are RFC 9457 problem JSON.
+// listener for realms, users, clients, signing keys, sessions, devices, push
+// credentials, webhooks and the event and audit logs, with its own OpenAPI document.
+// Callers present an access token of the master realm carrying the signet.admin scope,
+// or of a realm's administrator for that realm; errors are RFC 9457 problem JSON.
 package admin
 
 import (
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/password"
@@ -58,6 +60,8 @@ type API struct {
 	push      *Push
 	// realmCreated runs after a realm is created (the server gives it its built-in clients).
 	realmCreated func(ctx context.Context, realm string) error
+	// requestPolicy is the node's policy for phone requests (WithRequestPolicy).
+	requestPolicy authn.Policy
 }
 
 // Option adjusts an API (test seams).
@@ -103,7 +107,7 @@ func (a *API) routes() []rest.Route {
 	)
 	us, ds := a.users(), a.deviceOps()
 	admin := []string{Scope}
-	return []rest.Route{
+	return append([]rest.Route{
 		{Method: "GET", Path: "/openapi.json", Handler: rest.ServeDocument(a.openAPI)},
 		{Method: "GET", Path: "/realms", Handler: a.listRealms, Scopes: admin},
 		{Method: "POST", Path: "/realms", Handler: platformOnly(a.createRealm), Scopes: admin},
@@ -147,7 +151,15 @@ func (a *API) routes() []rest.Route {
 		{Method: "DELETE", Path: realm + "/admins/{user}", Handler: a.removeRealmAdmin, Scopes: admin},
 		{Method: "GET", Path: realm + "/audit", Handler: a.listAudit, Scopes: admin},
 		{Method: "GET", Path: realm + "/receipts/{receipt}", Handler: a.getReceipt, Scopes: admin},
-	}
+		{Method: "GET", Path: realm + "/events", Handler: rest.ListEvents(a.st), Scopes: admin},
+	}, a.webhooks().Routes(realm, admin)...)
+}
+
+// webhooks serves the realm's webhooks, their deliveries and its callback secret, as
+// the business API does.
+func (a *API) webhooks() *rest.Webhooks {
+	return &rest.Webhooks{Store: a.st, Keyring: a.ring, Now: a.now,
+		Location: func(p string) string { return a.adminURL + BasePath + p }}
 }
 
 // Routes mounts the API on mux, each operation under its own pattern so that metrics

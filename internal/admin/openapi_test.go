@@ -63,5 +63,10 @@ func TestOpenAPIDocument(t *testing.T) {
 		"UnifiedPushSettings": reflect.TypeFor[messaging.UnifiedPush](), "APNsCredentialSet": reflect.TypeFor[APNsCredentialSet](),
 		"FCMCredentialSet": reflect.TypeFor[FCMCredentialSet](), "UnifiedPushCredentialSet": reflect.TypeFor[UnifiedPushCredentialSet](),
 		"PushStatus": reflect.TypeFor[messaging.Status](),
+		"Event":      reflect.TypeFor[rest.Event](), "EventPage": reflect.TypeFor[rest.Page[rest.Event]](),
+		"Webhook": reflect.TypeFor[rest.Webhook](), "WebhookCreate": reflect.TypeFor[rest.WebhookCreate](),
+		"WebhookPatch": reflect.TypeFor[rest.WebhookPatch](), "WebhookPage": reflect.TypeFor[rest.Page[rest.Webhook]](),
+		"SecretRotate": reflect.TypeFor[rest.SecretRotate](), "SecretRotation": reflect.TypeFor[rest.SecretRotation](),
+		"WebhookDelivery": reflect.TypeFor[rest.WebhookDelivery](), "WebhookDeliveryPage": reflect.TypeFor[rest.Page[rest.WebhookDelivery]](),
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
@@ -31,6 +32,15 @@ type RealmSettings struct {
 	LoginSecondFactors []string `json:"login_second_factors"`
 	// DeviceNotMe is what a denial marked "this wasn't me" does besides its event.
 	DeviceNotMe string `json:"device_not_me"`
+	// NumberMatching is how the phone approval of a sign-in from the login pages is tied
+	// to the page: "pick" (the user picks the number the page shows) or "off".
+	NumberMatching string `json:"number_matching"`
+	// MaxPendingPerUser, DenialsBeforeCooldown, DenialWindow and Cooldown bound the phone
+	// requests of one user (push bombing): the node's limits where the realm sets none.
+	MaxPendingPerUser     int   `json:"max_pending_per_user"`
+	DenialsBeforeCooldown int   `json:"denials_before_cooldown"`
+	DenialWindow          int64 `json:"denial_window"`
+	Cooldown              int64 `json:"cooldown"`
 }
 
 // RealmSettingsPatch changes realm settings: a field left out (or null) keeps its value.
@@ -44,6 +54,12 @@ type RealmSettingsPatch struct {
 	LoginFirstFactors  *[]string `json:"login_first_factors"`
 	LoginSecondFactors *[]string `json:"login_second_factors"`
 	DeviceNotMe        *string   `json:"device_not_me"`
+	// NumberMatching "off" is a deliberate choice: it opens the door to MFA fatigue.
+	NumberMatching        *string `json:"number_matching"`
+	MaxPendingPerUser     *int    `json:"max_pending_per_user"`
+	DenialsBeforeCooldown *int    `json:"denials_before_cooldown"`
+	DenialWindow          *int64  `json:"denial_window"`
+	Cooldown              *int64  `json:"cooldown"`
 }
 
 // Bounds of the realm settings.
@@ -53,18 +69,33 @@ const (
 	maxLockoutDuration = 24 * time.Hour
 	maxLockoutAttempts = 1000
 	maxDevicesPerUser  = 100
+	maxPendingPerUser  = 20
+	maxDenials         = 100
+	minDenialWindow    = time.Minute
+	maxDenialWindow    = 24 * time.Hour
+	maxCooldown        = 24 * time.Hour
 )
 
+// WithRequestPolicy gives the node's policy for phone requests (authn.Config.Defaults):
+// the realm settings show its limits where a realm sets none. Without it, authn's
+// defaults.
+func WithRequestPolicy(p authn.Policy) Option { return func(a *API) { a.requestPolicy = p } }
+
 // realmSettings reads the settings the way the packages that enforce them do, so the
-// representation shows what applies.
-func realmSettings(r store.Realm) RealmSettings {
+// representation shows what applies; node is the node's request policy, which applies
+// where the realm sets none.
+func realmSettings(r store.Realm, node authn.Policy) RealmSettings {
 	idle, absolute := session.Timeouts(r)
 	threshold, lock := login.LockoutPolicy(r)
+	requests := authn.RealmPolicy(r).Or(node.Or(authn.Config{}.Defaults()))
 	return RealmSettings{
 		SSOIdleTimeout: seconds(idle), SSOMaxLifespan: seconds(absolute),
 		LockoutThreshold: threshold, LockoutDuration: seconds(lock),
 		Registration: oidc.RegistrationPolicy(r), DeviceMaxPerUser: device.MaxDevices(r),
 		LoginFirstFactors: login.FirstFactors(r), LoginSecondFactors: login.SecondFactors(r), DeviceNotMe: device.NotMePolicy(r),
+		NumberMatching: requests.NumberMatching, MaxPendingPerUser: requests.MaxPending,
+		DenialsBeforeCooldown: requests.DenialsBeforeCooldown, DenialWindow: seconds(requests.DenialWindow),
+		Cooldown: seconds(requests.Cooldown),
 	}
 }
 
@@ -98,6 +129,21 @@ func (s *RealmSettingsPatch) check() error {
 	}
 	if p := s.DeviceNotMe; p != nil && *p != device.NotMeLockDevice && *p != device.NotMeLockUser && *p != device.NotMeReport {
 		return rest.BadRequest("settings.device_not_me must be %q, %q or %q", device.NotMeLockDevice, device.NotMeLockUser, device.NotMeReport)
+	}
+	if p := s.NumberMatching; p != nil && *p != authn.NumberMatchingPick && *p != authn.NumberMatchingOff {
+		return rest.BadRequest("settings.number_matching must be %q or %q", authn.NumberMatchingPick, authn.NumberMatchingOff)
+	}
+	if n := s.MaxPendingPerUser; n != nil && (*n < 1 || *n > maxPendingPerUser) {
+		return rest.BadRequest("settings.max_pending_per_user must be between 1 and %d", maxPendingPerUser)
+	}
+	if n := s.DenialsBeforeCooldown; n != nil && (*n < 1 || *n > maxDenials) {
+		return rest.BadRequest("settings.denials_before_cooldown must be between 1 and %d", maxDenials)
+	}
+	if err := checkSeconds("settings.denial_window", s.DenialWindow, minDenialWindow, maxDenialWindow); err != nil {
+		return err
+	}
+	if err := checkSeconds("settings.cooldown", s.Cooldown, time.Second, maxCooldown); err != nil {
+		return err
 	}
 	if p := s.Registration; p != nil {
 		switch *p {
@@ -154,6 +200,8 @@ func (s *RealmSettingsPatch) apply(r *store.Realm) error {
 	duration(session.AttrIdleTimeout, s.SSOIdleTimeout)
 	duration(session.AttrAbsoluteTimeout, s.SSOMaxLifespan)
 	duration(login.AttrLockoutDuration, s.LockoutDuration)
+	duration(authn.AttrDenialWindow, s.DenialWindow)
+	duration(authn.AttrCooldown, s.Cooldown)
 	if s.LockoutThreshold != nil {
 		attrs[login.AttrLockoutThreshold] = strconv.Itoa(*s.LockoutThreshold)
 	}
@@ -171,6 +219,15 @@ func (s *RealmSettingsPatch) apply(r *store.Realm) error {
 	}
 	if s.DeviceNotMe != nil {
 		attrs[device.AttrNotMePolicy] = *s.DeviceNotMe
+	}
+	if s.NumberMatching != nil {
+		attrs[authn.AttrNumberMatching] = *s.NumberMatching
+	}
+	if s.MaxPendingPerUser != nil {
+		attrs[authn.AttrMaxPending] = strconv.Itoa(*s.MaxPendingPerUser)
+	}
+	if s.DenialsBeforeCooldown != nil {
+		attrs[authn.AttrDenialsBeforeCooldown] = strconv.Itoa(*s.DenialsBeforeCooldown)
 	}
 	if s.SSOIdleTimeout != nil || s.SSOMaxLifespan != nil {
 		// Checked on the result, so a change of either one cannot break the rule.

@@ -10,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/device"
+	"github.com/signet-auth/signet/internal/keys"
 	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/session"
+	"github.com/signet-auth/signet/internal/store"
 )
 
 // enforced reads the stored realm the way the packages that enforce its settings do.
@@ -42,7 +45,8 @@ func TestRealmSettings(t *testing.T) {
 		LockoutThreshold: login.DefaultLockoutThreshold, LockoutDuration: seconds(login.DefaultLockoutDuration),
 		Registration: oidc.RegistrationOff, DeviceMaxPerUser: device.DefaultMaxDevices,
 		LoginFirstFactors: []string{login.FactorPassword, login.FactorPhone}, LoginSecondFactors: []string{login.FactorTOTP},
-		DeviceNotMe: device.NotMeLockDevice,
+		DeviceNotMe: device.NotMeLockDevice, NumberMatching: authn.NumberMatchingPick,
+		MaxPendingPerUser: 3, DenialsBeforeCooldown: 3, DenialWindow: 600, Cooldown: 120,
 	}
 	if !reflect.DeepEqual(r.Settings, defaults) {
 		t.Fatalf("new realm settings %+v, want the defaults %+v", r.Settings, defaults)
@@ -59,7 +63,8 @@ func TestRealmSettings(t *testing.T) {
 			"device_max_per_user": 2, "login_first_factors": []string{"phone"}, "login_second_factors": []string{"phone", "totp"}, "device_not_me": "lock_user"},
 	}}).json(t, &r)
 	want := RealmSettings{SSOIdleTimeout: 900, SSOMaxLifespan: 7200, LockoutThreshold: 3, LockoutDuration: 60, Registration: "open", DeviceMaxPerUser: 2,
-		LoginFirstFactors: []string{"phone"}, LoginSecondFactors: []string{"phone", "totp"}, DeviceNotMe: "lock_user"}
+		LoginFirstFactors: []string{"phone"}, LoginSecondFactors: []string{"phone", "totp"}, DeviceNotMe: "lock_user",
+		NumberMatching: "pick", MaxPendingPerUser: 3, DenialsBeforeCooldown: 3, DenialWindow: 600, Cooldown: 120}
 	if !reflect.DeepEqual(r.Settings, want) || len(r.Attributes) != 1 || r.Attributes["theme"] != "dark" {
 		t.Fatalf("created %+v", r)
 	}
@@ -104,7 +109,8 @@ func TestRealmSettings(t *testing.T) {
 		"sso_idle_timeout": 3600, "sso_max_lifespan": 3600, "lockout_duration": 86400, "registration": "token",
 	}}}).json(t, &r)
 	want = RealmSettings{SSOIdleTimeout: 3600, SSOMaxLifespan: 3600, LockoutThreshold: 2, LockoutDuration: 86400, Registration: "token", DeviceMaxPerUser: 2,
-		LoginFirstFactors: []string{"phone"}, LoginSecondFactors: []string{"phone", "totp"}, DeviceNotMe: "lock_user"}
+		LoginFirstFactors: []string{"phone"}, LoginSecondFactors: []string{"phone", "totp"}, DeviceNotMe: "lock_user",
+		NumberMatching: "pick", MaxPendingPerUser: 3, DenialsBeforeCooldown: 3, DenialWindow: 600, Cooldown: 120}
 	if !reflect.DeepEqual(r.Settings, want) {
 		t.Fatalf("after PATCH: %+v, want %+v", r.Settings, want)
 	}
@@ -114,6 +120,65 @@ func TestRealmSettings(t *testing.T) {
 
 	// Settings are the only way in: the reserved attributes are still refused.
 	e.problem(t, 400, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"attributes": map[string]string{session.AttrIdleTimeout: "1h"}}})
+}
+
+// TestRealmRequestPolicy: number matching and the per-user limits on phone requests
+// show the node's values until a realm sets its own; what is set is stored so that authn
+// reads it back, and only what a PATCH names changes.
+func TestRealmRequestPolicy(t *testing.T) {
+	t.Parallel()
+	node := authn.Config{MaxPending: 5, DenialsBeforeCooldown: 4, DenialWindow: time.Hour, Cooldown: 30 * time.Second}.Defaults()
+	e := newEnv(t, func(store.Store, *keys.Keyring) Option { return WithRequestPolicy(node) })
+	var r Realm
+	e.call(t, 201, request{method: "POST", path: "/realms", body: map[string]any{"name": "acme"}}).json(t, &r)
+	if s := r.Settings; s.NumberMatching != "pick" || s.MaxPendingPerUser != 5 || s.DenialsBeforeCooldown != 4 || s.DenialWindow != 3600 || s.Cooldown != 30 {
+		t.Fatalf("a new realm shows %+v; want the node's policy", s)
+	}
+
+	r = Realm{}
+	e.call(t, 200, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"settings": map[string]any{
+		"number_matching": "off", "max_pending_per_user": 1, "denials_before_cooldown": 1, "denial_window": 60, "cooldown": 86400,
+	}}}).json(t, &r)
+	if s := r.Settings; s.NumberMatching != "off" || s.MaxPendingPerUser != 1 || s.DenialsBeforeCooldown != 1 || s.DenialWindow != 60 || s.Cooldown != 86400 {
+		t.Fatalf("after PATCH: %+v", s)
+	}
+	stored, err := e.st.GetRealm(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := authn.Policy{NumberMatching: authn.NumberMatchingOff, MaxPending: 1, DenialsBeforeCooldown: 1, DenialWindow: time.Minute, Cooldown: 24 * time.Hour}
+	if got := authn.RealmPolicy(stored); got != want {
+		t.Fatalf("authn reads %+v, want %+v", got, want)
+	}
+	if got := stored.Attributes[authn.AttrCooldown]; got != "24h0m0s" {
+		t.Fatalf("stored cooldown %q, want a Go duration", got)
+	}
+
+	// Only what is named changes; the other realm settings stay.
+	r = Realm{}
+	e.call(t, 200, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"settings": map[string]any{
+		"number_matching": "pick", "max_pending_per_user": 20, "lockout_threshold": 7,
+	}}}).json(t, &r)
+	if s := r.Settings; s.NumberMatching != "pick" || s.MaxPendingPerUser != 20 || s.DenialsBeforeCooldown != 1 || s.Cooldown != 86400 || s.LockoutThreshold != 7 {
+		t.Fatalf("after a second PATCH: %+v", s)
+	}
+	if body := e.call(t, 200, request{method: "GET", path: "/realms/acme"}).body; bytes.Contains(body, []byte("signet.authn")) {
+		t.Fatalf("reserved attributes shown: %s", body)
+	}
+	e.problem(t, 400, request{method: "PATCH", path: "/realms/acme", body: map[string]any{"attributes": map[string]string{authn.AttrNumberMatching: "off"}}})
+	r = Realm{}
+	e.call(t, 200, request{method: "GET", path: "/realms/acme"}).json(t, &r)
+	if r.Settings.NumberMatching != "pick" {
+		t.Fatalf("number matching turned off through an attribute: %+v", r.Settings)
+	}
+
+	// Without the node's policy, authn's defaults show.
+	plain := newEnv(t)
+	r = Realm{}
+	plain.call(t, 201, request{method: "POST", path: "/realms", body: map[string]any{"name": "acme"}}).json(t, &r)
+	if d := (authn.Config{}).Defaults(); r.Settings.MaxPendingPerUser != d.MaxPending || r.Settings.Cooldown != seconds(d.Cooldown) {
+		t.Fatalf("without a node policy: %+v", r.Settings)
+	}
 }
 
 // TestRealmSettingsValidation: every value out of range is a 400 problem that names its
@@ -150,6 +215,18 @@ func TestRealmSettingsValidation(t *testing.T) {
 		{map[string]any{"device_not_me": "explode"}, "settings.device_not_me"},
 		{map[string]any{"login_second_factors": []string{"password"}}, "settings.login_second_factors"},
 		{map[string]any{"login_second_factors": []string{}}, "settings.login_second_factors"},
+		{map[string]any{"number_matching": "type"}, "settings.number_matching"},
+		{map[string]any{"number_matching": "OFF"}, "settings.number_matching"},
+		{map[string]any{"number_matching": false}, "settings.number_matching"},
+		{map[string]any{"max_pending_per_user": 0}, "settings.max_pending_per_user"},
+		{map[string]any{"max_pending_per_user": 21}, "settings.max_pending_per_user"},
+		{map[string]any{"denials_before_cooldown": 0}, "settings.denials_before_cooldown"},
+		{map[string]any{"denials_before_cooldown": 101}, "settings.denials_before_cooldown"},
+		{map[string]any{"denial_window": 59}, "settings.denial_window"},
+		{map[string]any{"denial_window": 86401}, "settings.denial_window"},
+		{map[string]any{"cooldown": 0}, "settings.cooldown"},
+		{map[string]any{"cooldown": 86401}, "settings.cooldown"},
+		{map[string]any{"cooldown": "2m"}, "settings.cooldown"},
 		{map[string]any{"self_service": true}, "self_service"},
 	} {
 		for _, req := range []request{

@@ -22,10 +22,10 @@ type Realm struct {
 	Version     int64             `json:"version"`
 }
 
-func realmJSON(r store.Realm) Realm {
+func (a *API) realmJSON(r store.Realm) Realm {
 	return Realm{
 		Name: r.Name, DisplayName: r.DisplayName, Enabled: r.Enabled, Attributes: rest.PublicAttributes(r.Attributes),
-		Settings: realmSettings(r), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+		Settings: realmSettings(r, a.requestPolicy), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
 	}
 }
 
@@ -60,13 +60,13 @@ func (a *API) listRealms(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return rest.StoreError(err, realmWhat(c.ManagedRealm))
 		}
-		return rest.WriteJSON(w, http.StatusOK, rest.Page[Realm]{Items: []Realm{realmJSON(realm)}})
+		return rest.WriteJSON(w, http.StatusOK, rest.Page[Realm]{Items: []Realm{a.realmJSON(realm)}})
 	}
 	p, err := a.st.ListRealms(r.Context(), opts)
 	if err != nil {
 		return rest.StoreError(err, "realm listing")
 	}
-	return rest.WriteJSON(w, http.StatusOK, rest.PageOf(p, realmJSON))
+	return rest.WriteJSON(w, http.StatusOK, rest.PageOf(p, a.realmJSON))
 }
 
 func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
@@ -100,7 +100,7 @@ func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", a.prefix+BasePath+"/realms/"+created.Name)
 	w.Header().Set("ETag", rest.ETag(created.Version))
-	return rest.WriteJSON(w, http.StatusCreated, realmJSON(created))
+	return rest.WriteJSON(w, http.StatusCreated, a.realmJSON(created))
 }
 
 func (a *API) getRealm(w http.ResponseWriter, r *http.Request) error {
@@ -109,7 +109,7 @@ func (a *API) getRealm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("ETag", rest.ETag(realm.Version))
-	return rest.WriteJSON(w, http.StatusOK, realmJSON(realm))
+	return rest.WriteJSON(w, http.StatusOK, a.realmJSON(realm))
 }
 
 func (a *API) updateRealm(w http.ResponseWriter, r *http.Request) error {
@@ -153,7 +153,7 @@ func (a *API) updateRealm(w http.ResponseWriter, r *http.Request) error {
 		return rest.StoreError(err, realmWhat(name))
 	}
 	w.Header().Set("ETag", rest.ETag(updated.Version))
-	return rest.WriteJSON(w, http.StatusOK, realmJSON(updated))
+	return rest.WriteJSON(w, http.StatusOK, a.realmJSON(updated))
 }
 
 func (a *API) deleteRealm(w http.ResponseWriter, r *http.Request) error {

@@ -127,8 +127,6 @@ func (a *API) routes() []rest.Route {
 		dev   = realm + "/devices/{device}"
 		auths = realm + "/authentications"
 		tx    = realm + "/transactions"
-		hook  = realm + "/webhooks/{webhook}"
-		deliv = realm + "/webhook-deliveries/{delivery}"
 	)
 	us, ds := a.users, a.devices
 	usersRead, usersWrite := []string{ScopeUsersRead, ScopeUsersWrite}, []string{ScopeUsersWrite}
@@ -136,7 +134,7 @@ func (a *API) routes() []rest.Route {
 	act := []string{ScopeActivationsWrite}
 	auth, txs := []string{ScopeAuthenticationsCreate}, []string{ScopeTransactionsCreate}
 	hooks := []string{ScopeWebhooksManage}
-	return []rest.Route{
+	return append([]rest.Route{
 		{Method: "GET", Path: "/openapi.json", Handler: rest.ServeDocument(a.openAPI)},
 		{Method: "GET", Path: realm + "/users", Handler: us.List, Scopes: usersRead},
 		{Method: "POST", Path: realm + "/users", Handler: us.Create, Scopes: usersWrite},
@@ -160,18 +158,8 @@ func (a *API) routes() []rest.Route {
 		{Method: "POST", Path: tx, Handler: a.createTransaction, Scopes: txs},
 		{Method: "GET", Path: tx + "/{id}", Handler: a.getTransaction, Scopes: txs},
 		{Method: "POST", Path: tx + "/{id}/cancel", Handler: a.cancelTransaction, Scopes: txs},
-		{Method: "GET", Path: realm + "/events", Handler: a.listEvents, Scopes: []string{ScopeEventsRead}},
-		{Method: "POST", Path: realm + "/webhooks", Handler: a.createWebhook, Scopes: hooks},
-		{Method: "GET", Path: realm + "/webhooks", Handler: a.listWebhooks, Scopes: hooks},
-		{Method: "GET", Path: hook, Handler: a.getWebhook, Scopes: hooks},
-		{Method: "PATCH", Path: hook, Handler: a.updateWebhook, Scopes: hooks},
-		{Method: "DELETE", Path: hook, Handler: a.deleteWebhook, Scopes: hooks},
-		{Method: "POST", Path: hook + "/rotate-secret", Handler: a.rotateWebhookSecret, Scopes: hooks},
-		{Method: "GET", Path: realm + "/webhook-deliveries", Handler: a.listWebhookDeliveries, Scopes: hooks},
-		{Method: "GET", Path: deliv, Handler: a.getWebhookDelivery, Scopes: hooks},
-		{Method: "POST", Path: deliv + "/redeliver", Handler: a.redeliverWebhookDelivery, Scopes: hooks},
-		{Method: "POST", Path: realm + "/callback-secret", Handler: a.rotateCallbackSecret, Scopes: hooks},
-	}
+		{Method: "GET", Path: realm + "/events", Handler: rest.ListEvents(a.cfg.Store), Scopes: []string{ScopeEventsRead}},
+	}, a.webhooks().Routes(realm, hooks)...)
 }
 
 // Routes mounts the API on mux, each operation under its own pattern so that metrics

@@ -171,6 +171,7 @@ func (a *API) start(r *http.Request, in RequestCreate, n authn.NewRequest) (auth
 	n.Realm, n.ClientID, n.ClientName, n.UserID, n.TTL = realm.Name, c.ClientID, client.Name, u.ID, ttl
 	n.RequesterIP, n.Binding, n.Callback = session.ClientIP(r), binding(c.ClientID), cb
 	n.NoNumber = true // the caller shows the binding message or the transaction, not a number
+	n.Policy = authn.RealmPolicy(realm)
 	q, err := device.Ask(ctx, a.cfg.Store, a.cfg.Requests, a.now(), n)
 	switch {
 	case errors.Is(err, device.ErrUserDisabled):

@@ -14,5 +14,7 @@
 //
 // Each user's pending requests are listed in an index key of their own, which also bounds
 // how many may wait at once; denials start a cooldown. Both are the push-bombing defence
-// (CONFORMANCE §3). Every state change is handed to an Events sink.
+// (CONFORMANCE §3), with the limits of the user's realm (Policy, which the caller passes
+// with the request) or else the node's (Config). Every state change is handed to an
+// Events sink.
 package authn

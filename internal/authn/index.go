@@ -22,7 +22,8 @@ type listed struct {
 
 func indexKey(realm, user string) string { return "authn:u:" + realm + "\x00" + user }
 
-// admit refuses a user in a cooldown or with MaxPending requests waiting, and lists r.
+// admit refuses a user in a cooldown or with as many requests waiting as r's policy
+// allows, and lists r.
 func (s *Service) admit(ctx context.Context, r *Request) error {
 	if _, err := s.cfg.Store.Get(ctx, cooldownKey(r.Realm, r.UserID)); err == nil {
 		return ErrCoolingDown
@@ -38,7 +39,7 @@ func (s *Service) admit(ctx context.Context, r *Request) error {
 		return ErrTooManyCreated
 	}
 	return s.editList(ctx, r.Realm, r.UserID, func(list []listed) ([]listed, error) {
-		if len(list) >= s.cfg.MaxPending {
+		if len(list) >= r.Policy.MaxPending {
 			return nil, ErrTooManyPending
 		}
 		return append(list, listed{ID: r.ID, ExpiresAt: r.ExpiresAt.UnixNano()}), nil

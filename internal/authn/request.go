@@ -77,7 +77,8 @@ type Request struct {
 	RequesterIP          string `json:"requester_ip,omitempty"`
 	UserAgent            string `json:"user_agent,omitempty"`
 	// MatchNumber is the two-digit number the requester shows and the user picks; empty
-	// when the requester shows none (NewRequest.NoNumber).
+	// when the requester shows none (NewRequest.NoNumber), or for a push login of a realm
+	// with number matching off (Policy).
 	MatchNumber string    `json:"match_number"`
 	State       State     `json:"state"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -91,6 +92,9 @@ type Request struct {
 	Callback *store.EventCallback `json:"callback,omitempty"`
 	// ChangedAt is when the state last changed.
 	ChangedAt time.Time `json:"changed_at"`
+	// Policy is the realm's policy as it applied when the request was made, the node's
+	// values where the realm set none; empty in a request stored before there was one.
+	Policy Policy `json:"policy,omitzero"`
 
 	version uint64
 }
@@ -199,8 +203,9 @@ func compactDetails(details json.RawMessage) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// clip keeps at most n characters of s, as valid UTF-8 without control characters.
-func clip(s string, n int) string {
+// Clip keeps at most n characters of s, as valid UTF-8 without control characters: how
+// a request keeps what its requester sent (a user agent, a client name).
+func Clip(s string, n int) string {
 	out := make([]rune, 0, min(len(s), n))
 	for _, r := range s {
 		if len(out) == n {

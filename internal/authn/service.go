@@ -47,7 +47,9 @@ type Config struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 
-	// MaxPending bounds one user's pending requests (push bombing); 0 means 3.
+	// MaxPending bounds one user's pending requests (push bombing); 0 means 3. This
+	// limit and the cooldown's are the node's: a realm's Policy (NewRequest.Policy) may
+	// set its own.
 	MaxPending int
 	// MaxCreated bounds the requests made for one user within CreatedWindow, cancelled
 	// ones included, so cancelling and asking again cannot flood a phone either; 0 means
@@ -68,8 +70,9 @@ type Config struct {
 // Service runs the state machine. It is safe for concurrent use; every node of a cluster
 // runs one over the same ephemeral store.
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	defaults Policy // where a realm's policy sets none
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	closed  bool
@@ -89,16 +92,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Events == nil {
 		return nil, errors.New("authn: a store and an event sink are required")
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	cfg.MaxPending = orDefault(cfg.MaxPending, 3)
-	cfg.MaxCreated = orDefault(cfg.MaxCreated, 10)
-	cfg.CreatedWindow = orDefault(cfg.CreatedWindow, 10*time.Minute)
-	cfg.DenialsBeforeCooldown = orDefault(cfg.DenialsBeforeCooldown, 3)
-	cfg.DenialWindow = orDefault(cfg.DenialWindow, 10*time.Minute)
-	cfg.Cooldown = orDefault(cfg.Cooldown, 2*time.Minute)
-	cfg.Retention = orDefault(cfg.Retention, 10*time.Minute)
+	cfg = cfg.withDefaults()
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -109,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cancel()
 		return nil, fmt.Errorf("authn: subscribe to outcomes: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, timers: map[string]*time.Timer{}, waiters: map[string]map[chan struct{}]struct{}{},
+	s := &Service{cfg: cfg, defaults: cfg.Defaults(), log: log, timers: map[string]*time.Timer{}, waiters: map[string]map[chan struct{}]struct{}{},
 		sub: sub, ctx: sctx, cancel: cancel, done: make(chan struct{})}
 	go s.listen()
 	return s, nil
@@ -167,6 +161,10 @@ type NewRequest struct {
 	// NoNumber leaves number matching out: for a requester that shows no number (a CIBA
 	// client shows its binding message instead, CIBA Core §7.1).
 	NoNumber bool
+	// Policy is the realm's (RealmPolicy of the realm the caller holds): its number
+	// matching and its limits, the node's where it sets none. The request keeps it as it
+	// applied, so its denial counts toward a cooldown by the same rules.
+	Policy Policy
 	// Callback, when set, is where the events that end the request are delivered too,
 	// as SealCallback made it.
 	Callback *store.EventCallback
@@ -175,7 +173,8 @@ type NewRequest struct {
 func requestKey(realm, id string) string { return "authn:r:" + realm + "\x00" + id }
 
 // Create stores a new pending request with its number to match, and tells the devices
-// of its user. It refuses a user with MaxPending requests waiting, or in a cooldown.
+// of its user. It refuses a user with as many requests waiting as the policy allows
+// (MaxPending), or in a cooldown.
 func (s *Service) Create(ctx context.Context, n NewRequest) (Request, error) {
 	r, err := s.prepare(n)
 	if err != nil {
@@ -250,16 +249,17 @@ func (s *Service) prepare(n NewRequest) (Request, error) {
 	}
 	now := s.cfg.Now().UTC()
 	sum := sha256.Sum256(n.Binding)
+	policy := n.Policy.Or(s.defaults)
 	number := matchNumber()
-	if n.NoNumber {
+	if n.NoNumber || n.Kind == KindPushLogin && policy.NumberMatching == NumberMatchingOff {
 		number = ""
 	}
 	return Request{
-		ID: rand.Text(), Realm: n.Realm, Kind: n.Kind, ClientID: n.ClientID, ClientName: clip(n.ClientName, 200),
+		ID: rand.Text(), Realm: n.Realm, Kind: n.Kind, ClientID: n.ClientID, ClientName: Clip(n.ClientName, 200),
 		UserID: n.UserID, Devices: slices.Clone(n.Devices), Text: n.Text, AuthorizationDetails: details,
-		RequesterIP: clip(n.RequesterIP, 64), UserAgent: clip(n.UserAgent, MaxUserAgent),
+		RequesterIP: Clip(n.RequesterIP, 64), UserAgent: Clip(n.UserAgent, MaxUserAgent),
 		MatchNumber: number, State: Pending, CreatedAt: now, ExpiresAt: now.Add(ttl),
-		Binding: sum[:], ChangedAt: now, Callback: callback,
+		Binding: sum[:], ChangedAt: now, Callback: callback, Policy: policy,
 	}, nil
 }
 
@@ -434,15 +434,17 @@ func answerable(r *Request, rep Reply) error {
 	return nil
 }
 
-// denied counts a denial toward the user's cooldown.
+// denied counts a denial toward the user's cooldown, by the policy the request was made
+// under (the node's for a request stored without one).
 func (s *Service) denied(ctx context.Context, r *Request) {
-	n, err := s.cfg.Store.Incr(ctx, "authn:d:"+r.Realm+"\x00"+r.UserID, s.cfg.DenialWindow)
+	p := r.Policy.Or(s.defaults)
+	n, err := s.cfg.Store.Incr(ctx, "authn:d:"+r.Realm+"\x00"+r.UserID, p.DenialWindow)
 	if err != nil {
 		s.log.Warn("authn: count a denial", "err", err)
 		return
 	}
-	if n >= int64(s.cfg.DenialsBeforeCooldown) {
-		if _, err := s.cfg.Store.Set(ctx, cooldownKey(r.Realm, r.UserID), []byte{1}, s.cfg.Cooldown); err != nil {
+	if n >= int64(p.DenialsBeforeCooldown) {
+		if _, err := s.cfg.Store.Set(ctx, cooldownKey(r.Realm, r.UserID), []byte{1}, p.Cooldown); err != nil {
 			s.log.Warn("authn: start a cooldown", "err", err)
 		}
 	}

@@ -97,14 +97,15 @@ type DeviceConfig struct {
 }
 
 // AuthnConfig bounds the phone approval requests (push and QR login, CIBA, transactions)
-// made for one user: the push-bombing defence. The limits hold across nodes.
+// made for one user: the push-bombing defence. The limits hold across nodes; a realm's
+// settings may set its own (authn.Policy), except max_created and created_window.
 type AuthnConfig struct {
-	MaxPending            int           `yaml:"max_pending" env:"MAX_PENDING" doc:"Requests one user may have waiting for an answer at once; more are refused until one ends."`
+	MaxPending            int           `yaml:"max_pending" env:"MAX_PENDING" doc:"Requests one user may have waiting for an answer at once; more are refused until one ends. A realm's max_pending_per_user setting replaces it there."`
 	MaxCreated            int           `yaml:"max_created" env:"MAX_CREATED" doc:"Requests that may be made for one user within created_window, cancelled ones included."`
 	CreatedWindow         time.Duration `yaml:"created_window" env:"CREATED_WINDOW" doc:"The window max_created counts in."`
-	DenialsBeforeCooldown int           `yaml:"denials_before_cooldown" env:"DENIALS_BEFORE_COOLDOWN" doc:"Denials (wrong numbers included) of one user's requests within denial_window that start a cooldown."`
-	DenialWindow          time.Duration `yaml:"denial_window" env:"DENIAL_WINDOW" doc:"The window denials_before_cooldown counts in."`
-	Cooldown              time.Duration `yaml:"cooldown" env:"COOLDOWN" doc:"How long no request is made for a user after too many denials."`
+	DenialsBeforeCooldown int           `yaml:"denials_before_cooldown" env:"DENIALS_BEFORE_COOLDOWN" doc:"Denials (wrong numbers included) of one user's requests within denial_window that start a cooldown. A realm's denials_before_cooldown setting replaces it there."`
+	DenialWindow          time.Duration `yaml:"denial_window" env:"DENIAL_WINDOW" doc:"The window denials_before_cooldown counts in. A realm's denial_window setting replaces it there."`
+	Cooldown              time.Duration `yaml:"cooldown" env:"COOLDOWN" doc:"How long no request is made for a user after too many denials. A realm's cooldown setting replaces it there."`
 }
 
 // MessagingConfig shapes the push wake-ups the messaging role sends. Credentials are per

@@ -408,6 +408,12 @@ func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Det
 // /admin/api; in (when not nil) is the JSON body; the answer is decoded into out (when
 // not nil). A refusal is an *apiError.
 func (c *Console) call(ctx context.Context, s session, method, path string, in, out any) error {
+	return c.callIf(ctx, s, method, path, "", in, out)
+}
+
+// callIf is call with If-Match: etag (when not empty), so a change read from one version
+// is refused (412) when the record has changed since.
+func (c *Console) callIf(ctx context.Context, s session, method, path, etag string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -422,6 +428,9 @@ func (c *Console) call(ctx context.Context, s session, method, path string, in, 
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Access)
 	req.Header.Set("Accept", "application/json")
+	if etag != "" {
+		req.Header.Set("If-Match", etag)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

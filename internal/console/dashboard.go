@@ -9,7 +9,7 @@ import (
 
 // dashboard shows the node's recent activity as small plots drawn on the server from the
 // metrics Prometheus scrapes: sign-ins by outcome, transactions approved and denied,
-// connected devices, push failures.
+// connected and enrolled devices, push failures.
 func (c *Console) dashboard(q *req) error {
 	type plot struct {
 		Title string

@@ -41,11 +41,13 @@ func (c *Console) devicesPage(q *req) error {
 	}{q.deviceRows(devices.Items, back, true), state, next})
 }
 
-// deviceRow is a device with the form that changes its state.
+// deviceRow is a device with the form that changes its state, and the one that sends
+// it a test push when it can be woken.
 type deviceRow struct {
 	Device             admin.Device
 	Action, Back, CSRF string
 	UserURL            string
+	TestPush           string
 }
 
 func (q *req) deviceRows(devices []admin.Device, back string, withUser bool) []deviceRow {
@@ -54,6 +56,9 @@ func (q *req) deviceRows(devices []admin.Device, back string, withUser bool) []d
 		rows[i] = deviceRow{Device: d, Action: q.realmURL("devices", d.ID, "state"), Back: back, CSRF: q.c.cfg.CSRF.Token(q.id)}
 		if withUser {
 			rows[i].UserURL = q.realmURL("users", d.UserID)
+		}
+		if d.State == "active" && d.HasPushToken {
+			rows[i].TestPush = q.realmURL("test-push")
 		}
 	}
 	return rows

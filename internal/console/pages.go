@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/signet-auth/signet/internal/admin"
+	"github.com/signet-auth/signet/internal/rest"
 	"github.com/signet-auth/signet/internal/web"
 )
 
@@ -51,9 +52,12 @@ type view struct {
 
 func (c *Console) pages() []route {
 	const (
-		realm  = "/realms/{managed}"
-		user   = realm + "/users/{user}"
-		device = realm + "/devices/{device}"
+		realm   = "/realms/{managed}"
+		user    = realm + "/users/{user}"
+		device  = realm + "/devices/{device}"
+		client  = realm + "/clients/{client}"
+		push    = realm + "/push/{provider}"
+		webhook = realm + "/webhooks/{webhook}"
 	)
 	return []route{
 		{"GET", "/{$}", c.home},
@@ -76,6 +80,34 @@ func (c *Console) pages() []route {
 		{"POST", user + "/admin", c.setRealmAdmin},
 		{"GET", realm + "/devices", c.devicesPage},
 		{"POST", device + "/state", c.setDeviceState},
+		{"GET", realm + "/clients", c.clientsPage},
+		{"POST", realm + "/clients", c.createClient},
+		{"GET", realm + "/new-client", c.newClientPage},
+		{"GET", client, c.clientPage},
+		{"POST", client, c.updateClient},
+		{"POST", client + "/secret", c.rotateSecret},
+		{"GET", client + "/delete", c.confirmDeleteClient},
+		{"POST", client + "/delete", c.deleteClient},
+		{"POST", client + "/certificates", c.addCertificate},
+		{"POST", client + "/certificates/delete", c.removeCertificate},
+		{"GET", realm + "/keys", c.keysPage},
+		{"POST", realm + "/keys/rotate", c.rotateKeys},
+		{"GET", realm + "/push", c.pushPage},
+		{"POST", push, c.setPush},
+		{"GET", push + "/delete", c.confirmDeletePush},
+		{"POST", push + "/delete", c.deletePush},
+		{"POST", realm + "/test-push", c.testPush},
+		{"GET", realm + "/events", c.eventsPage},
+		{"GET", realm + "/audit", c.auditPage},
+		{"GET", realm + "/webhooks", c.webhooksPage},
+		{"POST", realm + "/webhooks", c.createWebhook},
+		{"POST", realm + "/webhooks/callback-secret", c.rotateCallbackSecret},
+		{"GET", webhook, c.webhookPage},
+		{"POST", webhook, c.updateWebhook},
+		{"POST", webhook + "/rotate-secret", c.rotateWebhookSecret},
+		{"POST", webhook + "/delete", c.deleteWebhook},
+		{"GET", realm + "/webhook-deliveries", c.deliveriesPage},
+		{"POST", realm + "/webhook-deliveries/{delivery}/redeliver", c.redeliver},
 	}
 }
 
@@ -139,17 +171,34 @@ func platformPage(h pageFunc) pageFunc {
 // show renders page name with the layout; the flash message of the last change is
 // shown once.
 func (q *req) show(status int, name, title, section string, data any) error {
-	v := view{
-		Nav: nav{Realm: q.realm, Base: q.c.base(q.realm), Username: q.s.Username, Managed: q.managed, Section: section,
-			Platform: q.platform, Dev: q.c.cfg.Dev},
-		CSRF: q.c.cfg.CSRF.Token(q.id), Page: data, Flash: q.s.Flash, FlashErr: q.s.FlashErr,
-	}
+	v := q.view(section, data)
+	v.Flash, v.FlashErr = q.s.Flash, q.s.FlashErr
 	if q.s.Flash != "" {
 		q.s.Flash, q.s.FlashErr = "", false
 		if err := q.c.saveSession(q.r.Context(), q.id, q.s); err != nil {
 			return err
 		}
 	}
+	return q.renderView(status, name, title, v)
+}
+
+// showRefused renders a form's page again, with what was entered and the API's reason
+// for refusing it in place of the flash message, so a long form is not typed twice.
+func (q *req) showRefused(status int, name, title, section string, data any, reason string) error {
+	v := q.view(section, data)
+	v.Flash, v.FlashErr = reason, true
+	return q.renderView(status, name, title, v)
+}
+
+func (q *req) view(section string, data any) view {
+	return view{
+		Nav: nav{Realm: q.realm, Base: q.c.base(q.realm), Username: q.s.Username, Managed: q.managed, Section: section,
+			Platform: q.platform, Dev: q.c.cfg.Dev},
+		CSRF: q.c.cfg.CSRF.Token(q.id), Page: data,
+	}
+}
+
+func (q *req) renderView(status int, name, title string, v view) error {
 	return q.c.render.RenderView(q.w, status, web.View{Name: name, Locale: web.DefaultLocale, Title: title, Data: v,
 		FormActions: q.c.formActions()})
 }
@@ -181,6 +230,11 @@ func (q *req) flash(to, message string, isErr bool) error {
 // call runs an admin API operation as the administrator.
 func (q *req) call(method, path string, in, out any) error {
 	return q.c.call(q.r.Context(), q.s, method, path, in, out)
+}
+
+// callIf runs an admin API operation on the record's version read before (If-Match).
+func (q *req) callIf(method, path string, version int64, in, out any) error {
+	return q.c.callIf(q.r.Context(), q.s, method, path, rest.ETag(version), in, out)
 }
 
 // realmURL is the console URL of a page about the managed realm.

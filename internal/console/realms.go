@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/internal/admin"
+	"github.com/signet-auth/signet/internal/authn"
 	"github.com/signet-auth/signet/internal/device"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
@@ -74,6 +75,7 @@ func (c *Console) realmPage(q *req) error {
 		IsMaster                          bool
 		Factors, Second                   map[string]bool
 		NotMeOptions, RegistrationOptions []option
+		NumberMatchingOptions             []option
 		SignInURL                         string
 	}{Realm: realm, Admins: admins.Items, IsMaster: realm.Name == admin.MasterRealm,
 		Factors: set(realm.Settings.LoginFirstFactors), Second: set(realm.Settings.LoginSecondFactors),
@@ -81,6 +83,10 @@ func (c *Console) realmPage(q *req) error {
 			{device.NotMeLockDevice, "Lock the device until an administrator unlocks it"},
 			{device.NotMeLockUser, "Lock the user until an administrator unlocks them"},
 			{device.NotMeReport, "Only record the event"},
+		}),
+		NumberMatchingOptions: options(realm.Settings.NumberMatching, [][2]string{
+			{authn.NumberMatchingPick, "Pick the number the sign-in page shows (recommended)"},
+			{authn.NumberMatchingOff, "Off: approve or deny only, open to push fatigue"},
 		}),
 		RegistrationOptions: options(realm.Settings.Registration, [][2]string{
 			{oidc.RegistrationOff, "Off"}, {oidc.RegistrationToken, "With an initial access token"}, {oidc.RegistrationOpen, "Open to anyone"},
@@ -112,7 +118,8 @@ func set(items []string) map[string]bool {
 }
 
 // updateRealm saves the realm's settings form: display name, enabled, and the login
-// policy (factors, lockout, session lifetimes, devices per user).
+// policy (factors, lockout, session lifetimes, devices per user, number matching and the
+// limits on phone requests).
 func (c *Console) updateRealm(q *req) error {
 	back := q.realmURL()
 	settings := map[string]any{
@@ -125,7 +132,17 @@ func (c *Console) updateRealm(q *req) error {
 	if settings["login_second_factors"] == nil {
 		settings["login_second_factors"] = []string{}
 	}
-	for _, f := range []string{"sso_idle_timeout", "sso_max_lifespan", "lockout_threshold", "lockout_duration", "device_max_per_user"} {
+	// The limits on phone requests show the node's values until the realm sets its own:
+	// only a changed one is sent, so saving the form does not pin the node's to the realm.
+	var current admin.Realm
+	if err := q.call("GET", q.apiRealm(), nil, &current); err != nil {
+		return q.refused(back, err)
+	}
+	cur := current.Settings
+	nodeValued := map[string]int64{"max_pending_per_user": int64(cur.MaxPendingPerUser),
+		"denials_before_cooldown": int64(cur.DenialsBeforeCooldown), "denial_window": cur.DenialWindow, "cooldown": cur.Cooldown}
+	for _, f := range []string{"sso_idle_timeout", "sso_max_lifespan", "lockout_threshold", "lockout_duration", "device_max_per_user",
+		"max_pending_per_user", "denials_before_cooldown", "denial_window", "cooldown"} {
 		v := q.form(f)
 		if v == "" {
 			continue
@@ -134,6 +151,9 @@ func (c *Console) updateRealm(q *req) error {
 		if err != nil {
 			return q.flash(back, "settings."+f+": not a whole number", true)
 		}
+		if was, ok := nodeValued[f]; ok && was == n {
+			continue
+		}
 		settings[f] = n
 	}
 	if v := q.form("registration"); v != "" {
@@ -141,6 +161,9 @@ func (c *Console) updateRealm(q *req) error {
 	}
 	if v := q.form("device_not_me"); v != "" {
 		settings["device_not_me"] = v
+	}
+	if v := q.form("number_matching"); v != "" {
+		settings["number_matching"] = v
 	}
 	in := map[string]any{"display_name": q.form("display_name"), "enabled": q.form("enabled") == "on", "settings": settings}
 	if err := q.call("PATCH", q.apiRealm(), in, nil); err != nil {

@@ -25,33 +25,57 @@ type Credentials struct {
 // errNoAttempt ends a reservation without writing.
 var errNoAttempt = errors.New("login: no attempt allowed")
 
+// Refusal tells why a password or code was refused: the pages give every refusal the
+// same answer, the event log and the metrics tell them apart.
+type Refusal string
+
+// The refusals.
+const (
+	// RefusedInvalid: a wrong password or code, or a user without a password.
+	RefusedInvalid Refusal = "invalid_credentials"
+	// RefusedLocked: the user is locked out, before this attempt or by it.
+	RefusedLocked Refusal = "locked"
+	// RefusedDisabled: the user is disabled.
+	RefusedDisabled Refusal = "disabled"
+)
+
 // VerifyPassword checks pw against u's password after counting the attempt
 // (ReserveAttempt): false for a wrong password, a user without one, and a user who is
 // locked or disabled, each after the same Argon2id work. A right password hashed with
 // older parameters is hashed again.
 func (c Credentials) VerifyPassword(ctx context.Context, realm store.Realm, u store.User, pw string) (bool, error) {
+	refused, err := c.CheckPassword(ctx, realm, u, pw)
+	return err == nil && refused == "", err
+}
+
+// CheckPassword is VerifyPassword that says why a password was refused: "" when it is
+// right.
+func (c Credentials) CheckPassword(ctx context.Context, realm store.Realm, u store.User, pw string) (Refusal, error) {
 	if u.PasswordHash == "" {
 		c.Passwords.VerifyDummy(ctx, pw)
-		return false, nil
+		return RefusedInvalid, nil
 	}
-	allowed, err := c.ReserveAttempt(ctx, realm, u.ID)
+	refused, err := c.Reserve(ctx, realm, u.ID)
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	if !allowed {
+	if refused != "" {
 		c.Passwords.VerifyDummy(ctx, pw)
-		return false, nil
+		return refused, nil
 	}
 	match, rehash, err := c.Passwords.Verify(ctx, pw, u.PasswordHash)
-	if err != nil || !match {
-		return false, err
+	if err != nil {
+		return "", err
+	}
+	if !match {
+		return RefusedInvalid, nil
 	}
 	if rehash {
 		if err := c.rehash(ctx, realm.Name, u.ID, pw); err != nil {
-			return false, err
+			return "", err
 		}
 	}
-	return true, nil
+	return "", nil
 }
 
 // ReserveAttempt counts a password or code attempt before it is checked, atomically, so
@@ -60,29 +84,42 @@ func (c Credentials) VerifyPassword(ctx context.Context, realm store.Realm, u st
 // refused, as is every attempt while locked or disabled. Success resets the count
 // (ResetFailures).
 func (c Credentials) ReserveAttempt(ctx context.Context, realm store.Realm, userID string) (bool, error) {
+	refused, err := c.Reserve(ctx, realm, userID)
+	return err == nil && refused == "", err
+}
+
+// Reserve is ReserveAttempt that says why an attempt was refused: "" when it may go
+// ahead.
+func (c Credentials) Reserve(ctx context.Context, realm store.Realm, userID string) (Refusal, error) {
 	threshold, lock := LockoutPolicy(realm)
 	now := c.Now()
-	allowed := false
+	var refused Refusal
 	_, err := c.Store.UpdateUser(ctx, realm.Name, userID, func(u store.User) (store.User, error) {
-		allowed = false
+		refused = ""
 		switch {
-		case !u.Enabled || now.Before(u.LockedUntil):
+		case !u.Enabled:
+			refused = RefusedDisabled
+			return u, errNoAttempt
+		case now.Before(u.LockedUntil):
+			refused = RefusedLocked
 			return u, errNoAttempt
 		case u.FailedLogins >= threshold:
+			refused = RefusedLocked
 			u.LockedUntil, u.FailedLogins = now.Add(lock), 0
 			return u, nil
 		}
 		u.FailedLogins++
-		allowed = true
 		return u, nil
 	})
 	switch {
-	case errors.Is(err, errNoAttempt), errors.Is(err, store.ErrNotFound):
-		return false, nil
+	case errors.Is(err, errNoAttempt):
+		return refused, nil
+	case errors.Is(err, store.ErrNotFound):
+		return RefusedInvalid, nil
 	case err != nil:
-		return false, fmt.Errorf("count login attempt: %w", err)
+		return "", fmt.Errorf("count login attempt: %w", err)
 	}
-	return allowed, nil
+	return refused, nil
 }
 
 // ResetFailures clears the failure count after a complete login.

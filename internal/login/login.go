@@ -78,6 +78,8 @@ type Pages struct {
 	deviceURL func() string
 	// decoyKey derives the user id of phone requests for names that are no usable user.
 	decoyKey []byte
+	// attempts hears of the passwords and codes typed (Config.Attempts); nil: nobody.
+	attempts func(context.Context, Attempt)
 	// status counts the open status channels; stopping ends them (Shutdown).
 	status   statusChannels
 	stopping context.Context
@@ -102,6 +104,9 @@ type Config struct {
 	// DeviceURL returns the DEVICE listener's public URL, which QR login codes carry;
 	// nil: no QR login.
 	DeviceURL func() string
+	// Attempts, when set, hears of every sign-in completed with a password (and a code)
+	// and of every password or code refused: for the metrics and the event log.
+	Attempts func(context.Context, Attempt)
 }
 
 // New returns the login pages.
@@ -118,6 +123,7 @@ func New(c Config) *Pages {
 		creds:  Credentials{Store: c.Store, Passwords: c.Passwords, Now: now},
 		render: c.Renderer, csrf: c.CSRF, flow: c.Flow, log: c.Log, now: now,
 		requests: c.Requests, deviceURL: c.DeviceURL, decoyKey: c.Keyring.Primary().DeriveKey("login phone decoys"),
+		attempts: c.Attempts,
 	}
 }
 
@@ -396,15 +402,17 @@ func (p *Pages) password(w http.ResponseWriter, r *http.Request, q *request) {
 	}
 	if err != nil {
 		p.passwords.VerifyDummy(ctx, pw)
+		p.attempt(ctx, r, q, "", MethodPassword, RefusedInvalid, nil)
 		bad()
 		return
 	}
-	match, err := p.creds.VerifyPassword(ctx, q.realm, u, pw)
+	refused, err := p.creds.CheckPassword(ctx, q.realm, u, pw)
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	if !match {
+	if refused != "" {
+		p.attempt(ctx, r, q, u.ID, MethodPassword, refused, nil)
 		bad()
 		return
 	}
@@ -520,12 +528,13 @@ func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request)
 		p.show(w, q, http.StatusBadRequest, "login_username", "login.title", view{Error: "login.error.start_again"})
 		return
 	}
-	allowed, err := p.creds.ReserveAttempt(ctx, q.realm, u.ID)
+	refused, err := p.creds.Reserve(ctx, q.realm, u.ID)
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
-	if !allowed {
+	if refused != "" {
+		p.attempt(ctx, r, q, u.ID, MethodTOTP, refused, nil)
 		p.show(w, q, http.StatusUnauthorized, "login_totp", "login.title", view{Username: s.Username, Error: "login.error.invalid_code"})
 		return
 	}
@@ -537,6 +546,7 @@ func (p *Pages) secondFactor(w http.ResponseWriter, r *http.Request, q *request)
 	err = p.otp.Verify(ctx, q.realm.Name+":"+u.ID, secret, strings.TrimSpace(r.PostForm.Get("otp")))
 	switch {
 	case errors.Is(err, totp.ErrInvalidCode):
+		p.attempt(ctx, r, q, u.ID, MethodTOTP, RefusedInvalid, nil)
 		p.show(w, q, http.StatusUnauthorized, "login_totp", "login.title", view{Username: s.Username, Error: "login.error.invalid_code"})
 		return
 	case err != nil:
@@ -561,6 +571,11 @@ func (p *Pages) loggedIn(w http.ResponseWriter, r *http.Request, q *request, a s
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)
 		return
 	}
+	method := MethodPassword
+	if slices.Contains(a.AMR, AMROTP) {
+		method = MethodTOTP
+	}
+	p.attempt(ctx, r, q, a.UserID, method, "", a.AMR)
 	need, err := p.needsConsent(ctx, q, s.UserID)
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)

@@ -104,9 +104,10 @@ func asksSecond(q *request, factor string) bool {
 func binding(q *request) []byte { return []byte("login:" + q.realm.Name + ":" + q.ix.ID) }
 
 // phoneStart sends a sign-in request to every active device of the named user and shows
-// the number to match. A name that is no user, or one who is disabled, locked or has no
-// device, gets a request that nobody can answer, made through the same steps: the page
-// and its timing are the same, and it expires as an unanswered one does.
+// the number to match (none when the realm turned number matching off). A name that is
+// no user, or one who is disabled, locked or has no device, gets a request that nobody
+// can answer, made through the same steps: the page and its timing are the same, and it
+// expires as an unanswered one does.
 func (p *Pages) phoneStart(w http.ResponseWriter, r *http.Request, q *request, name string) {
 	ctx := r.Context()
 	if !offers(q, FactorPhone) || p.requests == nil {
@@ -152,6 +153,7 @@ func (p *Pages) askPhone(w http.ResponseWriter, r *http.Request, q *request, nam
 		Realm: q.realm.Name, Kind: authn.KindPushLogin, ClientID: q.ix.Client.ID, ClientName: client,
 		UserID: userID, Devices: devices, Text: p.render.Catalog().T(q.locale, "phone.request_text", "client", client),
 		RequesterIP: session.ClientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: authn.ClientTTL(q.ix.Client.Attributes),
+		Policy: authn.RealmPolicy(q.realm), // number matching and the per-user limits
 	}
 	req, err := p.requests.Create(ctx, n)
 	if errors.Is(err, authn.ErrCoolingDown) {
@@ -201,6 +203,7 @@ func (p *Pages) qrStart(w http.ResponseWriter, r *http.Request, q *request) {
 		Realm: q.realm.Name, Kind: authn.KindQRLogin, ClientID: q.ix.Client.ID, ClientName: client,
 		Text:        p.render.Catalog().T(q.locale, "phone.request_text", "client", client),
 		RequesterIP: session.ClientIP(r), UserAgent: r.UserAgent(), Binding: binding(q), TTL: cmp.Or(authn.ClientTTL(q.ix.Client.Attributes), qrTTL),
+		Policy: authn.RealmPolicy(q.realm),
 	})
 	if err != nil {
 		p.fail(w, r, q.locale, http.StatusServiceUnavailable, "error.unavailable", err)

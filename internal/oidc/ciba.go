@@ -143,6 +143,7 @@ func (p *Provider) backchannelAuth(w http.ResponseWriter, r *http.Request) error
 		Realm: realm.Name, Kind: kind, ClientID: c.ID, ClientName: c.Name, UserID: u.ID, Text: message,
 		AuthorizationDetails: details, RequesterIP: session.ClientIP(r), Binding: cibaBinding(c.ID), TTL: ttl,
 		NoNumber: true, // the client shows the binding message, not a number
+		Policy:   authn.RealmPolicy(realm),
 	})
 	switch {
 	case errors.Is(err, device.ErrUserDisabled):

@@ -94,6 +94,12 @@ func (b *browser) narrow() {
 	b.run(emulation.SetDeviceMetricsOverride(narrowWidth, narrowHeight, 1, true))
 }
 
+// wide ends narrow's emulation: the window is the desktop's again.
+func (b *browser) wide() {
+	b.t.Helper()
+	b.run(emulation.ClearDeviceMetricsOverride())
+}
+
 // noHorizontalScroll fails the test when the current page is wider than the window, as
 // at 360 px a page that scrolls sideways hides part of every line; it names the elements
 // that stick out. The window is the layout viewport (the root's clientWidth): on a

@@ -6,6 +6,7 @@ import (
 	"image"
 	_ "image/png"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -199,8 +200,8 @@ func TestAdminConsole(t *testing.T) {
 		b.run(chromedp.Navigate(master+page), chromedp.WaitVisible("main h1", chromedp.ByQuery))
 		b.checkAccessibility(page)
 		b.screenshot(page)
-		if n := b.count("main svg.plot"); page == "dashboard" && n != 4 {
-			t.Errorf("the dashboard shows %d plots, want 4", n)
+		if n := b.count("main svg.plot"); page == "dashboard" && n != 5 {
+			t.Errorf("the dashboard shows %d plots, want 5", n)
 		}
 	}
 	b.run(chromedp.Navigate(master+"realms/beta/users"), chromedp.WaitVisible("#new-username", chromedp.ByID))
@@ -255,6 +256,13 @@ func TestAdminConsoleForms(t *testing.T) {
 		t.Fatalf("reload: %d", p.Status)
 	}
 	userURL := console + "realms/beta/users/" + carol["id"].(string)
+	app := mustAdmin(t, httpc, 201, "POST", api+"/realms/beta/clients", platform, map[string]any{"client_id": "app", "name": "App",
+		"redirect_uris": []string{"https://app.example/cb"}})
+	clientURL := console + "realms/beta/clients/app"
+	keysBefore := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta/keys", platform, nil)
+	hook := mustAdmin(t, httpc, 201, "POST", api+"/realms/beta/webhooks", platform, map[string]any{"url": "https://hooks.example/in"})
+	hookURL := console + "realms/beta/webhooks/" + hook["id"].(string)
+	realmBefore := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta", platform, nil)
 	forms := map[string]url.Values{
 		console + "realms":                       {"name": {"gamma"}},
 		console + "realms/beta/settings":         {"display_name": {"Changed"}},
@@ -266,6 +274,23 @@ func TestAdminConsoleForms(t *testing.T) {
 		userURL + "/admin":                       {"admin": {"on"}},
 		console + "realms/beta/devices/d1/state": {"state": {"revoked"}},
 		console + "logout":                       nil,
+		console + "realms/beta/clients": {"client_id": {"mallory"}, "type": {"confidential"}, "grant_type": {"client_credentials"},
+			"redirect_uris": {"https://mallory.example/cb"}},
+		clientURL:                                        {"version": {"1"}, "name": {"Hijacked"}, "redirect_uris": {"https://mallory.example/cb"}},
+		clientURL + "/secret":                            nil,
+		clientURL + "/delete":                            nil,
+		clientURL + "/certificates":                      {"pem": {string(p.clientCA.CertPEM)}},
+		clientURL + "/certificates/delete":               {"fingerprint": {strings.Repeat("ab", 32)}},
+		console + "realms/beta/keys/rotate":              {"alg": {"ES256"}},
+		console + "realms/beta/push/unifiedpush":         {"subject": {"mailto:mallory@example.com"}},
+		console + "realms/beta/push/unifiedpush/delete":  nil,
+		console + "realms/beta/test-push":                {"device": {"d1"}},
+		console + "realms/beta/webhooks":                 {"url": {"https://mallory.example/in"}, "enabled": {"on"}},
+		console + "realms/beta/webhooks/callback-secret": {"grace": {"0"}},
+		hookURL:                    {"url": {"https://mallory.example/in"}, "enabled": {"on"}},
+		hookURL + "/rotate-secret": {"grace": {"0"}},
+		hookURL + "/delete":        {"confirm": {"on"}},
+		console + "realms/beta/webhook-deliveries/1/redeliver": nil,
 	}
 	other := csrfOfOtherSession(t, s, p)
 	for u, form := range forms {
@@ -291,6 +316,25 @@ func TestAdminConsoleForms(t *testing.T) {
 	}
 	if l := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta/admins", platform, nil); len(l["items"].([]any)) != 1 {
 		t.Errorf("administrators changed: %v", l)
+	}
+	mustAdmin(t, httpc, 404, "GET", api+"/realms/beta/clients/mallory", platform, nil)
+	if c := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta/clients/app", platform, nil); c["version"] != app["version"] || c["name"] != "App" {
+		t.Errorf("the client changed (its secret, certificates or settings): %v", c)
+	}
+	if k := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta/keys", platform, nil); !reflect.DeepEqual(k, keysBefore) {
+		t.Errorf("the signing keys changed: %v, were %v", k, keysBefore)
+	}
+	if l := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta/push", platform, nil); len(l["items"].([]any)) != 0 {
+		t.Errorf("a push credential was set: %v", l)
+	}
+	if l := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta/webhooks", platform, nil); len(l["items"].([]any)) != 1 {
+		t.Errorf("webhooks changed: %v", l)
+	}
+	if h := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta/webhooks/"+hook["id"].(string), platform, nil); h["version"] != hook["version"] || h["url"] != hook["url"] {
+		t.Errorf("the webhook changed (its secret or settings): %v", h)
+	}
+	if r := mustAdmin(t, httpc, 200, "GET", api+"/realms/beta", platform, nil); !reflect.DeepEqual(r, realmBefore) {
+		t.Errorf("the realm changed (its callback secret): %v, was %v", r, realmBefore)
 	}
 }
 

@@ -243,7 +243,7 @@ func TestOpsEndpoints(t *testing.T) {
 		"go_goroutines", "process_resident_memory_bytes", "signet_build_info",
 		// What alerts read: readiness and each component, and when each listener's
 		// certificate expires.
-		"signet_ready 1", "signet_device_connections 0", `signet_component_up{component="database"} 1`, `signet_component_up{component="listener PUBLIC"} 1`,
+		"signet_ready 1", "signet_device_connections 0", `signet_devices_enrolled{state="active"} 0`, `signet_devices_enrolled{state="locked"} 0`, `signet_component_up{component="database"} 1`, `signet_component_up{component="listener PUBLIC"} 1`,
 		fmt.Sprintf(`signet_tls_certificate_expiry_timestamp_seconds{listener="public"} %s`,
 			strconv.FormatFloat(float64(s.listeners[config.Public].tls.Certificate().NotAfter.Unix()), 'g', -1, 64)),
 	} {

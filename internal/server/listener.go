@@ -223,6 +223,7 @@ func (s *Server) routes(ep config.Endpoint, l *listener) error {
 			Prefix: p, Store: s.store, Ephemeral: s.eph, Keyring: s.keyring, Passwords: s.passwords,
 			Sessions: s.provider.Sessions(), Renderer: s.render, CSRF: s.provider.CSRF(), Flow: s.provider,
 			Log: s.log.With("component", "login"), Requests: s.requests, DeviceURL: func() string { return s.endpointURL(config.Device) },
+			Attempts: s.recordAttempt,
 		})
 		pages.Routes(mux)
 		if err := s.accountConsole(mux); err != nil {
@@ -337,7 +338,8 @@ func (s *Server) adminAPI(adminURL string) (*admin.API, error) {
 		admin.WithKeyring(s.keyring), admin.WithDevices(admin.Devices{
 			PublicURL: s.endpointURL(config.Device), Pepper: s.devicePepper,
 			Fingerprint: func() ([32]byte, error) { return fp, nil },
-		}), admin.WithPush(pushAPI), admin.WithRealmCreated(s.ensureBuiltinClients))
+		}), admin.WithPush(pushAPI), admin.WithRealmCreated(s.ensureBuiltinClients),
+		admin.WithRequestPolicy(s.authnLimits().Defaults()))
 }
 
 func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {

@@ -157,7 +157,7 @@ func TestRealmAdminRoleSeparation(t *testing.T) {
 	}
 	values := map[string]string{
 		"realm": "alpha", "user": ids["alpha/worker"], "client": admin.ConsoleClientID, "session": "s1",
-		"device": "d1", "activation": "a1", "receipt": "r1", "provider": "fcm",
+		"device": "d1", "activation": "a1", "receipt": "r1", "provider": "fcm", "webhook": "w1", "delivery": "1",
 	}
 	param := regexp.MustCompile(`\{([a-z]+)\}`)
 	paths := doc["paths"].(map[string]any)
@@ -187,7 +187,7 @@ func TestRealmAdminRoleSeparation(t *testing.T) {
 			tried++
 		}
 	}
-	if tried < 40 {
+	if tried < 50 {
 		t.Fatalf("only %d operations tried", tried)
 	}
 	// Nothing of alpha changed.

@@ -12,10 +12,12 @@ import (
 	"github.com/signet-auth/signet/internal/store"
 )
 
-// builtinClients are the clients Signet's own pages sign in with, in every realm: the
-// admin console (at the ADMIN listener, /admin/{realm}/console) and the account console
-// (at the PUBLIC listener, /realms/{realm}/account). Both are public clients with PKCE
-// whose redirect URIs follow the listeners' configured public URLs.
+// builtinClients are the clients Signet's own pages and command line sign in with, in
+// every realm: the admin console (at the ADMIN listener, /admin/{realm}/console), the
+// account console (at the PUBLIC listener, /realms/{realm}/account) and `signet admin
+// login` (platform administrators in master, a realm's administrators in their realm).
+// All are public clients with PKCE; the consoles' redirect URIs follow the listeners'
+// configured public URLs.
 func (s *Server) builtinClients(realm string) []store.Client {
 	adminURL, publicURL := s.endpointURL(config.Admin), s.endpointURL(config.Public)
 	code := func(c store.Client) store.Client {
@@ -35,6 +37,12 @@ func (s *Server) builtinClients(realm string) []store.Client {
 			ID: admin.AccountClientID, Name: "Signet account console",
 			RedirectURIs: []string{account + "callback"}, PostLogoutRedirectURIs: []string{account},
 			Scopes: []string{"openid", "profile", "email"},
+		}),
+		code(store.Client{
+			ID: CLIClientID, Name: "Signet command line",
+			// RFC 8252 §7.3: the loopback port is chosen by the CLI at run time.
+			RedirectURIs: []string{"http://127.0.0.1/callback"},
+			Scopes:       []string{"openid", "profile", admin.Scope, "offline_access"},
 		}),
 	}
 }

@@ -20,7 +20,8 @@ import (
 const (
 	// AdminUsername is the administrator created on first start.
 	AdminUsername = "admin"
-	// CLIClientID is the public client `signet admin login` signs in with.
+	// CLIClientID is the public client `signet admin login` signs in with, a built-in
+	// client of every realm (builtinClients).
 	CLIClientID = "signet-cli"
 	// BootstrapClientID is the dev-mode client whose credentials `signet admin` finds in
 	// the data directory.
@@ -42,25 +43,15 @@ type AdminBootstrap struct {
 	CAFile       string `json:"ca_file"`
 }
 
-// seedMaster makes sure the master realm and the CLI's client exist and, on the first
-// start only, creates the administrator with a random one-time password, which is
-// printed once (PrintURLs) and never stored but as its Argon2id hash. Several nodes may
-// run it at once: the store's unique keys let exactly one create each record.
+// seedMaster makes sure the master realm exists (its built-in clients, the CLI's among
+// them, follow once the listeners are bound) and, on the first start only, creates the
+// administrator with a random one-time password, which is printed once (PrintURLs) and
+// never stored but as its Argon2id hash. Several nodes may run it at once: the store's
+// unique keys let exactly one create each record.
 func (s *Server) seedMaster(ctx context.Context) error {
 	_, err := s.store.CreateRealm(ctx, store.Realm{Name: admin.MasterRealm, DisplayName: "Master", Enabled: true})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("master realm: %w", err)
-	}
-	_, err = s.store.CreateClient(ctx, store.Client{
-		Realm: admin.MasterRealm, ID: CLIClientID, Name: "Signet command line", Enabled: true, Public: true,
-		AuthMethod: oidc.AuthNone, GrantTypes: []string{"authorization_code", "refresh_token"},
-		ResponseTypes: []string{"code"},
-		// RFC 8252 §7.3: the loopback port is chosen by the CLI at run time.
-		RedirectURIs: []string{"http://127.0.0.1/callback"},
-		Scopes:       []string{"openid", "profile", admin.Scope, "offline_access"},
-	})
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("master realm client %s: %w", CLIClientID, err)
 	}
 	master, err := s.store.GetRealm(ctx, admin.MasterRealm)
 	if err != nil {

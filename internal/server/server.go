@@ -25,6 +25,7 @@ import (
 	"github.com/signet-auth/signet/internal/ephemeral"
 	"github.com/signet-auth/signet/internal/events"
 	"github.com/signet-auth/signet/internal/keys"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/oidc"
 	"github.com/signet-auth/signet/internal/ops"
@@ -136,7 +137,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	s.metrics.Registry.MustRegister(s.health.Collector())
 	s.outcomesSeen = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "signet_authn_outcomes_total",
-		Help: "Outcomes of authentication requests made on this node, by kind (push_login, qr_login, ciba, transaction) and outcome (approved, denied, expired, cancelled).",
+		Help: "Outcomes of authentication requests and of passwords and codes typed at the login pages on this node, by kind (push_login, qr_login, ciba, transaction; password, totp) and outcome (approved, denied, expired, cancelled; locked).",
 	}, []string{"kind", "outcome"})
 	s.metrics.Registry.MustRegister(s.outcomesSeen)
 	for _, o := range opts {
@@ -195,6 +196,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.store = cache
 	s.add("store cache", func(context.Context) error { cache.Stop(); return nil })
+	// Every node reports the cluster's enrolled devices, counted at most once per TTL.
+	if err := s.metrics.Registry.Register(ops.NewEnrolledDevices(cache.CountDevices, ops.DefaultDeviceCountTTL, nil)); err != nil {
+		return fmt.Errorf("register the enrolled devices metric: %w", err)
+	}
 
 	if s.keyring, err = Keyring(s.cfg.Keys); err != nil {
 		return fmt.Errorf("key-encryption key: %w", err)
@@ -273,13 +278,11 @@ func (s *Server) startRequests(ctx context.Context) error {
 		opts = append(opts, events.WithOnWrite(s.webhooks.Nudge))
 	}
 	s.outbox = events.NewOutbox(s.store, opts...)
-	reqs, err := authn.New(ctx, authn.Config{
-		Store: s.eph, Log: s.log.With("component", "authn"),
-		MaxPending: s.cfg.Authn.MaxPending, MaxCreated: s.cfg.Authn.MaxCreated, CreatedWindow: s.cfg.Authn.CreatedWindow,
-		DenialsBeforeCooldown: s.cfg.Authn.DenialsBeforeCooldown, DenialWindow: s.cfg.Authn.DenialWindow, Cooldown: s.cfg.Authn.Cooldown,
-		Events:   authn.SinkFunc(func(_ context.Context, e authn.Event) error { return s.outbox.Post(e.Record()) }),
-		Outcomes: outcomes{s},
-	})
+	cfg := s.authnLimits()
+	cfg.Store, cfg.Log = s.eph, s.log.With("component", "authn")
+	cfg.Events = authn.SinkFunc(func(_ context.Context, e authn.Event) error { return s.outbox.Post(e.Record()) })
+	cfg.Outcomes = outcomes{s}
+	reqs, err := authn.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -289,6 +292,15 @@ func (s *Server) startRequests(ctx context.Context) error {
 		return errors.Join(err, s.outbox.Close(ctx))
 	})
 	return nil
+}
+
+// authnLimits is the node's limits on the phone requests made for one user (the authn
+// settings): the requests enforce them, the admin API shows them where a realm's
+// settings set none.
+func (s *Server) authnLimits() authn.Config {
+	a := s.cfg.Authn
+	return authn.Config{MaxPending: a.MaxPending, MaxCreated: a.MaxCreated, CreatedWindow: a.CreatedWindow,
+		DenialsBeforeCooldown: a.DenialsBeforeCooldown, DenialWindow: a.DenialWindow, Cooldown: a.Cooldown}
 }
 
 // outcomes keeps the outcome of every request with its events (a transaction's with its
@@ -307,6 +319,20 @@ func (o outcomes) Record(ctx context.Context, r authn.Request, events []authn.Ev
 		o.s.outcomesSeen.WithLabelValues(string(r.Kind), string(state)).Inc()
 	}
 	return state, err
+}
+
+// recordAttempt counts the outcome of a password or code typed at the login pages with
+// the phone's (kind password or totp), and posts its event to the event log when it is
+// about a user. The sign-in stands whatever becomes of the event, as with Outbox.Post.
+func (s *Server) recordAttempt(_ context.Context, a login.Attempt) {
+	s.outcomesSeen.WithLabelValues(a.Method, a.Outcome()).Inc()
+	e, ok := a.Record()
+	if !ok || s.outbox == nil {
+		return
+	}
+	if err := s.outbox.Post(e); err != nil {
+		s.log.Warn("sign-in event not written", "type", e.Type, "realm", e.Realm, "err", err)
+	}
 }
 
 // webhookRetention is how long settled webhook deliveries stay listed.

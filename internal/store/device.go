@@ -96,6 +96,10 @@ type Devices interface {
 	// gone (deleted since it connected) is skipped; a zero time anywhere is ErrInvalid
 	// and touches none.
 	TouchDevices(ctx context.Context, seen []DeviceSeen) error
+	// CountDevices returns how many devices every realm holds together in each state;
+	// a state without devices is absent. It reads every device (one aggregate query):
+	// callers that ask often cache the answer.
+	CountDevices(ctx context.Context) (map[DeviceState]int64, error)
 }
 
 // DeviceSeen is when one device connected, for TouchDevices.

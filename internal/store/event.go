@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -99,11 +100,24 @@ type OutboxResult struct {
 	Existing AuthnState
 }
 
-// EventFilter narrows ListEvents; an empty field matches any event.
+// EventFilter narrows ListEvents; an empty (or zero) field matches any event.
 type EventFilter struct {
+	// Type is an exact type, or a pattern ending in ".*" for every type that starts
+	// with what precedes the "*" ("authn.*" matches "authn.approved").
 	Type    string
 	Subject string
 	UserID  string
+	// Since and Until bound the events' times: Since included, Until excluded.
+	Since, Until time.Time
+}
+
+// TypePrefix returns the start of the types a pattern Type matches, and false for an
+// exact Type.
+func (f EventFilter) TypePrefix() (string, bool) {
+	if strings.HasSuffix(f.Type, ".*") {
+		return strings.TrimSuffix(f.Type, "*"), true
+	}
+	return "", false
 }
 
 // EventLog is the event log.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/signet-auth/signet/internal/authn"
+	"github.com/signet-auth/signet/internal/login"
 	"github.com/signet-auth/signet/internal/messaging"
 	"github.com/signet-auth/signet/internal/ops/history"
 	"github.com/signet-auth/signet/internal/testutil"
@@ -207,7 +208,7 @@ func TestFiltersAndGroups(t *testing.T) {
 	h := history.New(reg, history.Options{Now: c.Now}) // the default series
 
 	add := func(base float64) {
-		for kind, n := range map[string]float64{"push_login": 1, "qr_login": 2, "ciba": 4, "transaction": 8} {
+		for kind, n := range map[string]float64{"push_login": 1, "qr_login": 2, "ciba": 4, "transaction": 8, "password": 16, "totp": 32} {
 			for _, outcome := range []string{"approved", "denied", "expired"} {
 				outcomes.WithLabelValues(kind, outcome).Add(base * n)
 			}
@@ -222,8 +223,8 @@ func TestFiltersAndGroups(t *testing.T) {
 	if got := labels(signins); !slices.Equal(got, []string{"approved", "denied", "expired"}) {
 		t.Fatalf("sign-in lines %v", got)
 	}
-	wantLine(t, signins, "approved", nan, 7) // push, QR and CIBA; not transactions
-	wantLine(t, signins, "expired", nan, 7)
+	wantLine(t, signins, "approved", nan, 55) // push, QR, CIBA, password and TOTP; not transactions
+	wantLine(t, signins, "expired", nan, 55)
 
 	tx := plot(t, h, "transactions")
 	if got := labels(tx); !slices.Equal(got, []string{"approved", "denied"}) {
@@ -266,7 +267,7 @@ func TestDefaultSeriesNames(t *testing.T) {
 	for _, s := range history.DefaultSeries() {
 		byName[s.Name] = s
 	}
-	logins := []string{string(authn.KindPushLogin), string(authn.KindQRLogin), string(authn.KindCIBA)}
+	logins := []string{string(authn.KindPushLogin), string(authn.KindQRLogin), string(authn.KindCIBA), login.MethodPassword, login.MethodTOTP}
 	if got := byName["signins"].OneOf["kind"]; !slices.Equal(got, logins) {
 		t.Errorf("sign-in kinds %v, want %v", got, logins)
 	}

@@ -6,10 +6,11 @@ package history
 func DefaultSeries() []Series {
 	return []Series{
 		{
-			// Phone sign-ins: every kind but transaction (internal/authn's kinds).
+			// Sign-ins: every kind but transaction (internal/authn's kinds, and the
+			// passwords and codes typed at the login pages).
 			Name: "signins", Title: "Sign-ins per minute by outcome",
 			Metric:  "signet_authn_outcomes_total",
-			OneOf:   map[string][]string{"kind": {"push_login", "qr_login", "ciba"}},
+			OneOf:   map[string][]string{"kind": {"push_login", "qr_login", "ciba", "password", "totp"}},
 			GroupBy: "outcome", Kind: Rate,
 		},
 		{
@@ -22,6 +23,11 @@ func DefaultSeries() []Series {
 		{
 			Name: "devices", Title: "Connected devices",
 			Metric: "signet_device_connections", Kind: Gauge,
+		},
+		{
+			// The cluster's count, the same on every node (internal/ops.EnrolledDevices).
+			Name: "devices_enrolled", Title: "Enrolled devices",
+			Metric: "signet_devices_enrolled", GroupBy: "state", Kind: Gauge,
 		},
 		{
 			// Failed and throttled wake-ups, as the push failure alert counts them

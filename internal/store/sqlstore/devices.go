@@ -76,6 +76,29 @@ func (s *Store) UserDevices(ctx context.Context, realm, userID string) ([]store.
 	return ds, nil
 }
 
+// CountDevices counts the devices of every realm by state.
+func (s *Store) CountDevices(ctx context.Context) (map[store.DeviceState]int64, error) {
+	type count struct {
+		state store.DeviceState
+		n     int64
+	}
+	rows, err := queryAll(ctx, s.reader, func(r Row) (count, error) {
+		var c count
+		var state string
+		err := r.Scan(&state, &c.n)
+		c.state = store.DeviceState(state)
+		return c, err
+	}, `SELECT state, COUNT(*) FROM devices GROUP BY state`)
+	if err != nil {
+		return nil, s.wrapErr(ctx, err, "count devices")
+	}
+	counts := make(map[store.DeviceState]int64, len(rows))
+	for _, c := range rows {
+		counts[c.state] = c.n
+	}
+	return counts, nil
+}
+
 // deviceAudit is what UpdateDevice writes beside the device: its document, the audit
 // row, and the type of the event a change of state writes ("" for none).
 type deviceAudit struct {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/signet-auth/signet/internal/store"
 )
@@ -294,8 +295,22 @@ func (s *Store) ListEvents(ctx context.Context, realm string, f store.EventFilte
 		return store.Page[store.Event]{}, s.wrapErr(ctx, err, "%s", op)
 	}
 	args := []any{realm, before}
-	query := `SELECT seq, realm, type, subject, user_id, at, data FROM events WHERE realm = $1 AND seq < $2` +
-		where(&args, filter{"type", f.Type}, filter{"subject", f.Subject}, filter{"user_id", f.UserID}) +
+	exact, conds := f.Type, ""
+	if prefix, ok := f.TypePrefix(); ok {
+		exact = ""
+		args = append(args, utf8.RuneCountInString(prefix), prefix)
+		conds += fmt.Sprintf(" AND substr(type, 1, $%d) = $%d", len(args)-1, len(args))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, s.timeValue(f.Since))
+		conds += fmt.Sprintf(" AND at >= $%d", len(args))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, s.timeValue(f.Until))
+		conds += fmt.Sprintf(" AND at < $%d", len(args))
+	}
+	query := `SELECT seq, realm, type, subject, user_id, at, data FROM events WHERE realm = $1 AND seq < $2` + conds +
+		where(&args, filter{"type", exact}, filter{"subject", f.Subject}, filter{"user_id", f.UserID}) +
 		` ORDER BY seq DESC` + limitClause(&args, limit+1)
 	events, err := queryAll(ctx, s.reader, s.scanEvent, query, args...)
 	if err != nil {

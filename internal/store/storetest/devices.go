@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ var deviceTests = []testCase{
 	{"DeviceListFilters", testDeviceListFilters},
 	{"DeviceListInvalid", testDeviceListInvalid},
 	{"UserDevices", testUserDevices},
+	{"DeviceCount", testDeviceCount},
 	{"AuditListPages", testAuditListPages},
 }
 
@@ -912,4 +914,40 @@ func testUserDevices(t *testing.T, s store.Store) {
 			t.Errorf("UserDevices(%q, %q) = %v, want an empty list", tc[0], tc[1], deviceIDs(got))
 		}
 	}
+}
+
+// testDeviceCount: CountDevices counts every realm's devices by state, and follows
+// enrollments, changes of state and removals.
+func testDeviceCount(t *testing.T, s store.Store) {
+	check := func(what string, want map[store.DeviceState]int64) {
+		t.Helper()
+		got, err := s.CountDevices(t.Context())
+		ok(t, "CountDevices "+what, err)
+		if !maps.Equal(got, want) {
+			t.Errorf("CountDevices %s = %v, want %v", what, got, want)
+		}
+	}
+	check("of an empty store", map[store.DeviceState]int64{})
+	world(t, s, "r")
+	world(t, s, "other")
+	for i, tc := range []struct {
+		realm, id, user string
+		state           store.DeviceState
+	}{
+		{"r", "d1", "u1", store.DeviceActive}, {"r", "d2", "u1", store.DeviceLocked}, {"r", "d3", "u2", store.DeviceActive},
+		{"r", "d4", "u2", store.DeviceRevoked}, {"other", "x1", "u1", store.DeviceActive}, {"other", "x2", "u2", ""},
+	} {
+		d := newDevice(tc.id, i)
+		d.State = tc.state
+		enroll(t, s, tc.realm, tc.user, d)
+	}
+	check("after enrollments", map[store.DeviceState]int64{store.DeviceActive: 4, store.DeviceLocked: 1, store.DeviceRevoked: 1})
+
+	_, err := s.UpdateDevice(t.Context(), "other", "x1", audit("locked"), func(d store.Device) (store.Device, error) {
+		d.State = store.DeviceLocked
+		return d, nil
+	})
+	ok(t, "UpdateDevice", err)
+	ok(t, "DeleteDevice", s.DeleteDevice(t.Context(), "r", "d4", audit("removed")))
+	check("after a lock and a removal", map[store.DeviceState]int64{store.DeviceActive: 3, store.DeviceLocked: 2})
 }

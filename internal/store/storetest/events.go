@@ -6,12 +6,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/signet-auth/signet/internal/store"
 )
 
 var eventTests = []testCase{
 	{"EventsAppendList", testEventsAppendList},
+	{"EventsFilterTimeAndPattern", testEventsFilterTimeAndPattern},
 	{"EventsInvalid", testEventsInvalid},
 	{"EventsConcurrent", testEventsConcurrent},
 }
@@ -86,6 +88,49 @@ func testEventsAppendList(t *testing.T, s store.Store) {
 		return s.ListEvents(t.Context(), "r", store.EventFilter{}, opts)
 	}, 0); len(got) != 0 {
 		t.Errorf("events outlived their realm: %v", got)
+	}
+}
+
+// testEventsFilterTimeAndPattern: a type pattern ending in ".*" matches the types that
+// start with its prefix (its "." and "_" are not wildcards); Since includes its instant,
+// Until excludes its own; both combine with the other fields.
+func testEventsFilterTimeAndPattern(t *testing.T, s store.Store) {
+	mustCreate(t, s, store.Realm{Name: "r"})
+	at := func(typ, user string, minute int) store.Event {
+		e := newEvent("r", typ, "", user)
+		e.At = instant(time.Duration(minute) * time.Minute)
+		return e
+	}
+	_, err := s.AppendEvents(t.Context(), []store.Event{
+		at("authn.created", "u1", 0), at("authn.approved", "u1", 1), at("authnXcreated", "u1", 2),
+		at("login.password.failed", "u2", 3), at("login_password", "u2", 4), at("authn.denied", "u2", 5),
+	})
+	ok(t, "AppendEvents", err)
+	for _, tc := range []struct {
+		f    store.EventFilter
+		want []string
+	}{
+		{store.EventFilter{Type: "authn.*"}, []string{"authn.denied", "authn.approved", "authn.created"}},
+		{store.EventFilter{Type: "login.*"}, []string{"login.password.failed"}},
+		{store.EventFilter{Type: "authn.*", UserID: "u2"}, []string{"authn.denied"}},
+		{store.EventFilter{Since: instant(time.Minute), Until: instant(3 * time.Minute)}, []string{"authnXcreated", "authn.approved"}},
+		{store.EventFilter{Since: instant(4 * time.Minute)}, []string{"authn.denied", "login_password"}},
+		{store.EventFilter{Until: instant(time.Minute)}, []string{"authn.created"}},
+		{store.EventFilter{Type: "authn.*", Since: instant(time.Minute), Until: instant(5 * time.Minute)}, []string{"authn.approved"}},
+		{store.EventFilter{Since: instant(10 * time.Minute)}, nil},
+	} {
+		for _, limit := range []int{1, 0} {
+			events := listAll(t, "ListEvents", func(opts store.ListOptions) (store.Page[store.Event], error) {
+				return s.ListEvents(t.Context(), "r", tc.f, opts)
+			}, limit)
+			var got []string
+			for _, e := range events {
+				got = append(got, e.Type)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("filter %+v, limit %d: got %q, want %q", tc.f, limit, got, tc.want)
+			}
+		}
 	}
 }
 
