@@ -69,6 +69,10 @@ func (a *API) listRealms(w http.ResponseWriter, r *http.Request) error {
 	return rest.WriteJSON(w, http.StatusOK, rest.PageOf(p, a.realmJSON))
 }
 
+// ReservedRealmName reports whether a new realm may not take name: "api", whose admin
+// console path ({prefix}/admin/api/) is the admin API's.
+func ReservedRealmName(name string) bool { return name == "api" }
+
 func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
 	var in RealmCreate
 	if err := rest.Decode(w, r, &in, false); err != nil {
@@ -76,6 +80,9 @@ func (a *API) createRealm(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := rest.CheckText("display_name", in.DisplayName, rest.MaxTextLen); err != nil {
 		return err
+	}
+	if ReservedRealmName(in.Name) {
+		return rest.BadRequest("name %q is reserved: the admin API is served at its console's path", in.Name)
 	}
 	if err := rest.CheckAttributes(in.Attributes); err != nil {
 		return err

@@ -31,6 +31,9 @@ func TestRealms(t *testing.T) {
 	}
 	e.problem(t, 400, request{method: "POST", path: "/realms", body: map[string]any{"name": "x", "attributes": map[string]string{"signet.client_secret_pepper": "x"}}})
 	e.problem(t, 400, request{method: "POST", path: "/realms", body: map[string]any{"name": "x", "display_name": "a\x00b"}})
+	if p := e.problem(t, 400, request{method: "POST", path: "/realms", body: map[string]any{"name": "api"}}); !strings.Contains(p["detail"].(string), "reserved") {
+		t.Errorf("a realm named api: %v", p)
+	}
 
 	got := e.call(t, 200, request{method: "GET", path: "/realms/acme"})
 	if got.header.Get("ETag") != `"1"` || got.header.Get("Cache-Control") != "no-store" {

@@ -129,7 +129,7 @@ func New(cfg Config) (*Console, error) {
 }
 
 // Routes mounts the console on mux: everything under {prefix}/admin/ that the admin API
-// (more specific, under /admin/api/) does not serve. A realm named "api" has no console.
+// (more specific, under /admin/api/) does not serve; no realm may be named "api".
 func (c *Console) Routes(mux *http.ServeMux) {
 	p := c.cfg.Prefix + "/admin"
 	own := http.NewServeMux()
