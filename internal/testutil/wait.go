@@ -48,3 +48,7 @@ func serviceURL(t testing.TB, name string) string {
 // Chromium returns SIGNET_TEST_CHROMIUM, the path of a Chromium binary for browser tests,
 // or skips the test. CI sets it and fails the run if any test was skipped.
 func Chromium(t testing.TB) string { return serviceURL(t, "SIGNET_TEST_CHROMIUM") }
+
+// Firefox returns SIGNET_TEST_FIREFOX, the path of a Firefox binary for browser tests,
+// or skips the test. CI sets it and fails the run if any test was skipped.
+func Firefox(t testing.TB) string { return serviceURL(t, "SIGNET_TEST_FIREFOX") }
