@@ -204,14 +204,15 @@ func TestFindDeviceRacingUserChange(t *testing.T) {
 	innerB.mu.Lock()
 	innerB.afterFindDevice = func() {
 		// B has read the enabled user; A disables it, and B applies the invalidation,
-		// before B's FindDevice returns.
+		// before B's FindDevice returns. The count is read before the change: its
+		// invalidation may reach B before UpdateUser returns to A.
+		before := b.Stats().Invalidations
 		if _, err := a.UpdateUser(ctx, "acme", "u1", func(u store.User) (store.User, error) {
 			u.Enabled = false
 			return u, nil
 		}); err != nil {
 			t.Error(err)
 		}
-		before := b.Stats().Invalidations
 		testutil.Eventually(t, waitTimeout, func() bool { return b.Stats().Invalidations > before }, "node B to apply the change")
 	}
 	innerB.mu.Unlock()
